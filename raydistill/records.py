@@ -1,0 +1,111 @@
+"""The Arrow schemas of the rows that flow between stages.
+
+Every stage returns Arrow tables with these exact types, so Parquet never gets
+pickled-object columns and a stage that drops or renames a field fails at once.
+
+- ``PROBLEM``: one row per problem, written by the source stage.
+- ``GENERATION``: one row per problem after the teacher and the verifiers, with
+  the ``n`` samples as a list column (one row per id keeps the plan compatible
+  with Ray Data's row-level checkpointing).
+- ``OUTPUT``: one row per sample, what users read in ``all/`` and ``verified/``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pyarrow as pa
+
+PROBLEM = pa.schema(
+    [
+        ("problem_id", pa.string()),
+        ("source", pa.string()),
+        ("source_index", pa.int64()),
+        ("domain", pa.string()),
+        ("problem", pa.string()),
+        ("ground_truth_solution", pa.string()),
+        ("test_cases", pa.string()),
+        ("starter_code", pa.string()),
+        # Why the row cannot be used ("missing field 'question'"); null when fine.
+        ("input_error", pa.string()),
+    ]
+)
+
+MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
+
+SAMPLE = pa.struct(
+    [
+        ("response", pa.string()),
+        ("reasoning", pa.string()),
+        ("solution", pa.string()),
+        ("finish_reason", pa.string()),
+        ("think_closed", pa.bool_()),
+        ("completion_tokens", pa.int64()),
+        ("verdict", pa.string()),
+        ("verdict_detail", pa.string()),
+    ]
+)
+
+GENERATION = pa.schema(
+    list(PROBLEM)
+    + [
+        pa.field("messages", pa.list_(MESSAGE)),
+        pa.field("prompt_tokens", pa.int64()),
+        # Why the teacher produced no samples for this problem; null when fine.
+        pa.field("teacher_error", pa.string()),
+        pa.field("generation_seconds", pa.float64()),
+        pa.field("samples", pa.list_(SAMPLE)),
+    ]
+)
+
+PROVENANCE = [
+    ("teacher", pa.string()),
+    ("temperature", pa.float64()),
+    ("top_p", pa.float64()),
+    ("max_tokens", pa.int64()),
+    ("n", pa.int64()),
+    ("seed", pa.int64()),
+    ("template_hash", pa.string()),
+    ("raydistill_version", pa.string()),
+]
+
+OUTPUT = pa.schema(
+    [
+        ("problem_id", pa.string()),
+        ("sample_idx", pa.int64()),
+        ("source", pa.string()),
+        ("source_index", pa.int64()),
+        ("domain", pa.string()),
+        ("problem", pa.string()),
+        ("ground_truth_solution", pa.string()),
+        ("test_cases", pa.string()),
+        ("starter_code", pa.string()),
+        ("response", pa.string()),
+        ("reasoning", pa.string()),
+        ("solution", pa.string()),
+        ("finish_reason", pa.string()),
+        ("think_closed", pa.bool_()),
+        ("verified", pa.bool_()),
+        ("verdict", pa.string()),
+        ("verdict_detail", pa.string()),
+        ("prompt_tokens", pa.int64()),
+        ("completion_tokens", pa.int64()),
+    ]
+    + PROVENANCE
+)
+
+
+def table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Build a table with exactly ``schema``, whatever extra keys the rows carry."""
+    names = schema.names
+    return pa.Table.from_pylist([{k: r.get(k) for k in names} for r in rows], schema=schema)
+
+
+def rows(batch: pa.Table | Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Rows of a batch as dicts (Ray Data hands Arrow tables or column dicts)."""
+    if isinstance(batch, pa.Table):
+        return batch.to_pylist()
+    columns = {k: list(v) for k, v in batch.items()}
+    count = len(next(iter(columns.values()), []))
+    return [{k: v[i] for k, v in columns.items()} for i in range(count)]

@@ -1,0 +1,61 @@
+"""Local paths and ``s3://`` URIs as one pyarrow filesystem and a path.
+
+pyarrow's ``S3FileSystem`` ignores ``AWS_ENDPOINT_URL``, so the endpoint of a
+MinIO-style server is passed explicitly (``output.s3_endpoint`` or that variable).
+Credentials come from the usual AWS environment variables.
+
+>>> fs, path = resolve("/tmp/out/../out")
+>>> path
+'/tmp/out'
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import urlparse
+
+import pyarrow.fs as pafs
+
+
+class StorageError(RuntimeError):
+    """An output or input location that cannot be used."""
+
+
+def resolve(
+    uri: str, endpoint: str | None = None, region: str | None = None
+) -> tuple[pafs.FileSystem, str]:
+    """Return ``(filesystem, path)`` for a local path or an ``s3://bucket/prefix`` URI."""
+    if uri.startswith("s3://"):
+        bucket_and_key = uri[len("s3://") :].strip("/")
+        if not bucket_and_key:
+            raise StorageError(f"{uri!r} names no bucket")
+        kwargs: dict[str, object] = {
+            "region": region or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            # Retries with backoff for throttling and dropped connections:
+            # 10 attempts span ~1 min with pyarrow's default standard strategy.
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=10),
+        }
+        if endpoint:
+            parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
+            kwargs["endpoint_override"] = parsed.netloc
+            kwargs["scheme"] = parsed.scheme
+        return pafs.S3FileSystem(**kwargs), bucket_and_key
+    if "://" in uri and not uri.startswith("file://"):
+        raise StorageError(f"unsupported URI scheme in {uri!r}: use a local path or s3://")
+    path = uri[len("file://") :] if uri.startswith("file://") else uri
+    return pafs.LocalFileSystem(), os.path.abspath(os.path.expanduser(path))
+
+
+def list_files(fs: pafs.FileSystem, path: str, suffixes: tuple[str, ...]) -> list[str]:
+    """``path`` itself if it is a file, else the files under it with a suffix, sorted."""
+    info = fs.get_file_info(path)
+    if info.type == pafs.FileType.File:
+        return [path]
+    if info.type == pafs.FileType.NotFound:
+        raise StorageError(f"not found: {path}")
+    selector = pafs.FileSelector(path, recursive=True)
+    return sorted(
+        f.path for f in fs.get_file_info(selector)
+        if f.type == pafs.FileType.File and f.path.endswith(suffixes)
+    )

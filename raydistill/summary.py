@@ -1,0 +1,87 @@
+"""The run summary: the funnel counted from the files written, not from memory.
+
+Counting from ``all/`` and ``verified/`` means the summary cannot disagree with
+the data, whichever workers produced it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pyarrow.compute as pc
+
+from raydistill.sinks import OutputLocation
+
+COLUMNS = ["problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail", "verified",
+           "finish_reason", "think_closed", "prompt_tokens", "completion_tokens", "response"]
+
+
+def summarize(out: OutputLocation, staged: dict[str, int], timings: dict[str, float]) -> dict[str, Any]:
+    """Funnel counts, token throughput and pass rates by source and domain."""
+    rows = out.read_columns(out.all, COLUMNS)
+    verified_rows = out.read_columns(out.verified, ["problem_id"]).num_rows
+    generated = rows.filter(pc.is_valid(rows["response"]))
+    verdicts = Counter(rows["verdict"].to_pylist())
+    truncated = generated.filter(
+        pc.or_(pc.invert(generated["think_closed"]), pc.equal(generated["finish_reason"], "length"))
+    ).num_rows
+    completion_tokens = pc.sum(generated["completion_tokens"]).as_py() or 0
+    passed_problems = len(set(rows.filter(rows["verified"])["problem_id"].to_pylist()))
+    by_source: dict[str, dict[str, int]] = {}
+    for source, verdict in zip(rows["source"].to_pylist(), rows["verdict"].to_pylist(),
+                               strict=True):
+        by_source.setdefault(source, Counter())[verdict] += 1
+    details = Counter(
+        d.split(":")[0] for d, v in zip(rows["verdict_detail"].to_pylist(),
+                                        rows["verdict"].to_pylist(), strict=True)
+        if v == "error"
+    )
+    generate_s = timings.get("generate_s") or 0.0
+    return {
+        "output": out.uri,
+        "problems_read": staged["problems"],
+        "duplicate_problems_dropped": staged["duplicates"],
+        "input_errors": staged["input_errors"],
+        "teacher_errors": rows.num_rows - generated.num_rows - staged["input_errors"],
+        "samples": generated.num_rows,
+        "rows_in_all": rows.num_rows,
+        "verified": verified_rows,
+        "failed": verdicts.get("fail", 0),
+        "errors": verdicts.get("error", 0),
+        "error_reasons": dict(details),
+        "truncated": truncated,
+        "pass_rate": verified_rows / generated.num_rows if generated.num_rows else 0.0,
+        "problems_with_a_verified_sample": passed_problems,
+        # Prompt tokens are per problem, repeated on each of its sample rows.
+        "prompt_tokens": pc.sum(
+            rows.filter(pc.equal(rows["sample_idx"], 0))["prompt_tokens"]
+        ).as_py() or 0,
+        "completion_tokens": completion_tokens,
+        "completion_tokens_per_s": completion_tokens / generate_s if generate_s else 0.0,
+        "by_source": {k: dict(v) for k, v in by_source.items()},
+        "timings": timings,
+    }
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """The end-of-run table the CLI prints."""
+    lines = [
+        ("problems read", summary["problems_read"]),
+        ("  bad input rows (kept)", summary["input_errors"]),
+        ("  duplicates dropped", summary["duplicate_problems_dropped"]),
+        ("  teacher errors (kept)", summary["teacher_errors"]),
+        ("samples generated", summary["samples"]),
+        ("  truncated", summary["truncated"]),
+        ("verified (pass)", summary["verified"]),
+        ("failed", summary["failed"]),
+        ("errors", summary["errors"]),
+        ("pass rate", f"{summary['pass_rate']:.1%}"),
+        ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
+        ("completion tokens", summary["completion_tokens"]),
+        ("tokens/s (generation pass)", f"{summary['completion_tokens_per_s']:.0f}"),
+        ("wall time", f"{summary['timings']['total_s']:.1f} s"),
+        ("output", summary["output"]),
+    ]
+    width = max(len(k) for k, _ in lines)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)

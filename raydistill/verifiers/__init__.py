@@ -1,0 +1,71 @@
+"""Verifiers: pure functions ``(record, params) -> Verdict``, picked by domain.
+
+A verifier never imports Ray, vLLM or S3 code; :mod:`raydistill.verifiers.actor`
+wraps them for the pipeline. Three outcomes, never collapsed into two: ``pass``,
+``fail`` (the answer is wrong) and ``error`` (we could not tell: bad gold, a
+crashed checker, a sandbox failure). An error is never counted as a pass or a fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Status = Literal["pass", "fail", "error"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of checking one sample.
+
+    >>> Verdict("fail", "expected 18, got 17").passed
+    False
+    """
+
+    status: Status
+    detail: str = ""
+
+    @property
+    def passed(self) -> bool:
+        """True only for a checked, correct answer."""
+        return self.status == "pass"
+
+
+VerifierFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Verdict]
+
+_REGISTRY: dict[str, VerifierFn] = {}
+
+
+def register(domain: str) -> Callable[[VerifierFn], VerifierFn]:
+    """Register ``fn`` as the verifier for ``domain``; a second one fails loudly."""
+
+    def decorate(fn: VerifierFn) -> VerifierFn:
+        if domain in _REGISTRY:
+            raise ValueError(f"verifier for domain {domain!r} registered twice")
+        _REGISTRY[domain] = fn
+        return fn
+
+    return decorate
+
+
+def get(domain: str) -> VerifierFn:
+    """Return the verifier for ``domain`` or fail, listing the known domains."""
+    _load_builtin()
+    try:
+        return _REGISTRY[domain]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise KeyError(f"no verifier for domain {domain!r}; known: {known}") from None
+
+
+def known_domains() -> list[str]:
+    """Names of every registered domain."""
+    _load_builtin()
+    return sorted(_REGISTRY)
+
+
+def _load_builtin() -> None:
+    # Imported lazily so that importing the registry stays cheap and free of
+    # side effects; each module registers itself on import.
+    from raydistill.verifiers import maths  # noqa: F401

@@ -1,0 +1,50 @@
+"""The Ray Data actor that runs verifiers over generated problem rows.
+
+It owns no logic of its own beyond the rules every domain shares: a truncated
+sample (think never closed, or cut at ``max_tokens``) fails without being
+checked, and a verifier that raises gives an ``error`` verdict with the reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pyarrow as pa
+
+from raydistill import records, verifiers
+from raydistill.verifiers import Verdict
+
+logger = logging.getLogger(__name__)
+
+
+def judge_sample(problem: dict[str, Any], sample: dict[str, Any], params: dict[str, Any]) -> Verdict:
+    """Verdict for one sample of ``problem``."""
+    if not sample["think_closed"]:
+        return Verdict("fail", "truncated: reasoning never closed")
+    if sample["finish_reason"] == "length":
+        return Verdict("fail", "truncated: hit max_tokens")
+    try:
+        check = verifiers.get(problem["domain"])
+        return check({**problem, **sample}, params)
+    except Exception as exc:  # noqa: BLE001 - a crashed checker is an error verdict
+        logger.warning("verifier crashed on %s: %r", problem["problem_id"], exc)
+        return Verdict("error", f"verifier crashed: {type(exc).__name__}: {exc}")
+
+
+class VerifierActor:
+    """Fills ``verdict``/``verdict_detail`` of every sample in a batch."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self.params = params
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """Verify every sample of every problem in ``batch``."""
+        out = []
+        for problem in records.rows(batch):
+            samples = []
+            for sample in problem["samples"] or []:
+                verdict = judge_sample(problem, sample, self.params)
+                samples.append(dict(sample, verdict=verdict.status, verdict_detail=verdict.detail))
+            out.append(dict(problem, samples=samples))
+        return records.table(out, records.GENERATION)
