@@ -167,7 +167,10 @@ def load(args: list[str]) -> Config:
     try:
         if conf_name is not None:
             merged = OmegaConf.merge(merged, OmegaConf.load(conf_path(conf_name)))
-        merged = OmegaConf.merge(merged, OmegaConf.from_dotlist(overrides))
+        for override in overrides:
+            key, _, text = override.partition("=")
+            value = OmegaConf.from_dotlist([f"value={text}"])["value"]
+            OmegaConf.update(merged, key, value, merge=True)
         cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None
@@ -202,6 +205,10 @@ def validate(cfg: Config) -> None:
         (all(v >= 0 for v in cfg.teacher.resources.values()), "teacher.resources",
          "amounts must be >= 0"),
     ]
+    from raydistill.teachers import TEACHERS  # imports pyarrow only
+
+    checks.append((cfg.teacher.name in TEACHERS, "teacher.name",
+                   f"must be one of {sorted(TEACHERS)}"))
     domains = verifiers.known_domains()
     for i, ds in enumerate(cfg.source.datasets):
         key = f"source.datasets[{i}]"

@@ -115,6 +115,7 @@ def publish(cfg: Config, out: OutputLocation) -> None:
         lambda row: bool(row["verified"])
     )
     verified.write_parquet(out.verified, filesystem=out.fs)
+    out.ensure_parquet(out.verified)
 
 
 def versions() -> dict[str, str]:

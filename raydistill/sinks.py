@@ -96,6 +96,14 @@ class OutputLocation:
         path = f"{self.problems}/part-{part:05d}.parquet"
         pq.write_table(records.table(rows, records.PROBLEM), path, filesystem=self.fs)
 
+    def ensure_parquet(self, path: str) -> None:
+        """Give an empty result one empty Parquet file, so readers still see the schema."""
+        self.fs.create_dir(path, recursive=True)
+        infos = self.fs.get_file_info(pafs.FileSelector(path))
+        if not any(i.path.endswith(".parquet") for i in infos):
+            pq.write_table(records.OUTPUT.empty_table(), f"{path}/empty.parquet",
+                           filesystem=self.fs)
+
     def read_columns(self, path: str, columns: list[str]) -> pa.Table:
         """Read a few columns of a Parquet directory (for counting, not for data)."""
         return pads.dataset(path, filesystem=self.fs, format="parquet").to_table(columns=columns)

@@ -1,0 +1,79 @@
+from pathlib import Path
+
+import pytest
+
+from raydistill.config import ConfigError, conf_path, load
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+
+
+@pytest.mark.parametrize("path", sorted(CONF_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_conf_file_loads_through_the_real_loader(path):
+    cfg = load([f"conf={path.stem}"])
+    assert cfg.output.uri
+    assert cfg.source.datasets
+
+
+@pytest.mark.parametrize("path", sorted(CONF_DIR.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_conf_key_has_a_comment_above_it(path):
+    lines = path.read_text().splitlines()
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#") or ":" not in stripped:
+            continue
+        if lines[i - 1].strip().startswith("- "):
+            continue  # a list item's first key is documented above the "- "
+        assert lines[i - 1].strip().startswith("#"), f"{path.name}:{i + 1} {stripped!r}"
+
+
+def test_conf_by_path_and_overrides():
+    cfg = load([f"conf={CONF_DIR / 'local.yaml'}", "sampling.n=2", "source.limit=5",
+                "output.uri=/tmp/x", "sampling.temperature=0.3", "sampling.max_tokens=7",
+                "teacher.model=some/model"])
+    assert (cfg.sampling.n, cfg.source.limit, cfg.output.uri) == (2, 5, "/tmp/x")
+    assert (cfg.sampling.temperature, cfg.sampling.max_tokens) == (0.3, 7)
+    assert cfg.teacher.model == "some/model"
+
+
+def test_misspelled_key_is_named():
+    with pytest.raises(ConfigError, match="sampling.temprature"):
+        load(["conf=local", "sampling.temprature=0.5"])
+
+
+def test_misspelled_key_in_a_yaml_file_is_named(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("output:\n  urii: /tmp/x\n")
+    with pytest.raises(ConfigError, match="urii"):
+        load([f"conf={bad}"])
+
+
+def test_wrong_type_is_named():
+    with pytest.raises(ConfigError, match="sampling.n"):
+        load(["conf=local", "sampling.n=many"])
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("sampling.n=0", "sampling.n"),
+        ("sampling.top_p=1.5", "sampling.top_p"),
+        ("teacher.replicas=0", "teacher.replicas"),
+        ("prompt.template=nope", "prompt.template"),
+        ("teacher.name=nope", "teacher.name"),
+        ("source.datasets.0.domain=poetry", "source.datasets[0].domain"),
+        ("source.datasets.0.format=csv", "source.datasets[0].format"),
+    ],
+)
+def test_bad_values_are_named(override, key):
+    with pytest.raises(ConfigError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        load(["conf=local", override])
+
+
+def test_unknown_conf_lists_the_available_ones():
+    with pytest.raises(ConfigError, match="local"):
+        conf_path("no-such-conf")
+
+
+def test_argument_without_equals_is_rejected():
+    with pytest.raises(ConfigError, match="key=value"):
+        load(["local"])
