@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
@@ -163,7 +163,7 @@ def load(args: list[str]) -> Config:
             conf_name = arg.split("=", 1)[1]
         else:
             overrides.append(arg)
-    merged: DictConfig = OmegaConf.structured(Config)
+    merged: Any = OmegaConf.structured(Config)
     try:
         if conf_name is not None:
             merged = OmegaConf.merge(merged, OmegaConf.load(conf_path(conf_name)))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
+from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -21,6 +22,7 @@ import pyarrow as pa
 import ray
 import ray.data
 from ray.data import ActorPoolStrategy
+from ray.data.expressions import col
 
 import raydistill
 from raydistill import records
@@ -79,7 +81,7 @@ def generate(cfg: Config, out: OutputLocation) -> None:
     teacher_cls = get_teacher(cfg.teacher.name)
     ds = ray.data.read_parquet(out.problems, filesystem=out.fs)
     ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
-    ds = ds.map_batches(add_prompts, fn_kwargs={"prompt_cfg": cfg.prompt}, batch_format="pyarrow")
+    ds = ds.map_batches(partial(add_prompts, prompt_cfg=cfg.prompt), batch_format="pyarrow")
     ds = ds.map_batches(
         teacher_cls,
         fn_constructor_kwargs={
@@ -108,11 +110,11 @@ def publish(cfg: Config, out: OutputLocation) -> None:
     """Pass 2: flatten to one row per sample in ``all/``; the passing ones in ``verified/``."""
     ds = ray.data.read_parquet(out.generations, filesystem=out.fs)
     ds = ds.map_batches(
-        flatten_generations, fn_kwargs={"provenance": provenance(cfg)}, batch_format="pyarrow"
+        partial(flatten_generations, provenance=provenance(cfg)), batch_format="pyarrow"
     )
     ds.write_parquet(out.all, filesystem=out.fs)
     verified = ray.data.read_parquet(out.all, filesystem=out.fs).filter(
-        lambda row: bool(row["verified"])
+        expr=col("verified") == True  # noqa: E712 - an expression, not a comparison
     )
     verified.write_parquet(out.verified, filesystem=out.fs)
     out.ensure_parquet(out.verified)

@@ -54,6 +54,8 @@ GENERATION = pa.schema(
         pa.field("prompt_tokens", pa.int64()),
         # Why the teacher produced no samples for this problem; null when fine.
         pa.field("teacher_error", pa.string()),
+        # Wall-clock start (Unix seconds) and duration of the problem's request.
+        pa.field("generated_at", pa.float64()),
         pa.field("generation_seconds", pa.float64()),
         pa.field("samples", pa.list_(SAMPLE)),
     ]
@@ -91,6 +93,8 @@ OUTPUT = pa.schema(
         ("verdict_detail", pa.string()),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
+        ("generated_at", pa.float64()),
+        ("generation_seconds", pa.float64()),
     ]
     + PROVENANCE
 )

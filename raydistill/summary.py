@@ -14,10 +14,13 @@ import pyarrow.compute as pc
 from raydistill.sinks import OutputLocation
 
 COLUMNS = ["problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail", "verified",
-           "finish_reason", "think_closed", "prompt_tokens", "completion_tokens", "response"]
+           "finish_reason", "think_closed", "prompt_tokens", "completion_tokens", "response",
+           "generated_at", "generation_seconds"]
 
 
-def summarize(out: OutputLocation, staged: dict[str, int], timings: dict[str, float]) -> dict[str, Any]:
+def summarize(
+    out: OutputLocation, staged: dict[str, int], timings: dict[str, float]
+) -> dict[str, Any]:
     """Funnel counts, token throughput and pass rates by source and domain."""
     rows = out.read_columns(out.all, COLUMNS)
     verified_rows = out.read_columns(out.verified, ["problem_id"]).num_rows
@@ -37,7 +40,13 @@ def summarize(out: OutputLocation, staged: dict[str, int], timings: dict[str, fl
                                         rows["verdict"].to_pylist(), strict=True)
         if v == "error"
     )
-    generate_s = timings.get("generate_s") or 0.0
+    # Throughput while the teacher pool was generating: first request start to
+    # last request end, so engine start-up (~20-40 s on CPU) does not dilute it.
+    window = 0.0
+    timed = rows.filter(pc.is_valid(rows["generated_at"]))
+    if timed.num_rows:
+        ends = pc.add(timed["generated_at"], timed["generation_seconds"])
+        window = pc.max(ends).as_py() - pc.min(timed["generated_at"]).as_py()
     return {
         "output": out.uri,
         "problems_read": staged["problems"],
@@ -58,7 +67,8 @@ def summarize(out: OutputLocation, staged: dict[str, int], timings: dict[str, fl
             rows.filter(pc.equal(rows["sample_idx"], 0))["prompt_tokens"]
         ).as_py() or 0,
         "completion_tokens": completion_tokens,
-        "completion_tokens_per_s": completion_tokens / generate_s if generate_s else 0.0,
+        "completion_tokens_per_s": completion_tokens / window if window else 0.0,
+        "generation_window_s": window,
         "by_source": {k: dict(v) for k, v in by_source.items()},
         "timings": timings,
     }
@@ -79,7 +89,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ("pass rate", f"{summary['pass_rate']:.1%}"),
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
         ("completion tokens", summary["completion_tokens"]),
-        ("tokens/s (generation pass)", f"{summary['completion_tokens_per_s']:.0f}"),
+        ("tokens/s while generating", f"{summary['completion_tokens_per_s']:.0f}"),
         ("wall time", f"{summary['timings']['total_s']:.1f} s"),
         ("output", summary["output"]),
     ]

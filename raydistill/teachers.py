@@ -115,10 +115,10 @@ class VLLMTeacher:
 
     async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
         row = dict(row, samples=[], teacher_error=None, prompt_tokens=0,
-                   generation_seconds=0.0)
+                   generated_at=None, generation_seconds=None)
         if row["input_error"]:
             return row
-        prompt_ids = self.tokenizer.apply_chat_template(
+        prompt_ids: Any = self.tokenizer.apply_chat_template(
             row["messages"], add_generation_prompt=True, tokenize=True
         )
         if hasattr(prompt_ids, "keys"):  # transformers 5 returns a BatchEncoding
@@ -131,12 +131,14 @@ class VLLMTeacher:
             return row
         self.requests += 1
         request_id = f"{row['problem_id']}-{self.requests}"
+        row["generated_at"] = time.time()
         started = time.monotonic()
         final = None
+        prompt: Any = {"prompt_token_ids": list(prompt_ids)}  # vllm's TokensPrompt
         async with self.slots:
             try:
                 async for output in self.engine.generate(
-                    {"prompt_token_ids": list(prompt_ids)}, self._params(row["problem_id"]),
+                    prompt, self._params(row["problem_id"]),
                     request_id,
                 ):
                     final = output

