@@ -8,11 +8,13 @@ checked, and a verifier that raises gives an ``error`` verdict with the reason.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pyarrow as pa
 
 from raydistill import records, verifiers
+from raydistill.metrics import VerifierMetrics
 from raydistill.verifiers import Verdict
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class VerifierActor:
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
+        self.metrics = VerifierMetrics()
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Verify every sample of every problem in ``batch``."""
@@ -46,7 +49,11 @@ class VerifierActor:
         for problem in records.rows(batch):
             samples = []
             for sample in problem["samples"] or []:
+                started = time.perf_counter()
                 verdict = judge_sample(problem, sample, self.params)
+                self.metrics.sample(problem, verdict.status, verdict.detail,
+                                    time.perf_counter() - started)
                 samples.append(dict(sample, verdict=verdict.status, verdict_detail=verdict.detail))
             out.append(dict(problem, samples=samples))
+        self.metrics.flush()
         return records.table(out, records.GENERATION)
