@@ -69,4 +69,4 @@ def _load_builtin() -> None:
     # Imported lazily so that importing the registry stays cheap and free of
     # side effects; each module registers itself on import.
     import raydistill.verifiers.code  # noqa: F401
-    from raydistill.verifiers import maths  # noqa: F401
+    from raydistill.verifiers import maths, mcq  # noqa: F401
