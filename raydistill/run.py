@@ -3,6 +3,11 @@
 Parses, loads and checks the config and the output location, then starts (or
 joins) Ray and runs the pipeline. Everything that can be wrong with the config
 or the output URI fails here, before Ray starts or any generation begins.
+
+Rerunning the same command resumes an interrupted run (only what is missing is
+generated) or, for a finished one, prints its summary again. A run at
+``output.uri`` made with a different result-shaping config is refused, naming
+the keys; ``output.overwrite=true`` deletes it and starts a new run.
 """
 
 from __future__ import annotations
@@ -37,28 +42,32 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return 0
+    from raydistill.manifest import open_run
     from raydistill.sinks import OutputLocation
 
     try:
         cfg = load(args)
         out = OutputLocation(cfg.output)
         out.check_writable()
-        if out.has_data():
-            if not cfg.output.overwrite:
-                raise StorageError(
-                    f"{cfg.output.uri} already holds a run; pass output.overwrite=true "
-                    "to replace it, or choose another output.uri"
-                )
-            out.clear()
+        manifest = open_run(out, cfg)
     except (ConfigError, StorageError) as exc:
         print(f"raydistill: {exc}", file=sys.stderr)
         return 2
 
     from raydistill.pipeline import run
+    from raydistill.sinks import RunFailed
     from raydistill.summary import format_table
 
+    if manifest.published is not None:
+        logger.info("%s is a finished run with this config; its summary:", out.uri)
+        print("\n" + format_table(out.read_summary()))
+        return 0
     init_ray(cfg)
-    summary = run(cfg, out)
+    try:
+        summary = run(cfg, out, manifest)
+    except RunFailed as exc:
+        print(f"raydistill: run failed: {exc}", file=sys.stderr)
+        return 1
     print("\n" + format_table(summary))
     return 0
 

@@ -2,11 +2,18 @@
 
 Layout under ``output.uri`` (a local directory or ``s3://bucket/prefix``)::
 
+    _work/run.json      the run manifest: fingerprint and committed steps (manifest.py)
     _work/problems/     staged input problems (Parquet), the pipeline's Read
     _work/generations/  one row per problem with its n verified samples
+    _work/checkpoint/   Ray Data's row-level checkpoint: ids of committed problems
+    _work/publish/      all/ and verified/ being written, before they are committed
     all/                one row per sample, every verdict
     verified/           the rows of all/ that passed
     summary.json        funnel counts, config, versions, timings
+
+Every Parquet file under ``all/``, ``verified/`` and ``_work/problems/`` is
+written whole or not at all (hidden temporary, then a move), and only what the
+manifest lists under ``published`` is the run's output.
 """
 
 from __future__ import annotations
@@ -14,19 +21,25 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydistill import records
 from raydistill.config import OutputConfig, s3_endpoint
-from raydistill.storage import StorageError, resolve
+from raydistill.storage import StorageError, resolve, write_bytes_atomic, write_table_atomic
 
 logger = logging.getLogger(__name__)
+
+
+class RunFailed(RuntimeError):
+    """A run that finished its work but must not be published as it is."""
 
 
 class OutputLocation:
@@ -35,8 +48,12 @@ class OutputLocation:
     def __init__(self, cfg: OutputConfig) -> None:
         self.uri = cfg.uri.rstrip("/")
         self.fs, self.root = resolve(cfg.uri, s3_endpoint(cfg), cfg.s3_region)
-        self.problems = f"{self.root}/_work/problems"
-        self.generations = f"{self.root}/_work/generations"
+        self.work = f"{self.root}/_work"
+        self.manifest = f"{self.work}/run.json"
+        self.problems = f"{self.work}/problems"
+        self.generations = f"{self.work}/generations"
+        self.checkpoint = f"{self.work}/checkpoint"
+        self.publish = f"{self.work}/publish"
         self.all = f"{self.root}/all"
         self.verified = f"{self.root}/verified"
         self.summary = f"{self.root}/summary.json"
@@ -54,23 +71,32 @@ class OutputLocation:
 
     def has_data(self) -> bool:
         """True if a previous run left anything under this URI."""
-        paths = (self.problems, self.generations, self.all, self.verified, self.summary)
+        paths = (self.work, self.all, self.verified, self.summary)
         infos = self.fs.get_file_info(list(paths))
         return any(info.type != pafs.FileType.NotFound for info in infos)
 
     def clear(self) -> None:
         """Delete a previous run's output."""
-        for path in (f"{self.root}/_work", self.all, self.verified):
-            if self.fs.get_file_info(path).type == pafs.FileType.Directory:
-                self.fs.delete_dir(path)
-        if self.fs.get_file_info(self.summary).type == pafs.FileType.File:
-            self.fs.delete_file(self.summary)
+        # The summary and the manifest first: without them the rest is not a run.
+        for file in (self.summary, self.manifest):
+            if self.fs.get_file_info(file).type == pafs.FileType.File:
+                self.fs.delete_file(file)
+        for path in (self.work, self.all, self.verified):
+            self.delete_dir(path)
+
+    def delete_dir(self, path: str) -> None:
+        """Delete a directory and everything under it, if it exists."""
+        if self.fs.get_file_info(path).type == pafs.FileType.Directory:
+            self.fs.delete_dir(path)
 
     def stage_problems(self, problems: Iterable[dict[str, Any]], per_file: int) -> dict[str, int]:
         """Write problem rows as Parquet parts, dropping repeats of a ``problem_id``.
 
-        Returns counts: ``problems``, ``input_errors``, ``duplicates``.
+        Returns counts: ``problems``, ``input_errors``, ``duplicates``. Parts of
+        an interrupted earlier staging are deleted first; the same sources give
+        the same parts, so restaging is safe until the manifest records it.
         """
+        self.delete_dir(self.problems)
         self.fs.create_dir(self.problems, recursive=True)
         seen: set[str] = set()
         counts = {"problems": 0, "input_errors": 0, "duplicates": 0}
@@ -94,7 +120,7 @@ class OutputLocation:
 
     def _write_part(self, rows: list[dict[str, Any]], part: int) -> None:
         path = f"{self.problems}/part-{part:05d}.parquet"
-        pq.write_table(records.table(rows, records.PROBLEM), path, filesystem=self.fs)
+        write_table_atomic(self.fs, path, records.table(rows, records.PROBLEM))
 
     def ensure_parquet(self, path: str) -> None:
         """Give an empty result one empty Parquet file, so readers still see the schema."""
@@ -109,9 +135,81 @@ class OutputLocation:
         return pads.dataset(path, filesystem=self.fs, format="parquet").to_table(columns=columns)
 
     def write_summary(self, summary: dict[str, Any]) -> None:
-        """Write ``summary.json``."""
-        with self.fs.open_output_stream(self.summary) as stream:
-            stream.write(json.dumps(summary, indent=2, default=str).encode())
+        """Write ``summary.json`` (atomically)."""
+        write_bytes_atomic(self.fs, self.summary,
+                           json.dumps(summary, indent=2, default=str).encode())
+
+    def read_summary(self) -> dict[str, Any]:
+        """The ``summary.json`` of a finished run."""
+        with self.fs.open_input_stream(self.summary) as stream:
+            loaded: dict[str, Any] = json.loads(stream.read())
+        return loaded
+
+    def staged_output(self, name: str) -> str:
+        """Where ``all`` or ``verified`` is written before it is committed."""
+        return f"{self.publish}/{name}"
+
+    def commit_published(self) -> dict[str, list[dict[str, Any]]]:
+        """Move the staged ``all/`` and ``verified/`` into place; return their parts.
+
+        Each part is moved whole (a rename, or an S3 server-side copy) to a
+        deterministic name, ``part-00000.parquet`` upwards. Leftovers of an
+        interrupted earlier commit are deleted first, so a rerun never mixes two
+        publications. Returns ``{"all": [{"path", "rows"}, ...], "verified": [...]}``.
+        """
+        parts: dict[str, list[dict[str, Any]]] = {}
+        for name, final in (("all", self.all), ("verified", self.verified)):
+            staged = self.staged_output(name)
+            self.ensure_parquet(staged)
+            files = sorted(
+                i.path for i in self.fs.get_file_info(pafs.FileSelector(staged))
+                if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+            )
+            self.delete_dir(final)
+            self.fs.create_dir(final, recursive=True)
+            parts[name] = []
+            for index, path in enumerate(files):
+                with self.fs.open_input_file(path) as handle:
+                    rows = pq.ParquetFile(handle).metadata.num_rows
+                target = f"{final}/part-{index:05d}.parquet"
+                self.fs.move(path, target)
+                parts[name].append({"path": target[len(self.root) + 1 :], "rows": rows})
+        self.delete_dir(self.publish)
+        return parts
+
+
+def check_coverage(out: OutputLocation) -> None:
+    """Fail unless ``_work/generations`` holds every staged problem exactly once.
+
+    Cheap (one id column each) and the last line of defence for exactly-once:
+    a lost or duplicated problem stops the run before anything is published.
+    """
+    staged = out.read_columns(out.problems, ["problem_id"])["problem_id"].to_pylist()
+    done = out.read_columns(out.generations, ["problem_id"])["problem_id"].to_pylist()
+    repeats = [pid for pid, count in Counter(done).items() if count > 1]
+    missing = set(staged) - set(done)
+    if repeats or missing or len(done) != len(staged):
+        raise RunFailed(
+            f"generations under {out.generations} do not cover the problems exactly once: "
+            f"{len(staged)} staged, {len(done)} generated, {len(missing)} missing "
+            f"(e.g. {sorted(missing)[:3]}), {len(repeats)} repeated (e.g. {repeats[:3]})"
+        )
+
+
+def error_budget(out: OutputLocation, path: str, max_fraction: float | None) -> None:
+    """Fail loudly if more than ``max_fraction`` of the rows at ``path`` are errors."""
+    if max_fraction is None:
+        return
+    rows = out.read_columns(path, ["verdict", "verdict_detail"])
+    errors = rows.filter(pc.equal(rows["verdict"], "error"))
+    if rows.num_rows and errors.num_rows / rows.num_rows > max_fraction:
+        reasons = Counter(d.split(":")[0] for d in errors["verdict_detail"].to_pylist())
+        raise RunFailed(
+            f"{errors.num_rows} of {rows.num_rows} rows are errors "
+            f"({errors.num_rows / rows.num_rows:.1%}), over output.max_error_fraction="
+            f"{max_fraction}; reasons: {dict(reasons.most_common(5))}. Nothing was "
+            f"published; the rows are under {path}"
+        )
 
 
 def _output_row(problem: dict[str, Any], idx: int, sample: dict[str, Any] | None,

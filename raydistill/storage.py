@@ -12,9 +12,12 @@ Credentials come from the usual AWS environment variables.
 from __future__ import annotations
 
 import os
+import uuid
 from urllib.parse import urlparse
 
+import pyarrow as pa
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 
 
 class StorageError(RuntimeError):
@@ -59,3 +62,32 @@ def list_files(fs: pafs.FileSystem, path: str, suffixes: tuple[str, ...]) -> lis
         f.path for f in fs.get_file_info(selector)
         if f.type == pafs.FileType.File and f.path.endswith(suffixes)
     )
+
+
+def _temp_path(path: str) -> str:
+    # Hidden from directory discovery, so a half-written file is never read as
+    # data: pyarrow datasets skip a leading ".", Ray Data skips a non-.parquet suffix.
+    head, _, name = path.rpartition("/")
+    return f"{head}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+def write_bytes_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` so readers see the old file or the whole new one.
+
+    Written to a hidden temporary, then moved: locally a rename, on S3 a
+    server-side copy (an object is either wholly there or absent). Writing the
+    final S3 key directly is not enough: pyarrow completes a multipart upload
+    when the stream closes, even on an exception, leaving a partial object.
+    """
+    temp = _temp_path(path)
+    fs.create_dir(path.rpartition("/")[0], recursive=True)
+    with fs.open_output_stream(temp) as stream:
+        stream.write(data)
+    fs.move(temp, path)
+
+
+def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
+    """Write ``table`` as Parquet at ``path``, whole or not at all (see above)."""
+    temp = _temp_path(path)
+    pq.write_table(table, temp, filesystem=fs)
+    fs.move(temp, path)

@@ -1,0 +1,134 @@
+"""The run manifest: what a run is (its fingerprint) and what it has committed.
+
+``<output.uri>/_work/run.json`` is written when a run starts and rewritten
+(atomically: a local rename, a single S3 PUT) at each step it commits::
+
+    fingerprint   the config keys that shape results, as "section.key": value
+    staged        problem counts once every input part is written, else null
+    generated     true once the teacher/verifier pass has covered every problem
+    published     the committed parts of all/ and verified/ with row counts, else null
+
+Rerunning the same command resumes: committed steps are skipped, and the
+teacher pass skips every problem Ray Data's checkpoint already holds. A config
+whose fingerprint differs is refused, naming the keys, unless
+``output.overwrite=true`` asks for a new run (the old output is deleted).
+
+The fingerprint is every key of the result-shaping sections except the ones
+listed in :data:`PERFORMANCE_ONLY`: a new key is treated as result-shaping until
+someone says otherwise, so stale and fresh rows are never mixed silently.
+
+>>> diff_keys({"sampling.n": 4, "teacher.model": "a"}, {"sampling.n": 8, "teacher.model": "a"})
+['sampling.n']
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import raydistill
+from raydistill.config import Config, to_dict
+from raydistill.storage import StorageError, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from raydistill.sinks import OutputLocation
+
+logger = logging.getLogger(__name__)
+
+# Sections whose keys decide what the rows say. `output` and `ray` only decide
+# where rows go and how fast, so they never block a resume.
+RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify")
+
+# Keys of those sections that change speed or placement but not a single row.
+PERFORMANCE_ONLY = frozenset({
+    "source.problems_per_file",
+    "teacher.replicas", "teacher.resources", "teacher.env", "teacher.batch_size",
+    "teacher.max_num_seqs", "teacher.gpu_memory_utilization", "teacher.enable_prefix_caching",
+    "verify.replicas", "verify.num_cpus", "verify.batch_size",
+})
+
+
+def fingerprint(cfg: Config) -> dict[str, Any]:
+    """The result-shaping keys of ``cfg``, flattened to ``section.key`` (JSON values)."""
+    plain = to_dict(cfg)
+    keys = {
+        f"{section}.{key}": value
+        for section in RESULT_SECTIONS
+        for key, value in plain[section].items()
+        if f"{section}.{key}" not in PERFORMANCE_ONLY
+    }
+    # Round-trip through JSON so a stored fingerprint compares equal to a fresh one.
+    keys["raydistill_version"] = raydistill.__version__
+    loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
+    return loaded
+
+
+def diff_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Keys whose values differ between two fingerprints (missing counts as differing)."""
+    return sorted(k for k in set(old) | set(new) if old.get(k, "<unset>") != new.get(k, "<unset>"))
+
+
+@dataclass
+class Manifest:
+    """The state of one run at ``output.uri``."""
+
+    fingerprint: dict[str, Any]
+    created_at: float = field(default_factory=time.time)
+    attempts: int = 0
+    staged: dict[str, int] | None = None
+    generated: bool = False
+    published: dict[str, list[dict[str, Any]]] | None = None
+
+    def save(self, out: OutputLocation) -> None:
+        """Write the manifest atomically (readers see the old or the new one)."""
+        data = json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+        write_bytes_atomic(out.fs, out.manifest, data)
+
+
+def load_manifest(out: OutputLocation) -> Manifest | None:
+    """The manifest at ``out``, or None if no run has started there."""
+    try:
+        with out.fs.open_input_stream(out.manifest) as stream:
+            raw = json.loads(stream.read())
+    except FileNotFoundError:
+        return None
+    return Manifest(**raw)
+
+
+def open_run(out: OutputLocation, cfg: Config) -> Manifest:
+    """Resume the run at ``out`` or start one; refuse a different config.
+
+    Raises :class:`StorageError` naming the differing keys when the stored run
+    was made with another result-shaping config and ``output.overwrite`` is
+    false, or when ``out`` holds data that no raydistill manifest describes.
+    """
+    fresh = fingerprint(cfg)
+    stored = load_manifest(out)
+    if cfg.output.overwrite:
+        if stored is not None or out.has_data():
+            logger.info("output.overwrite=true: deleting the previous run at %s", out.uri)
+            out.clear()
+        stored = None
+    elif stored is None and out.has_data():
+        raise StorageError(
+            f"{out.uri} holds data but no run manifest ({out.manifest}); pass "
+            "output.overwrite=true to replace it, or choose another output.uri"
+        )
+    elif stored is not None:
+        changed = diff_keys(stored.fingerprint, fresh)
+        if changed:
+            shown = ", ".join(
+                f"{k} ({stored.fingerprint.get(k)!r} -> {fresh.get(k)!r})" for k in changed
+            )
+            raise StorageError(
+                f"{out.uri} holds a run made with a different config: {shown}. "
+                "Resuming would mix stale and fresh rows; pass output.overwrite=true "
+                "to start a new run there, or choose another output.uri"
+            )
+    if stored is None:
+        stored = Manifest(fingerprint=fresh)
+    return stored
+
