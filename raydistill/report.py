@@ -1,0 +1,330 @@
+"""The run report: one self-contained HTML page next to the data (``<uri>/report.html``).
+
+Built from what the run wrote (``all/`` and ``summary.json``), so it can be made
+again at any time for any output URI, local or ``s3://``
+(``python tools/report.py URI``); ``pipeline.run`` writes it at the end of a run.
+Sections: headline numbers, the funnel (problems -> samples -> verified) by
+source and domain, pass@k per problem, reasoning and answer lengths in tokens,
+the verdict breakdown, throughput over time, and cost. Charts are inline SVG
+(:mod:`raydistill.charts`): the page fetches nothing, so it opens offline and
+can be mailed or attached to a ticket.
+
+Reasoning and answer lengths are each sample's ``completion_tokens`` split in
+proportion to the characters of its reasoning and its answer: exact in total,
+close per part (the tokenizer is not loaded to make a report).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections import Counter, defaultdict
+from html import escape
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from raydistill import charts
+from raydistill.sinks import OutputLocation
+
+logger = logging.getLogger(__name__)
+
+REPORT_NAME = "report.html"
+# Bins of the length histograms and of the throughput-over-time chart: enough
+# for a shape, few enough that each bar's count stays legible.
+LENGTH_BINS = 20
+TIME_BINS = 40
+VERDICTS = ("pass", "fail", "error")
+
+STYLE = """
+body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}
+.cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #ddd;border-radius:6px;
+padding:8px 12px;min-width:120px}.card b{display:block;font-size:20px}.card span{color:#666;
+font-size:12px}table{border-collapse:collapse;font-size:13px;margin:8px 0}
+td,th{border:1px solid #ddd;padding:3px 8px;text-align:right}td:first-child,th:first-child{
+text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#666;font-size:12px}
+"""
+
+
+def verdict_category(verdict: str | None, detail: str | None) -> str:
+    """A reader's name for why a sample got its verdict.
+
+    >>> verdict_category("fail", "truncated: hit max_tokens")
+    'truncated'
+    >>> verdict_category("fail", "5 != 6")
+    'wrong answer'
+    >>> verdict_category("error", "teacher: prompt too long: 2013 tokens")
+    'teacher error'
+    """
+    text = (detail or "").lower()
+    if verdict == "pass":
+        return "pass"
+    if verdict == "fail":
+        if text.startswith("truncated"):
+            return "truncated"
+        if "time limit" in text or "timeout" in text or "timed out" in text:
+            return "timeout"
+        if text.startswith(("no answer", "no code block")):
+            return "no answer"
+        return "wrong answer"
+    if text.startswith("input:"):
+        return "bad input"
+    if text.startswith("teacher:"):
+        return "teacher error"
+    if "timeout" in text or "timed out" in text or "deadline" in text:
+        return "verifier timeout"
+    return "verifier error"
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k of one problem with ``c`` passing samples out of ``n`` (Codex paper).
+
+    >>> pass_at_k(4, 1, 1), pass_at_k(4, 1, 4), pass_at_k(4, 0, 2)
+    (0.25, 1.0, 0.0)
+    """
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def read_samples(out: OutputLocation) -> pa.Table:
+    """The per-sample columns the report needs; texts reduced to their lengths while scanning."""
+    dataset = pads.dataset(out.all, filesystem=out.fs, format="parquet")
+    columns: dict[str, Any] = {
+        name: pc.field(name)
+        for name in ("problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail",
+                     "prompt_tokens", "completion_tokens", "generated_at", "generation_seconds")
+    }
+    for text in ("response", "reasoning", "solution"):
+        columns[f"{text}_chars"] = pc.utf8_length(pc.field(text))
+    return dataset.to_table(columns=columns)
+
+
+def read_summary(out: OutputLocation) -> dict[str, Any]:
+    """``summary.json`` of the run, or ``{}`` when the run wrote none."""
+    if out.fs.get_file_info(out.summary).type != pafs.FileType.File:
+        return {}
+    with out.fs.open_input_stream(out.summary) as stream:
+        summary: dict[str, Any] = json.loads(stream.read())
+    return summary
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.1%}" if 0 <= value <= 1 else f"{value:,.1f}"
+        return escape(f"{value:,}" if isinstance(value, int) else str(value))
+
+    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _funnel(samples: list[dict[str, Any]], key: str) -> tuple[str, str]:
+    groups: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"problems": set(), "answered": set(), "solved": set(), "samples": 0, "pass": 0})
+    for s in samples:
+        g = groups[s[key] or "unknown"]
+        g["problems"].add(s["problem_id"])
+        if s["response_chars"] is not None:
+            g["answered"].add(s["problem_id"])
+            g["samples"] += 1
+        if s["verdict"] == "pass":
+            g["pass"] += 1
+            g["solved"].add(s["problem_id"])
+    names = sorted(groups)
+    rows = [[name, len(g["problems"]), len(g["answered"]), g["samples"], g["pass"],
+             g["pass"] / g["samples"] if g["samples"] else 0.0, len(g["solved"])]
+            for name, g in ((n, groups[n]) for n in names)]
+    table = _table([key, "problems", "answered", "samples", "verified samples", "pass rate",
+                    "problems solved"], rows)
+    chart = charts.bars(f"Funnel by {key}", names, {
+        "problems": [r[1] for r in rows], "samples": [r[3] for r in rows],
+        "verified samples": [r[4] for r in rows], "problems solved": [r[6] for r in rows]})
+    return chart, table
+
+
+def _pass_at_k(samples: list[dict[str, Any]]) -> tuple[str, str]:
+    per_problem: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    source_of: dict[str, str] = {}
+    for s in samples:
+        if s["response_chars"] is None:  # no sample was generated
+            continue
+        counts = per_problem[s["problem_id"]]
+        counts[0] += 1
+        counts[1] += s["verdict"] == "pass"
+        source_of[s["problem_id"]] = s["source"]
+    if not per_problem:
+        return "<p>No samples were generated.</p>", ""
+    n_max = max(n for n, _ in per_problem.values())
+    ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= n_max] or [1]
+    sources = sorted(set(source_of.values()))
+    rows = []
+    for source in [*sources, "all"]:
+        chosen = [v for p, v in per_problem.items() if source in ("all", source_of[p])]
+        row: list[Any] = [source, len(chosen)]
+        for k in ks:
+            usable = [pass_at_k(n, c, k) for n, c in chosen if n >= k]
+            row.append(sum(usable) / len(usable) if usable else "-")
+        rows.append(row)
+    table = _table(["source", "problems", *[f"pass@{k}" for k in ks]], rows)
+    passing = Counter(c for _, c in per_problem.values())
+    chart = charts.bars(
+        "Problems by number of passing samples", [f"{c} of {n_max}" for c in range(n_max + 1)],
+        {"problems": [passing.get(c, 0) for c in range(n_max + 1)]}, width=520)
+    return chart, table
+
+
+def _lengths(samples: list[dict[str, Any]]) -> str:
+    parts: dict[str, list[tuple[str, float]]] = {"reasoning": [], "answer": []}
+    for s in samples:
+        chars = (s["reasoning_chars"] or 0) + (s["solution_chars"] or 0)
+        if s["response_chars"] is None or not chars:
+            continue
+        tokens = s["completion_tokens"] or 0
+        parts["reasoning"].append((s["verdict"], tokens * (s["reasoning_chars"] or 0) / chars))
+        parts["answer"].append((s["verdict"], tokens * (s["solution_chars"] or 0) / chars))
+    if not parts["reasoning"]:
+        return "<p>No samples were generated.</p>"
+    svgs = []
+    for part, values in parts.items():
+        top = max(v for _, v in values) or 1.0
+        width = math.ceil(top / LENGTH_BINS) or 1
+        edges = [float(i * width) for i in range(LENGTH_BINS + 1)]
+        series = {v: [0] * LENGTH_BINS for v in VERDICTS}
+        for verdict, value in values:
+            series[verdict or "error"][min(int(value // width), LENGTH_BINS - 1)] += 1
+        svgs.append(charts.histogram(f"{part.capitalize()} length", edges, series,
+                                     f"{part} tokens per sample", width=520))
+    return "".join(svgs)
+
+
+def _verdicts(samples: list[dict[str, Any]]) -> tuple[str, str]:
+    by_category: Counter[tuple[str, str]] = Counter()
+    example: dict[tuple[str, str], str] = {}
+    for s in samples:
+        key = (s["verdict"] or "error", verdict_category(s["verdict"], s["verdict_detail"]))
+        by_category[key] += 1
+        example.setdefault(key, s["verdict_detail"] or "")
+    keys = sorted(by_category, key=lambda k: (VERDICTS.index(k[0]), -by_category[k]))
+    total = sum(by_category.values()) or 1
+    rows = [[cat, verdict, by_category[(verdict, cat)], by_category[(verdict, cat)] / total,
+             example[(verdict, cat)][:100]] for verdict, cat in keys]
+    table = _table(["reason", "verdict", "samples", "share", "example detail"], rows)
+    chart = charts.bars("Verdict breakdown", [cat for _, cat in keys], {
+        v: [by_category[k] if k[0] == v else 0 for k in keys] for v in VERDICTS})
+    return chart, table
+
+
+def _throughput(samples: list[dict[str, Any]]) -> str:
+    timed = [s for s in samples if s["generated_at"] is not None and s["response_chars"]
+             is not None]
+    if not timed:
+        return "<p>No timed generations.</p>"
+    ends = [s["generated_at"] + (s["generation_seconds"] or 0) for s in timed]
+    start, stop = min(s["generated_at"] for s in timed), max(ends)
+    step = max((stop - start) / TIME_BINS, 1e-3)
+    tokens = [0.0] * TIME_BINS
+    finished = {v: [0.0] * TIME_BINS for v in VERDICTS}
+    for s, end in zip(timed, ends, strict=True):
+        b = min(int((end - start) / step), TIME_BINS - 1)
+        tokens[b] += (s["completion_tokens"] or 0) / step
+        finished[s["verdict"] or "error"][b] += 1 / step
+    xs = [(b + 1) * step for b in range(TIME_BINS)]
+    return (charts.lines("Teacher output tokens per second", xs, {"tokens/s": tokens},
+                         "seconds since the first request", width=520)
+            + charts.lines("Samples finished per second, by verdict", xs, finished,
+                           "seconds since the first request", width=520))
+
+
+def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
+    teacher = summary.get("config", {}).get("teacher", {})
+    seconds = summary.get("timings", {}).get("generate_s", 0.0)
+    replicas = teacher.get("replicas", 1)
+    rows: list[list[Any]] = []
+    total = 0.0
+    for resource, amount in sorted((teacher.get("resources") or {}).items()):
+        hours = replicas * amount * seconds / 3600
+        price = prices.get(resource)
+        total += hours * price if price is not None else 0.0
+        rows.append([resource, replicas, amount, f"{hours:,.3f}",
+                     f"${hours * price:,.2f}" if price is not None else "no price given"])
+    html = _table(["resource", "replicas", "per replica", "resource-hours (generate stage)",
+                   "cost"], rows)
+    if isinstance(summary.get("cost"), dict):
+        html += _table(["item", "value"], [[k, v] for k, v in summary["cost"].items()])
+    if total and summary.get("verified"):
+        html += (f"<p>${total:,.2f} in all: ${total / summary['verified']:,.4f} per verified "
+                 f"sample, ${total * 1e6 / max(1, summary.get('completion_tokens', 0)):,.2f} per "
+                 "million generated tokens.</p>")
+    return html + ("<p class='note'>Resource-hours count the teacher pool for the whole "
+                   "generate stage (engine start-up included: the pool holds its devices). "
+                   "Prices come from <code>tools/report.py --price RESOURCE=USD_PER_HOUR</code>."
+                   "</p>")
+
+
+def _cards(summary: dict[str, Any], samples: list[dict[str, Any]]) -> str:
+    generated = sum(s["response_chars"] is not None for s in samples)
+    passed = sum(s["verdict"] == "pass" for s in samples)
+    cards = [
+        ("problems", summary.get("problems_read", len({s["problem_id"] for s in samples}))),
+        ("samples generated", generated),
+        ("verified samples", passed),
+        ("pass rate", f"{passed / generated:.1%}" if generated else "-"),
+        ("problems solved", len({s["problem_id"] for s in samples if s["verdict"] == "pass"})),
+        ("completion tokens", f"{sum(s['completion_tokens'] or 0 for s in samples):,}"),
+        ("tokens/s generating", f"{summary.get('completion_tokens_per_s', 0):,.0f}"),
+        ("wall time", f"{summary.get('timings', {}).get('total_s', 0):,.0f} s"),
+    ]
+    return "<div class='cards'>" + "".join(
+        f"<div class='card'><b>{escape(str(v))}</b><span>{escape(k)}</span></div>"
+        for k, v in cards) + "</div>"
+
+
+def render(samples: pa.Table, summary: dict[str, Any], uri: str,
+           prices: dict[str, float] | None = None) -> str:
+    """The report's HTML for ``samples`` (see :func:`read_samples`) and ``summary``."""
+    rows = samples.to_pylist()
+    teacher = summary.get("config", {}).get("teacher", {}).get("model", "?")
+    funnel_source, table_source = _funnel(rows, "source")
+    funnel_domain, table_domain = _funnel(rows, "domain")
+    pass_chart, pass_table = _pass_at_k(rows)
+    verdict_chart, verdict_table = _verdicts(rows)
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    sections = [
+        f"<h1>raydistill run report</h1><p>{escape(uri)} &middot; teacher {escape(teacher)}"
+        f" &middot; made {now}</p>",
+        _cards(summary, rows),
+        "<h2>Funnel: problems &rarr; samples &rarr; verified</h2>",
+        f"<div class='charts'>{funnel_source}{funnel_domain}</div>{table_source}{table_domain}",
+        "<h2>pass@k per problem</h2>",
+        f"<div class='charts'>{pass_chart}</div>{pass_table}",
+        "<p class='note'>pass@k: the chance that at least one of k samples passes, unbiased "
+        "estimate from the n samples of each problem.</p>",
+        "<h2>Reasoning and answer lengths</h2>",
+        f"<div class='charts'>{_lengths(rows)}</div>",
+        "<p class='note'>Tokens per part: each sample's completion tokens split by the "
+        "characters of its reasoning and its answer.</p>",
+        "<h2>Verdicts</h2>", f"<div class='charts'>{verdict_chart}</div>{verdict_table}",
+        "<h2>Throughput over time</h2>", f"<div class='charts'>{_throughput(rows)}</div>",
+        "<h2>Cost</h2>", _cost(summary, prices or {}),
+    ]
+    return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
+            f"<title>raydistill report: {escape(uri)}</title><style>{STYLE}</style></head><body>"
+            + "\n".join(sections) + "</body></html>")
+
+
+def write_report(out: OutputLocation, prices: dict[str, float] | None = None) -> str:
+    """Render the report of the run at ``out`` into ``<uri>/report.html``; return its path."""
+    html = render(read_samples(out), read_summary(out), out.uri, prices)
+    path = f"{out.root}/{REPORT_NAME}"
+    with out.fs.open_output_stream(path) as stream:
+        stream.write(html.encode())
+    logger.info("report written to %s/%s", out.uri, REPORT_NAME)
+    return path
