@@ -78,6 +78,24 @@ class TeacherConfig:
     batch_size: int = 16
     engine_kwargs: dict[str, Any] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    # vLLM pools (see raydistill.teachers.placement).
+    max_replicas: int | None = None
+    quantization: str | None = None
+    # HTTP teacher, name=openai (see raydistill.teachers.http).
+    base_url: str = ""
+    api_key_env: str | None = None
+    request_fields: dict[str, Any] = field(default_factory=dict)
+    use_n: bool = True
+    max_concurrency: int = 16
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    timeout_s: float = 600.0
+    max_retries: int = 6
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 60.0
+    retry_deadline_s: float = 1800.0
+    price_input_per_million: float = 0.0
+    price_output_per_million: float = 0.0
 
 
 @dataclass
@@ -209,6 +227,7 @@ def validate(cfg: Config) -> None:
 
     checks.append((cfg.teacher.name in TEACHERS, "teacher.name",
                    f"must be one of {sorted(TEACHERS)}"))
+    checks += _teacher_checks(cfg.teacher)
     domains = verifiers.known_domains()
     for i, ds in enumerate(cfg.source.datasets):
         key = f"source.datasets[{i}]"
@@ -223,6 +242,65 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"config key {key!r} {problem}")
     if not cfg.output.uri:
         raise ConfigError("config key 'output.uri' must be set")
+
+
+def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
+    from raydistill.teachers.placement import replica_layout
+
+    try:
+        replica_layout({"resources": t.resources, "tensor_parallel_size": t.tensor_parallel_size,
+                        "pipeline_parallel_size": t.pipeline_parallel_size})
+        layout_problem = ""
+    except ValueError as exc:
+        layout_problem = str(exc)
+    http = t.name == "openai"
+    return [
+        (t.max_replicas is None or t.max_replicas >= t.replicas, "teacher.max_replicas",
+         "must be >= teacher.replicas (or null for a fixed pool)"),
+        (t.tensor_parallel_size >= 1 and t.pipeline_parallel_size >= 1,
+         "teacher.tensor_parallel_size", "and pipeline_parallel_size must be >= 1"),
+        (not layout_problem, "teacher.resources", layout_problem),
+        (not http or t.base_url.startswith(("http://", "https://")), "teacher.base_url",
+         "must be an http(s):// URL for teacher.name=openai"),
+        (t.max_concurrency >= 1, "teacher.max_concurrency", "must be >= 1"),
+        (t.requests_per_minute is None or t.requests_per_minute > 0,
+         "teacher.requests_per_minute", "must be > 0 or null"),
+        (t.tokens_per_minute is None or t.tokens_per_minute > 0,
+         "teacher.tokens_per_minute", "must be > 0 or null"),
+        (t.timeout_s > 0, "teacher.timeout_s", "must be > 0"),
+        (t.max_retries >= 0, "teacher.max_retries", "must be >= 0"),
+        (0 < t.backoff_base_s <= t.backoff_max_s, "teacher.backoff_base_s",
+         "must be > 0 and <= teacher.backoff_max_s"),
+        (t.retry_deadline_s > 0, "teacher.retry_deadline_s", "must be > 0"),
+        (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
+         "teacher.price_input_per_million", "and price_output_per_million must be >= 0"),
+    ]
+
+
+def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
+    """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill.verify``)."""
+    from raydistill.teachers import TEACHERS
+
+    code, domains = v.code, verifiers.known_domains()
+    checks = [
+        (v.math_timeout_s > 0, "verify.math_timeout_s", "must be > 0"),
+        (v.batch_size >= 1, "verify.batch_size", "must be >= 1"),
+        (judge.policy in JUDGE_POLICIES, "judge.policy", f"must be one of {JUDGE_POLICIES}"),
+        (all(d in domains for d in judge.domains), "judge.domains", f"must be among {domains}"),
+        (code.float_tolerance >= 0, "verify.code.float_tolerance", "must be >= 0"),
+    ]
+    checks += [(getattr(code, key) > 0, f"verify.code.{key}", "must be > 0")
+                for key in ("cpu_s", "wall_s", "total_wall_s", "memory_mb", "max_processes",
+                            "max_output_bytes", "file_mb", "tmpfs_mb", "max_open_files")]
+    if judge.policy != "rule_only":
+        checks += [
+            (bool(judge.teacher.model), "judge.teacher.model", "must be set for a judge policy"),
+            (judge.teacher.name in TEACHERS, "judge.teacher.name",
+             f"must be one of {sorted(TEACHERS)}"),
+            (judge.teacher.replicas >= 1, "judge.teacher.replicas", "must be >= 1"),
+            (judge.sampling.n == 1, "judge.sampling.n", "must be 1 (one verdict per sample)"),
+        ]
+    return checks
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

@@ -1,22 +1,40 @@
-"""Split a teacher response into reasoning and answer.
+"""One normalised trace record, whatever the backend wrote.
 
-One normalised record whatever the backend. The answer is only what follows
-the *last* ``</think>``: a number found inside the reasoning is not an answer.
-A ``<think>`` that is never closed means the trace was truncated; it is marked
-and never verified as correct.
+Teachers return their reasoning in one of these shapes, all mapped onto the same
+``reasoning`` / ``solution`` / ``think_closed``:
+
+- inline ``<think>…</think>answer`` (R1 and its distills, QwQ, the tiny teacher);
+- only ``…</think>answer``: R1-distill chat templates put ``<think>`` in the prompt;
+- a separate ``reasoning_content`` (DeepSeek's API, ``vllm serve`` with a
+  reasoning parser) or ``reasoning`` (newer vLLM, OpenRouter) field next to the
+  answer ``content``;
+- ``<|begin_of_thought|>…<|end_of_thought|> <|begin_of_solution|>…<|end_of_solution|>``
+  (the Bespoke / OpenThoughts / STILL system prompt).
+
+The answer is only what follows the *last* close of the reasoning: a number found
+inside the reasoning is not an answer. Reasoning that is never closed means the
+trace was truncated (``think_closed=False``); with ``finish_reason="length"`` it
+is marked truncated and never verified as correct.
 
 >>> split_response("<think>\\n2 + 2 = 4\\n</think>\\n\\\\boxed{4}")
 Trace(reasoning='2 + 2 = 4', solution='\\\\boxed{4}', think_closed=True)
 >>> split_response("<think>still thinking").think_closed
 False
+>>> normalize("\\\\boxed{4}", "2 + 2 = 4", "stop").reasoning
+'2 + 2 = 4'
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 THINK_OPEN = "<think>"
 THINK_CLOSE = "</think>"
+THOUGHT_OPEN = "<|begin_of_thought|>"
+THOUGHT_CLOSE = "<|end_of_thought|>"
+SOLUTION_OPEN = "<|begin_of_solution|>"
+SOLUTION_CLOSE = "<|end_of_solution|>"
 
 
 @dataclass(frozen=True)
@@ -28,11 +46,26 @@ class Trace:
     think_closed: bool
 
 
+def _solution_body(text: str) -> str:
+    """The inside of ``<|begin_of_solution|>…<|end_of_solution|>`` if tagged, else ``text``."""
+    if SOLUTION_OPEN in text:
+        text = text.rsplit(SOLUTION_OPEN, 1)[1]
+        text = text.split(SOLUTION_CLOSE, 1)[0]
+    return text.strip()
+
+
+def _thought_body(text: str) -> str:
+    """Reasoning without begin/end_of_thought tags a model wrote inside ``<think>``."""
+    return text.replace(THOUGHT_OPEN, "").replace(THOUGHT_CLOSE, "").strip()
+
+
 def split_response(text: str) -> Trace:
-    """Split ``text`` at the last ``</think>``.
+    """Split inline reasoning from the answer.
 
     - closed (``<think>…</think>answer``, or only ``…</think>answer`` when the chat
       template already opened the tag): reasoning before, solution after;
+    - ``<|begin_of_thought|>…<|end_of_thought|>`` then the solution, itself inside
+      ``<|begin_of_solution|>…<|end_of_solution|>`` when tagged;
     - opened but never closed: all reasoning, empty solution, ``think_closed=False``;
     - no tags at all: no reasoning, the whole text is the solution.
     """
@@ -41,8 +74,82 @@ def split_response(text: str) -> Trace:
         start = reasoning.find(THINK_OPEN)
         if start != -1:
             reasoning = reasoning[start + len(THINK_OPEN) :]
-        return Trace(reasoning.strip(), solution.strip(), True)
+        return Trace(_thought_body(reasoning), _solution_body(solution), True)
     if THINK_OPEN in text:
         reasoning = text.split(THINK_OPEN, 1)[1]
-        return Trace(reasoning.strip(), "", False)
-    return Trace("", text.strip(), True)
+        return Trace(_thought_body(reasoning), "", False)
+    if THOUGHT_CLOSE in text:
+        reasoning, _, solution = text.rpartition(THOUGHT_CLOSE)
+        reasoning = reasoning.split(THOUGHT_OPEN, 1)[-1]
+        return Trace(reasoning.strip(), _solution_body(solution), True)
+    if THOUGHT_OPEN in text:
+        return Trace(text.split(THOUGHT_OPEN, 1)[1].strip(), "", False)
+    return Trace("", _solution_body(text), True)
+
+
+def normalize(content: str | None, reasoning: str | None, finish_reason: str | None) -> Trace:
+    """The trace of an API answer: ``content`` plus a separate ``reasoning`` field, if any.
+
+    Without a separate field (``None`` or empty) the content is split inline. With
+    one, the content is the answer; an answer that is still empty when the
+    response stopped at ``max_tokens`` means the cut fell inside the reasoning.
+    """
+    content = content or ""
+    if not reasoning:
+        return split_response(content)
+    if THINK_CLOSE in content or THOUGHT_CLOSE in content:
+        # A server that split off only part of the reasoning (the parser missed
+        # a second block): what comes after the last close is still the answer.
+        inline = split_response(content)
+        return Trace(_thought_body(reasoning + "\n" + inline.reasoning), inline.solution, True)
+    closed = bool(content.strip()) or finish_reason != "length"
+    return Trace(_thought_body(reasoning), _solution_body(content), closed)
+
+
+def full_text(content: str | None, reasoning: str | None) -> str:
+    """The whole response as one text: separate reasoning is put back inside ``<think>``.
+
+    >>> full_text("4", "2+2")
+    '<think>\\n2+2\\n</think>\\n\\n4'
+    """
+    if not reasoning:
+        return content or ""
+    return f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n{content or ''}"
+
+
+def make_sample(
+    content: str | None,
+    finish_reason: str | None,
+    completion_tokens: int,
+    reasoning: str | None = None,
+) -> dict[str, Any]:
+    """One ``records.SAMPLE`` entry, the same fields for every backend."""
+    trace = normalize(content, reasoning, finish_reason)
+    return {
+        "response": full_text(content, reasoning),
+        "reasoning": trace.reasoning,
+        "solution": trace.solution,
+        "finish_reason": finish_reason or "unknown",
+        "think_closed": trace.think_closed,
+        "completion_tokens": completion_tokens,
+        "verdict": None,
+        "verdict_detail": None,
+    }
+
+
+def failed_sample(reason: str) -> dict[str, Any]:
+    """A sample the teacher could not produce (one of ``n`` fanned-out requests failed).
+
+    It stays in the record with no response and an ``error`` verdict carrying the
+    reason, so a partial failure is neither dropped nor counted as generated.
+    """
+    return {
+        "response": None,
+        "reasoning": None,
+        "solution": None,
+        "finish_reason": "error",
+        "think_closed": False,
+        "completion_tokens": 0,
+        "verdict": "error",
+        "verdict_detail": f"teacher: {reason}",
+    }

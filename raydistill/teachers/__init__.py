@@ -1,0 +1,52 @@
+"""Teachers: Ray Data actors that turn problem rows into ``n`` sampled traces.
+
+``teacher.name`` picks one from :data:`TEACHERS`:
+
+- ``vllm`` (:mod:`.vllm_engine`): one vLLM engine replica per actor, on GPUs,
+  Ascend NPUs or CPU, tensor/pipeline parallel through placement groups
+  (:mod:`.placement`);
+- ``openai`` (:mod:`.http`): any OpenAI-compatible chat-completions endpoint
+  (DeepSeek's API, a gateway, a ``vllm serve`` you already run), with rate
+  limits and retries (:mod:`.limits`).
+
+Every teacher has the same interface: ``cls(teacher: dict, sampling: dict)``
+(the ``teacher`` and ``sampling`` config sections as plain dicts), called on a
+pyarrow batch of ``records.GENERATION`` rows with ``messages``; it yields the
+rows with ``samples`` (one :func:`raydistill.parsing.make_sample` record each),
+``teacher_error``, ``prompt_tokens`` and timings filled in.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from raydistill.teachers.base import request_seed, resolve_model
+from raydistill.teachers.http import HTTPTeacher, read_api_key
+from raydistill.teachers.vllm_engine import VLLMTeacher
+
+TEACHERS: dict[str, type] = {"vllm": VLLMTeacher, "openai": HTTPTeacher}
+
+
+def get_teacher(name: str) -> type:
+    """The teacher class registered as ``name``, or an error listing the known ones."""
+    try:
+        return TEACHERS[name]
+    except KeyError:
+        raise KeyError(f"unknown teacher {name!r}; known: {', '.join(sorted(TEACHERS))}") from None
+
+
+def constructor_kwargs(teacher: dict[str, Any], sampling: dict[str, Any]) -> dict[str, Any]:
+    """``fn_constructor_kwargs`` of the teacher actors.
+
+    The HTTP teacher's API key is read here, in the driver, so that a missing one
+    fails before any work, and travels to the actors as a ``Secret`` (never in the
+    config, the summary or Ray's displayed arguments).
+    """
+    kwargs: dict[str, Any] = {"teacher": teacher, "sampling": sampling}
+    if teacher["name"] == "openai" and teacher.get("api_key_env"):
+        kwargs["api_key"] = read_api_key(teacher)
+    return kwargs
+
+
+__all__ = ["TEACHERS", "HTTPTeacher", "VLLMTeacher", "constructor_kwargs", "get_teacher",
+           "request_seed", "resolve_model"]

@@ -1,0 +1,247 @@
+"""The ``openai`` teacher: any OpenAI-compatible chat-completions endpoint.
+
+DeepSeek's API (``deepseek-reasoner``), OpenAI-compatible gateways and a
+``vllm serve`` you already run all speak ``POST {base_url}/chat/completions``.
+Each Ray Data actor keeps one ``httpx.AsyncClient`` and at most
+``teacher.max_concurrency`` requests in flight; the requests- and tokens-per-
+minute limits of the config are shared evenly between the replicas.
+
+What can go wrong, and what happens:
+
+- 429, 5xx, connection errors, timeouts (``teacher.timeout_s`` per request),
+  empty bodies (DeepSeek answers 200 with an empty body under load),
+  unparseable JSON, a body without ``choices``: retried with exponential back-off
+  and jitter (:class:`~raydistill.teachers.limits.RetryPolicy`), ``Retry-After``
+  honoured, up to ``teacher.max_retries`` retries and ``teacher.retry_deadline_s``
+  per request;
+- other 4xx (bad request, bad key): not retried;
+- a request that fails for good: the problem keeps an error with the reason
+  (``teacher_error``, or one ``error`` sample among the ``n`` when only some of
+  its fanned-out requests failed). Nothing raises out of the actor, nothing is
+  dropped.
+
+``n`` samples: with ``teacher.use_n`` one request asks for all ``n``; a server
+that returns fewer choices (or ``use_n: false``, for APIs without ``n``) gets one
+request per missing sample, each with its own seed. The reasoning comes from
+``reasoning_content`` or ``reasoning`` when the server splits it off, else from
+inline ``<think>`` (:func:`raydistill.parsing.normalize`).
+
+The API key is read from the environment variable named by ``teacher.api_key_env``
+(in the driver, handed to the actors as a :class:`~raydistill.teachers.limits.Secret`)
+and is only ever put in the ``Authorization`` header: error texts are redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from raydistill import records
+from raydistill.config import ConfigError
+from raydistill.parsing import failed_sample, make_sample
+from raydistill.teachers.base import request_seed, start_row
+from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+# Characters per token for the tokens-per-minute reservation before the server
+# reports real usage (~4 for English BPE; the estimate is corrected afterwards).
+CHARS_PER_TOKEN = 4
+# Keep this much of an error body in a reason: enough for the server's message.
+ERROR_BODY_CHARS = 300
+
+
+class RequestFailed(Exception):
+    """A request that failed for good (retries exhausted or not retryable)."""
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+def read_api_key(teacher: dict[str, Any]) -> Secret | None:
+    """The API key named by ``teacher.api_key_env``, or None when no key is configured.
+
+    Raises :class:`~raydistill.config.ConfigError` naming the variable (never a
+    value) when it is unset.
+    """
+    name = teacher.get("api_key_env")
+    if not name:
+        return None
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"config key 'teacher.api_key_env': environment variable {name} "
+                          "is not set")
+    return Secret(value)
+
+
+class HTTPTeacher:
+    """An OpenAI-compatible chat-completions client inside a Ray Data actor."""
+
+    def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any],
+                 api_key: Secret | None = None) -> None:
+        if api_key is None:
+            api_key = read_api_key(teacher)
+        self.key = api_key
+        self.url = teacher["base_url"].rstrip("/") + "/chat/completions"
+        self.model = teacher["model"]
+        self.request_fields = dict(teacher.get("request_fields") or {})
+        self.use_n = teacher["use_n"]
+        self.sampling = sampling
+        headers = {"Authorization": f"Bearer {api_key.reveal()}"} if api_key else {}
+        concurrency = teacher["max_concurrency"]
+        self.client = httpx.AsyncClient(
+            headers=headers,
+            timeout=httpx.Timeout(teacher["timeout_s"]),
+            limits=httpx.Limits(max_connections=concurrency),
+        )
+        self.slots = asyncio.Semaphore(concurrency)
+        replicas = teacher.get("max_replicas") or teacher["replicas"]
+        rpm, tpm = teacher.get("requests_per_minute"), teacher.get("tokens_per_minute")
+        self.limiter = RateLimiter(rpm / replicas if rpm else None,
+                                   tpm / replicas if tpm else None)
+        self.policy = RetryPolicy(teacher["max_retries"], teacher["backoff_base_s"],
+                                  teacher["backoff_max_s"], teacher["retry_deadline_s"])
+        self.retries = 0
+        logger.info("HTTP teacher ready: %s, model %s, %d requests at once",
+                    self.url, self.model, concurrency)
+
+    def _redact(self, text: str) -> str:
+        return self.key.redact(text) if self.key else text
+
+    def _body(self, messages: list[dict[str, str]], n: int, seed: int | None) -> dict[str, Any]:
+        s = self.sampling
+        body: dict[str, Any] = {"model": self.model, "messages": messages,
+                                "temperature": s["temperature"], "top_p": s["top_p"],
+                                "max_tokens": s["max_tokens"]}
+        if n > 1 or self.use_n:
+            body["n"] = n
+        if seed is not None:
+            body["seed"] = seed
+        body.update(self.request_fields)
+        return body
+
+    async def _post_once(self, body: dict[str, Any], estimate: int) -> dict[str, Any]:
+        await self.limiter.acquire(estimate)
+        async with self.slots:
+            try:
+                response = await self.client.post(self.url, json=body)
+            except httpx.TimeoutException as exc:
+                raise _Retryable(f"timeout ({type(exc).__name__})") from None
+            except httpx.TransportError as exc:
+                raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            raise _Retryable(f"HTTP {status}", retry_after)
+        if status >= 400:
+            raise RequestFailed(f"HTTP {status}: {response.text[:ERROR_BODY_CHARS]}")
+        if not response.content.strip():
+            raise _Retryable(f"empty body (HTTP {status})")
+        try:
+            payload = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise _Retryable(f"unparseable body (HTTP {status})") from None
+        if not isinstance(payload, dict) or not payload.get("choices"):
+            raise _Retryable(f"no choices in body (HTTP {status})")
+        usage = payload.get("usage") or {}
+        self.limiter.settle(estimate, usage.get("total_tokens"))
+        return payload
+
+    async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """POST with retries; :class:`RequestFailed` with the reason when it gives up."""
+        chars = sum(len(m["content"]) for m in body["messages"])
+        estimate = chars // CHARS_PER_TOKEN + body["max_tokens"] * body.get("n", 1)
+        started = time.monotonic()
+        for attempt in range(self.policy.max_retries + 1):
+            try:
+                return await self._post_once(body, estimate)
+            except _Retryable as exc:
+                reason, retry_after = str(exc), exc.retry_after
+            except RequestFailed as exc:
+                raise RequestFailed(self._redact(str(exc))) from None
+            if attempt == self.policy.max_retries:
+                break
+            wait = self.policy.delay(attempt, retry_after)
+            if time.monotonic() - started + wait > self.policy.deadline_s:
+                reason += f"; retry deadline {self.policy.deadline_s:g}s reached"
+                break
+            self.retries += 1
+            logger.warning("request failed (%s); retry %d in %.2fs",
+                           self._redact(reason), attempt + 1, wait)
+            await asyncio.sleep(wait)
+        raise RequestFailed(self._redact(f"{reason} after {attempt + 1} attempts"))
+
+    async def _ask(self, messages: list[dict[str, str]], n: int, seed_key: str,
+                   ) -> tuple[list[dict[str, Any]], int]:
+        """``n`` samples from one request: (samples, prompt tokens billed)."""
+        body = self._body(messages, n, request_seed(self.sampling["seed"], seed_key))
+        payload = await self._post(body)
+        choices = payload["choices"][:n]
+        usage = payload.get("usage") or {}
+        # Usage covers the whole request: its completion tokens are shared out
+        # over the choices (exactly, so the run's sum is the billed sum).
+        total = int(usage.get("completion_tokens") or 0)
+        shares = [total // len(choices) + (i < total % len(choices)) for i in range(len(choices))]
+        samples = []
+        for choice, tokens in zip(choices, shares, strict=True):
+            message = choice.get("message") or {}
+            reasoning = message.get("reasoning_content") or message.get("reasoning")
+            samples.append(make_sample(message.get("content"), choice.get("finish_reason"),
+                                       tokens, reasoning))
+        return samples, int(usage.get("prompt_tokens") or 0)
+
+    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = start_row(row)
+        if row["input_error"]:
+            return row
+        n, pid, messages = self.sampling["n"], row["problem_id"], row["messages"]
+        row["generated_at"] = time.time()
+        started = time.monotonic()
+        samples: list[dict[str, Any]] = []
+        errors: list[str] = []
+        if self.use_n:
+            try:
+                samples, row["prompt_tokens"] = await self._ask(messages, n, pid)
+            except RequestFailed as exc:
+                errors.append(str(exc))
+        missing = 0 if errors else n - len(samples)
+        if missing:  # fan out: one request per sample, each with its own seed
+            first = len(samples)
+            results = await asyncio.gather(
+                *(self._ask(messages, 1, f"{pid}/{i}") for i in range(first, first + missing)),
+                return_exceptions=True,
+            )
+            for result in results:
+                if isinstance(result, RequestFailed):
+                    errors.append(str(result))
+                    samples.append(failed_sample(str(result)))
+                elif isinstance(result, BaseException):
+                    raise result
+                else:
+                    samples += result[0]
+                    row["prompt_tokens"] += result[1]
+        row["generation_seconds"] = time.monotonic() - started
+        if errors and not any(s["response"] is not None for s in samples):
+            row["teacher_error"] = errors[0]
+            samples = []
+        elif errors:
+            logger.warning("%s: %d of %d samples failed: %s", pid, len(errors), n, errors[0])
+        row["samples"] = samples
+        return row
+
+    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
+        """Generate every problem of ``batch``, yielding each as it finishes."""
+        pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
+        for finished in asyncio.as_completed(pending):
+            yield records.table([await finished], records.GENERATION)
