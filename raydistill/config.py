@@ -110,6 +110,23 @@ class SamplingConfig:
 
 
 @dataclass
+class CodeSandboxConfig:
+    """Limits of the code sandbox (the reasons for each default: ``sandbox.Limits``)."""
+
+    cpu_s: float = 4.0
+    wall_s: float = 10.0
+    total_wall_s: float = 60.0
+    memory_mb: int = 512
+    max_processes: int = 16
+    max_output_bytes: int = 8 << 20
+    file_mb: int = 32
+    tmpfs_mb: int = 64
+    max_open_files: int = 64
+    float_tolerance: float = 1e-6
+    allow_weak_sandbox: bool = False
+
+
+@dataclass
 class VerifyConfig:
     """The CPU verifier pool."""
 
@@ -117,6 +134,23 @@ class VerifyConfig:
     num_cpus: float = 1.0
     batch_size: int = 16
     math_timeout_s: float = 5.0
+    code: CodeSandboxConfig = field(default_factory=CodeSandboxConfig)
+
+
+JUDGE_POLICIES = ("rule_only", "rule_or_judge")
+
+
+@dataclass
+class JudgeConfig:
+    """The LLM judge: a cascade step after the rule verifiers (raydistill.verifiers.judge)."""
+
+    policy: str = "rule_only"
+    domains: list[str] = field(default_factory=lambda: ["math", "mcq"])
+    prompt: str | None = None
+    teacher: TeacherConfig = field(default_factory=lambda: TeacherConfig(model=""))
+    sampling: SamplingConfig = field(
+        default_factory=lambda: SamplingConfig(n=1, temperature=0.0, top_p=1.0, max_tokens=256,
+                                               seed=0))
 
 
 @dataclass
@@ -147,6 +181,7 @@ class Config:
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     ray: RayConfig = field(default_factory=RayConfig)
 
@@ -215,6 +250,7 @@ def validate(cfg: Config) -> None:
         (cfg.teacher.batch_size >= 1, "teacher.batch_size", "must be >= 1"),
         (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
+        *verify_checks(cfg.verify, cfg.judge),
         (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
         (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",
          "must be one of r1, bespoke, custom"),
@@ -275,6 +311,32 @@ def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
         (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
          "teacher.price_input_per_million", "and price_output_per_million must be >= 0"),
     ]
+
+
+def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
+    """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill.verify``)."""
+    from raydistill.teachers import TEACHERS
+
+    code, domains = v.code, verifiers.known_domains()
+    checks = [
+        (v.math_timeout_s > 0, "verify.math_timeout_s", "must be > 0"),
+        (v.batch_size >= 1, "verify.batch_size", "must be >= 1"),
+        (judge.policy in JUDGE_POLICIES, "judge.policy", f"must be one of {JUDGE_POLICIES}"),
+        (all(d in domains for d in judge.domains), "judge.domains", f"must be among {domains}"),
+        (code.float_tolerance >= 0, "verify.code.float_tolerance", "must be >= 0"),
+    ]
+    checks += [(getattr(code, key) > 0, f"verify.code.{key}", "must be > 0")
+                for key in ("cpu_s", "wall_s", "total_wall_s", "memory_mb", "max_processes",
+                            "max_output_bytes", "file_mb", "tmpfs_mb", "max_open_files")]
+    if judge.policy != "rule_only":
+        checks += [
+            (bool(judge.teacher.model), "judge.teacher.model", "must be set for a judge policy"),
+            (judge.teacher.name in TEACHERS, "judge.teacher.name",
+             f"must be one of {sorted(TEACHERS)}"),
+            (judge.teacher.replicas >= 1, "judge.teacher.replicas", "must be >= 1"),
+            (judge.sampling.n == 1, "judge.sampling.n", "must be 1 (one verdict per sample)"),
+        ]
+    return checks
 
 
 def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:

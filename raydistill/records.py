@@ -34,6 +34,19 @@ PROBLEM = pa.schema(
 
 MESSAGE = pa.struct([("role", pa.string()), ("content", pa.string())])
 
+# One verifier's verdict on a sample: the rule verifier of its domain ("math",
+# "code", "mcq") and, under judge.policy=rule_or_judge, the "judge"; how long it
+# took and how many times it was retried after an infrastructure error.
+VERDICT = pa.struct(
+    [
+        ("verifier", pa.string()),
+        ("status", pa.string()),
+        ("detail", pa.string()),
+        ("seconds", pa.float64()),
+        ("retries", pa.int64()),
+    ]
+)
+
 SAMPLE = pa.struct(
     [
         ("response", pa.string()),
@@ -44,6 +57,7 @@ SAMPLE = pa.struct(
         ("completion_tokens", pa.int64()),
         ("verdict", pa.string()),
         ("verdict_detail", pa.string()),
+        ("verdicts", pa.list_(VERDICT)),
     ]
 )
 
@@ -91,6 +105,7 @@ OUTPUT = pa.schema(
         ("verified", pa.bool_()),
         ("verdict", pa.string()),
         ("verdict_detail", pa.string()),
+        ("verdicts", pa.list_(VERDICT)),
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("generated_at", pa.float64()),

@@ -22,7 +22,7 @@ def check(code: str, tests: dict | str, starter: str = "") -> Verdict:
     record = {"solution": f"Here it is.\n```python\n{code}\n```\n",
               "test_cases": tests if isinstance(tests, str) else json.dumps(tests),
               "starter_code": starter}
-    return verifiers.get("code")(record, LIMITS)
+    return verifiers.get("code")(record, {"code": LIMITS})
 
 
 @pytest.mark.parametrize("solution, code", [
@@ -161,7 +161,7 @@ def test_taxonomy(code, label):
 
 def test_no_code_block_fails():
     record = {"solution": "I think the answer is 4.", "test_cases": json.dumps(STDIO)}
-    assert verifiers.get("code")(record, LIMITS) == Verdict("fail", "no code block")
+    assert verifiers.get("code")(record, {"code": LIMITS}) == Verdict("fail", "no code block")
 
 
 def test_sandbox_errors_are_retried_once_then_reported(monkeypatch):
@@ -177,3 +177,20 @@ def test_sandbox_errors_are_retried_once_then_reported(monkeypatch):
     assert verdict.status == "error"
     assert verdict.detail == ("sandbox error: bwrap: setting up uid map: Permission denied"
                               " (retried once)")
+    assert verdict.retries == 1
+
+
+def test_a_sandbox_error_retried_into_a_verdict_is_counted(monkeypatch):
+    real_run, calls = Sandbox.run, []
+
+    def flaky(self, job, on_record=lambda run: True):
+        calls.append(job)
+        if len(calls) == 1:
+            return RunOutcome(sandbox_error="bwrap: Creating new namespace failed")
+        return real_run(self, job, on_record)
+
+    monkeypatch.setattr(Sandbox, "run", flaky)
+    verdict = check(DOUBLE, CALL)
+    assert len(calls) == 2
+    assert verdict == Verdict("pass", "accepted (2/2 tests)") and verdict.retries == 1
+    assert check(DOUBLE, CALL).retries == 0

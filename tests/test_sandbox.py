@@ -32,7 +32,7 @@ UNREACHABLE = "only-a-successful-attack-prints-this"
 def run(program: str, stdin: str = "", expected: str = UNREACHABLE, **params: object) -> Verdict:
     record = {"solution": f"Done.\n```python\n{textwrap.dedent(program)}\n```",
               "test_cases": json.dumps({"inputs": [stdin], "outputs": [expected]})}
-    return verify_code(record, {**LIMITS, **params})
+    return verify_code(record, {"code": {**LIMITS, **params}})
 
 
 def failed(verdict: Verdict, label: str = "") -> bool:
@@ -272,7 +272,7 @@ def test_killing_the_parent_and_kill_minus_one():
     """
     record = {"solution": f"```python\n{textwrap.dedent(program)}\n```",
               "test_cases": json.dumps({"inputs": ["a", "b"], "outputs": ["a", "c"]})}
-    verdict = verify_code(record, LIMITS)
+    verdict = verify_code(record, {"code": LIMITS})
     assert verdict == Verdict("fail", "wrong answer on test 2/2: expected 'c', got 'b\\n'")
 
 
@@ -344,7 +344,7 @@ def test_exit_zero_in_assert_tests():
     for program in ("import os\nos._exit(0)", "def add(a, b):\n    raise SystemExit(0)"):
         record = {"solution": f"```python\n{program}\n```",
                   "test_cases": json.dumps({"test_list": ["assert add(1, 2) == 3"]})}
-        verdict = verify_code(record, LIMITS)
+        verdict = verify_code(record, {"code": LIMITS})
         assert failed(verdict, "runtime error"), verdict
 
 
@@ -363,7 +363,7 @@ def test_eq_always_true_does_not_pass():
     for tests in (call, human, {"test_list": ["assert answer(1) == 42"]}):
         record = {"solution": f"```python\n{textwrap.dedent(program)}\n```",
                   "test_cases": json.dumps(tests)}
-        assert failed(verify_code(record, LIMITS), "wrong answer")
+        assert failed(verify_code(record, {"code": LIMITS}), "wrong answer")
 
 
 def test_forged_result_lines():
@@ -387,7 +387,7 @@ def test_forged_result_lines():
     record = {"solution": f"```python\n{textwrap.dedent(forged_assert)}\n```",
               "test_cases": json.dumps({"test_list": ["assert add(1, 2) == 3"]})}
     # the bytes written into the candidate's socket are its answer: garbage, not a pass
-    assert verify_code(record, LIMITS).status == "fail"
+    assert verify_code(record, {"code": LIMITS}).status == "fail"
 
 
 def test_concurrent_slots_fork_bomb_does_not_starve_the_other():
@@ -409,6 +409,6 @@ def test_whole_run_deadline_kills_everything():
     record = {"solution": "```python\nimport time; time.sleep(1.5); print(input())\n```",
               "test_cases": json.dumps({"inputs": ["x"] * 10, "outputs": ["x"] * 10})}
     start = time.monotonic()
-    verdict = verify_code(record, {**LIMITS, "total_wall_s": 3.0})
+    verdict = verify_code(record, {"code": {**LIMITS, "total_wall_s": 3.0}})
     assert time.monotonic() - start < 6
     assert failed(verdict, "time limit: all tests together")

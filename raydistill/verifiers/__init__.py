@@ -9,7 +9,7 @@ crashed checker, a sandbox failure). An error is never counted as a pass or a fa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Status = Literal["pass", "fail", "error"]
@@ -25,11 +25,23 @@ class Verdict:
 
     status: Status
     detail: str = ""
+    # Infrastructure errors (a failed sandbox) retried before this verdict.
+    retries: int = field(default=0, repr=False, compare=False)
 
     @property
     def passed(self) -> bool:
         """True only for a checked, correct answer."""
         return self.status == "pass"
+
+
+def entry(verifier: str, verdict: Verdict, seconds: float) -> dict[str, Any]:
+    """One ``records.VERDICT`` record: who decided what, and how long it took.
+
+    >>> entry("math", Verdict("pass", "18 == 18"), 0.002)["status"]
+    'pass'
+    """
+    return {"verifier": verifier, "status": verdict.status, "detail": verdict.detail,
+            "seconds": seconds, "retries": verdict.retries}
 
 
 VerifierFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Verdict]

@@ -55,7 +55,10 @@ class VerifierActor:
                 verdict = judge_sample(problem, sample, self.params)
                 self.metrics.sample(problem, verdict.status, verdict.detail,
                                     time.perf_counter() - started)
-                samples.append(dict(sample, verdict=verdict.status, verdict_detail=verdict.detail))
+                seconds = time.perf_counter() - started
+                verdicts = [verifiers.entry(problem["domain"], verdict, seconds)]
+                samples.append(dict(sample, verdict=verdict.status, verdict_detail=verdict.detail,
+                                    verdicts=verdicts))
             out.append(dict(problem, samples=samples))
         self.metrics.flush()
         return records.table(out, records.GENERATION)

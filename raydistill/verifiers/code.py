@@ -27,6 +27,7 @@ plain values (see :mod:`raydistill.sandbox_runner`).
 Verdicts: ``pass`` "accepted"; ``fail`` "wrong answer", "time limit", "memory
 limit", "runtime error", "output limit" (each naming the first failing test) or
 "no code block"; ``error`` "sandbox error" (retried once first) or "bad test_cases".
+A retry is counted on the verdict (``retries``), whatever the second outcome.
 
 >>> extract_code("Reasoning done.\n```python\nprint(1)\n```\nThat's it.")
 'print(1)\n'
@@ -57,9 +58,10 @@ from raydistill.verifiers import Verdict, register
 
 logger = logging.getLogger(__name__)
 
-# Verifier params: every field of raydistill.sandbox.Limits (cpu_s, wall_s,
-# total_wall_s, memory_mb, max_processes, max_output_bytes, file_mb, tmpfs_mb,
-# max_open_files; defaults and their reasons are there) plus these.
+# Verifier params, under params["code"] (config section verify.code): every field
+# of raydistill.sandbox.Limits (cpu_s, wall_s, total_wall_s, memory_mb,
+# max_processes, max_output_bytes, file_mb, tmpfs_mb, max_open_files; defaults
+# and their reasons are there) plus these.
 DEFAULTS: dict[str, Any] = {
     # Run on a host without seccomp or a spare uid per slot; logs a loud warning.
     "allow_weak_sandbox": False,
@@ -299,9 +301,10 @@ def verify_code(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict
         suite = parse_tests(record.get("test_cases"), starter)
     except (ValueError, TypeError, KeyError) as exc:
         return Verdict("error", f"bad test_cases: {exc}")
+    given = params.get("code") or {}
     fields = {f.name for f in dataclasses.fields(Limits)}
-    limits = Limits(**{k: v for k, v in params.items() if k in fields})
-    settings = {**DEFAULTS, **{k: v for k, v in params.items() if k in DEFAULTS}}
+    limits = Limits(**{k: v for k, v in given.items() if k in fields})
+    settings = {**DEFAULTS, **{k: v for k, v in given.items() if k in DEFAULTS}}
     try:
         sandbox = _sandbox(limits, bool(settings["allow_weak_sandbox"]))
     except SandboxUnavailable as exc:
@@ -312,5 +315,6 @@ def verify_code(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict
         logger.warning("sandbox failed, retrying once: %s", verdict.detail)
         verdict = _run(sandbox, program, suite, float(settings["float_tolerance"]))
         if verdict.status == "error":
-            return Verdict("error", f"{verdict.detail} (retried once)")
+            return Verdict("error", f"{verdict.detail} (retried once)", retries=1)
+        return dataclasses.replace(verdict, retries=1)  # counted in the run summary
     return verdict

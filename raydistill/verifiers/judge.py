@@ -1,0 +1,169 @@
+"""The LLM judge: a cascade step after the rule verifiers.
+
+Only a sample whose rule verifier said ``fail`` or ``error`` (could not parse),
+whose domain is in ``judge.domains`` and that was not truncated goes to the
+judge. The judge is a teacher from the registry
+(:func:`raydistill.teachers.get_teacher`: a vLLM engine or an OpenAI-compatible
+endpoint) asked to compare the final answer with the reference and to reply with
+one line of JSON, ``{"equivalent": "yes"|"no", "reason": "..."}``; a reply that
+is not that (or a bare leading yes/no) is an ``error``, never a verdict.
+
+Every verifier's verdict is recorded per sample (``verdicts``: the rule
+verifier's, then the judge's); ``judge.policy`` decides the sample's
+``verdict``:
+
+- ``rule_only``: the rule verifier alone (the judge is not run);
+- ``rule_or_judge``: pass if the rule verifier or the judge says so; fail if
+  the judge says no; error if the judge could not answer (the outcome then
+  depends on a verdict nobody gave).
+
+>>> parse_reply('{"equivalent": "yes", "reason": "3/4 is 0.75"}')
+Verdict(status='pass', detail='3/4 is 0.75')
+>>> parse_reply("No. The reference says 18.").status
+'fail'
+>>> parse_reply("I think so").status
+'error'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pyarrow as pa
+
+from raydistill import records, verifiers
+from raydistill.verifiers import Verdict
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROMPT = """You grade an answer to a problem. Compare the final answer with the \
+reference answer: they are equivalent if they name the same value or choice, whatever the form.
+
+Problem:
+{problem}
+
+Reference answer:
+{reference}
+
+Final answer to grade:
+{answer}
+
+Reply with one line of JSON: {"equivalent": "yes" or "no", "reason": "<one sentence>"}"""
+# Long problems and answers are cut: the judge compares final answers, and the
+# prompt must fit small judges' contexts (2k chars ~ 500 tokens each).
+MAX_FIELD_CHARS = 2000
+_JSON = re.compile(r"\{[^{}]*\}", re.S)
+_LEADING = re.compile(r"^\W*(yes|no)\b\W*(.*)", re.I | re.S)
+
+
+def parse_reply(text: str) -> Verdict:
+    """The judge's structured yes/no and reason; ``error`` if it gave neither."""
+    for candidate in reversed(_JSON.findall(text)):
+        try:
+            data = json.loads(candidate)
+        except ValueError:
+            continue
+        answer = str(data.get("equivalent", "")).strip().lower()
+        if answer in ("yes", "no", "true", "false"):
+            reason = str(data.get("reason") or "")[:300]
+            return Verdict("pass" if answer in ("yes", "true") else "fail", reason)
+    leading = _LEADING.match(text)
+    if leading:
+        reason = leading.group(2).strip()[:300]
+        return Verdict("pass" if leading.group(1).lower() == "yes" else "fail", reason)
+    return Verdict("error", f"judge reply not parseable: {text[:120]!r}")
+
+
+def needs_judge(problem: dict[str, Any], sample: dict[str, Any], domains: list[str]) -> bool:
+    """True for a checked (not truncated) sample the rule verifier failed or could not parse."""
+    return (problem["domain"] in domains and sample["response"] is not None
+            and bool(sample["think_closed"]) and sample["finish_reason"] != "length"
+            and sample["verdict"] in ("fail", "error"))
+
+
+def _reference(problem: dict[str, Any]) -> str:
+    gold = problem["ground_truth_solution"] or ""
+    if problem["domain"] == "math":
+        from raydistill.verifiers.maths import gold_answer
+
+        gold = gold_answer(gold)
+    return gold[-MAX_FIELD_CHARS:]
+
+
+def judge_messages(problem: dict[str, Any], sample: dict[str, Any],
+                   template: str | None = None) -> list[dict[str, str]]:
+    """The chat message asking the judge about one sample."""
+    text = (template or DEFAULT_PROMPT)
+    for key, value in (("{problem}", (problem["problem"] or "")[:MAX_FIELD_CHARS]),
+                       ("{reference}", _reference(problem)),
+                       ("{answer}", (sample["solution"] or "")[-MAX_FIELD_CHARS:])):
+        text = text.replace(key, value)
+    return [{"role": "user", "content": text}]
+
+
+def apply_policy(sample: dict[str, Any], judged: Verdict, seconds: float) -> dict[str, Any]:
+    """``sample`` with the judge's verdict recorded and its own verdict under rule_or_judge."""
+    rule_detail = sample["verdict_detail"] or ""
+    entries = list(sample["verdicts"] or []) + [verifiers.entry("judge", judged, seconds)]
+    if judged.status == "pass":
+        verdict, detail = "pass", f"judge: yes ({judged.detail}); rule: {rule_detail}"
+    elif judged.status == "fail":
+        verdict, detail = "fail", f"{rule_detail}; judge: no ({judged.detail})"
+    else:
+        verdict, detail = "error", f"judge: {judged.detail}; rule: {rule_detail}"
+    return dict(sample, verdict=verdict, verdict_detail=detail[:1000], verdicts=entries)
+
+
+class JudgeActor:
+    """Runs the judge teacher over the samples of a batch of problems that need it."""
+
+    def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any]) -> None:
+        from raydistill.teachers import get_teacher
+
+        self.domains = list(judge["domains"])
+        self.template = judge.get("prompt")
+        self.teacher = get_teacher(judge["teacher"]["name"])(**teacher_kwargs)
+
+    async def judge(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``problems`` with every sample that needs it judged and the policy applied."""
+        requests: dict[str, tuple[int, int]] = {}
+        rows = []
+        for p, problem in enumerate(problems):
+            for s, sample in enumerate(problem["samples"] or []):
+                if needs_judge(problem, sample, self.domains):
+                    key = f"{problem['problem_id']}/judge/{s}"
+                    requests[key] = (p, s)
+                    rows.append(dict(problem, problem_id=key, input_error=None, samples=[],
+                                     messages=judge_messages(problem, sample, self.template)))
+        if not rows:
+            return problems
+        replies: dict[str, dict[str, Any]] = {}
+        async for out in self.teacher(records.table(rows, records.GENERATION)):
+            for row in records.rows(out):
+                replies[row["problem_id"]] = row
+        for key, (p, s) in requests.items():
+            reply = replies.get(key)
+            samples = list(problems[p]["samples"])
+            samples[s] = apply_policy(samples[s], *_verdict(reply))
+            problems[p] = dict(problems[p], samples=samples)
+        return problems
+
+    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
+        """Judge a batch of ``records.GENERATION`` rows (one row per problem)."""
+        yield records.table(await self.judge(records.rows(batch)), records.GENERATION)
+
+
+def _verdict(reply: dict[str, Any] | None) -> tuple[Verdict, float]:
+    if reply is None:
+        return Verdict("error", "no reply from the judge"), 0.0
+    seconds = reply.get("generation_seconds") or 0.0
+    if reply.get("teacher_error") or not reply.get("samples"):
+        return Verdict("error", f"judge teacher: {reply.get('teacher_error')}"), seconds
+    sample = reply["samples"][0]
+    if sample["response"] is None:
+        return Verdict("error", f"judge {sample['verdict_detail']}"), seconds
+    return parse_reply(sample["solution"] or sample["response"]), seconds

@@ -1,0 +1,337 @@
+"""Verify-only: ``python -m raydistill.verify INPUT OUTPUT [key=value ...]``.
+
+Re-checks rows that already hold responses (a data set made elsewhere, or an
+older raydistill run) with the same verifier actor as the pipeline, through Ray
+Data. INPUT and OUTPUT are JSONL (``.jsonl``/``.json``) or Parquet (``.parquet``)
+files, local or ``s3://``; an INPUT directory is read whole (its ``.jsonl``/
+``.parquet`` files), an OUTPUT without one of those suffixes is a directory of
+Parquet parts written by the workers (the way to go for very large inputs: the
+single-file outputs are written by this process as results stream in).
+
+Every input row is written back, in order, plus ``verified`` (bool), ``verdict``
+(pass / fail / error), ``verdict_detail`` and ``verdicts`` (each verifier's
+verdict, with its latency). Column names come from ``columns.*``: by default
+``domain`` (math / code / mcq), ``response`` (the full teacher text),
+``ground_truth_solution``, ``test_cases``, ``starter_code``, ``problem`` (for the
+judge) and ``finish_reason`` (optional; ``length`` means cut). A ``<think>``
+opened but never closed is a truncated trace and fails; no think tags at all
+means the whole response is the answer.
+
+Keys (defaults in :class:`VerifyRunConfig`): ``columns.*``, ``default_domain``
+(for rows without a domain), ``verify.*`` and ``judge.*`` (the pipeline's
+sections), ``s3_endpoint``, ``s3_region``, ``overwrite``, ``ray.address``,
+``ray.num_cpus``. A misspelled key or a bad value fails before Ray starts,
+naming the key. Example::
+
+    python -m raydistill.verify old.jsonl s3://bucket/rechecked.parquet \\
+        columns.response=generation default_domain=math verify.replicas=4
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from raydistill import records
+from raydistill.config import (
+    ConfigError,
+    JudgeConfig,
+    RayConfig,
+    VerifyConfig,
+    to_dict,
+    verify_checks,
+)
+from raydistill.parsing import split_response
+from raydistill.storage import StorageError, list_files, resolve
+from raydistill.verifiers.actor import VerifierActor
+from raydistill.verifiers.judge import JudgeActor
+
+logger = logging.getLogger(__name__)
+
+FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
+ADDED = ("verified", "verdict", "verdict_detail", "verdicts")
+
+
+@dataclass
+class ColumnsConfig:
+    """Names of the input columns the verifiers read."""
+
+    domain: str = "domain"
+    response: str = "response"
+    ground_truth: str = "ground_truth_solution"
+    test_cases: str = "test_cases"
+    starter_code: str = "starter_code"
+    problem: str = "problem"
+    finish_reason: str = "finish_reason"
+
+
+@dataclass
+class VerifyRunConfig:
+    """Everything ``python -m raydistill.verify`` takes besides INPUT and OUTPUT."""
+
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    default_domain: str | None = None
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    overwrite: bool = False
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def load(overrides: list[str]) -> VerifyRunConfig:
+    """The validated config from ``key=value`` overrides; ConfigError names a bad key."""
+    merged: Any = OmegaConf.structured(VerifyRunConfig)
+    try:
+        for override in overrides:
+            key, sep, text = override.partition("=")
+            if not sep:
+                raise ConfigError(f"expected key=value, got {override!r}")
+            OmegaConf.update(merged, key, OmegaConf.from_dotlist([f"v={text}"])["v"],
+                             merge=True)
+        cfg: VerifyRunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:
+        bad_key = getattr(exc, "full_key", None)
+        first = str(exc).splitlines()[0]
+        raise ConfigError(f"config key {bad_key!r}: {first}" if bad_key else first) from None
+    checks = verify_checks(cfg.verify, cfg.judge) + [
+        (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
+        (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
+    ]
+    for ok, key, problem in checks:
+        if not ok:
+            raise ConfigError(f"config key {key!r} {problem}")
+    return cfg
+
+
+# ---- rows <-> the pipeline's problem records ---------------------------------
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def to_problems(rows: list[dict[str, Any]], columns: dict[str, str],
+                default_domain: str | None) -> list[dict[str, Any]]:
+    """One ``records.GENERATION`` problem with one sample per input row."""
+    problems = []
+    for i, row in enumerate(rows):
+        response = _text(row.get(columns["response"]))
+        sample: dict[str, Any] = {
+            "response": response, "finish_reason": row.get(columns["finish_reason"]) or "unknown",
+            "verdict": row.get("verdict"), "verdict_detail": row.get("verdict_detail"),
+            "verdicts": row.get("verdicts"), "completion_tokens": None}
+        if response is None:
+            sample["verdict_detail"] = f"input: no {columns['response']!r} value"
+        else:
+            trace = split_response(response)
+            sample.update(reasoning=trace.reasoning, solution=trace.solution,
+                          think_closed=trace.think_closed)
+        problems.append({
+            "problem_id": str(i), "input_error": None,
+            "domain": _text(row.get(columns["domain"])) or default_domain or "",
+            "problem": _text(row.get(columns["problem"])),
+            "ground_truth_solution": _text(row.get(columns["ground_truth"])),
+            "test_cases": _text(row.get(columns["test_cases"])),
+            "starter_code": _text(row.get(columns["starter_code"])),
+            "samples": [sample]})
+    return problems
+
+
+def with_verdicts(batch: pa.Table, problems: list[dict[str, Any]]) -> pa.Table:
+    """``batch`` (every input column kept) plus the verdict columns of ``problems``."""
+    samples = [p["samples"][0] for p in problems]
+    table = batch.drop_columns([c for c in ADDED if c in batch.column_names])
+    columns = {
+        "verified": pa.array([s["verdict"] == "pass" for s in samples], pa.bool_()),
+        "verdict": pa.array([s["verdict"] for s in samples], pa.string()),
+        "verdict_detail": pa.array([s["verdict_detail"] for s in samples], pa.string()),
+        "verdicts": pa.array([s["verdicts"] for s in samples], pa.list_(records.VERDICT)),
+    }
+    for name, values in columns.items():
+        table = table.append_column(name, values)
+    return table
+
+
+class RowVerifier(VerifierActor):
+    """The pipeline's :class:`VerifierActor` over flat rows with configurable columns."""
+
+    def __init__(self, params: dict[str, Any], columns: dict[str, str],
+                 default_domain: str | None) -> None:
+        super().__init__(params)
+        self.columns, self.default_domain = columns, default_domain
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        """Verify every row of ``batch``."""
+        problems = to_problems(batch.to_pylist(), self.columns, self.default_domain)
+        checked = super().__call__(records.table(problems, records.GENERATION))
+        return with_verdicts(batch, checked.to_pylist())
+
+
+class RowJudge(JudgeActor):
+    """The pipeline's :class:`JudgeActor` over flat rows already verified by rules."""
+
+    def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any],
+                 columns: dict[str, str], default_domain: str | None) -> None:
+        super().__init__(judge, teacher_kwargs)
+        self.columns, self.default_domain = columns, default_domain
+
+    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
+        """Judge the rows of ``batch`` that need it."""
+        problems = to_problems(batch.to_pylist(), self.columns, self.default_domain)
+        yield with_verdicts(batch, await self.judge(problems))
+
+
+# ---- the command ---------------------------------------------------------------
+
+
+def _format(path: str) -> str | None:
+    return next((fmt for suffix, fmt in FORMATS.items() if path.endswith(suffix)), None)
+
+
+def _read(cfg: VerifyRunConfig, uri: str) -> Any:
+    import ray.data
+
+    fs, root = resolve(uri, cfg.s3_endpoint, cfg.s3_region)
+    files = list_files(fs, root, tuple(FORMATS))
+    kinds = {_format(f) for f in files}
+    if not files or len(kinds) != 1:
+        raise StorageError(f"{uri}: expected .jsonl or .parquet files, found {len(files)} "
+                           f"of {len(kinds)} kinds")
+    if kinds == {"json"}:
+        return ray.data.read_json(files, filesystem=fs)  # pyarrow reads JSON lines
+    return ray.data.read_parquet(files, filesystem=fs)
+
+
+def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> Counter[str]:
+    fs, path = resolve(uri, cfg.s3_endpoint, cfg.s3_region)
+    fmt, counts = _format(path), Counter[str]()
+    if fmt is None:
+        ds.write_parquet(path, filesystem=fs)
+        import ray.data
+
+        done = ray.data.read_parquet(path, filesystem=fs).select_columns(["verdict"])
+        counts.update(row["verdict"] for row in done.iter_rows())
+        return counts
+    parent = path.rsplit("/", 1)[0]
+    if parent:
+        fs.create_dir(parent, recursive=True)
+    tables = []
+    with fs.open_output_stream(path) as stream:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=1024):
+            counts.update(batch["verdict"].to_pylist())
+            if fmt == "json":
+                stream.write(b"".join(json.dumps(row, default=str).encode() + b"\n"
+                                      for row in batch.to_pylist()))
+            else:
+                tables.append(batch)
+        if fmt == "parquet":
+            # Blocks read from JSON may type a column differently (all-null in one).
+            table = (pa.concat_tables(tables, promote_options="permissive") if tables
+                     else pa.table({c: pa.array([], pa.string()) for c in ADDED}))
+            pq.write_table(table, stream)
+    return counts
+
+
+def run(cfg: VerifyRunConfig, source: str, target: str) -> Counter[str]:
+    """Verify ``source`` into ``target`` (Ray already initialised); return verdict counts."""
+    import ray.data
+
+    options = ray.data.DataContext.get_current().execution_options
+    ordered, options.preserve_order = options.preserve_order, True
+    try:
+        return _plan_and_write(cfg, source, target)
+    finally:
+        options.preserve_order = ordered
+
+
+def _plan_and_write(cfg: VerifyRunConfig, source: str, target: str) -> Counter[str]:
+    from ray.data import ActorPoolStrategy
+
+    from raydistill.teachers import constructor_kwargs
+    from raydistill.teachers.placement import remote_args
+
+    plain = to_dict(cfg)  # type: ignore[arg-type]
+    columns = plain["columns"]
+    ds = _read(cfg, source).map_batches(
+        RowVerifier,
+        fn_constructor_kwargs={"params": plain["verify"], "columns": columns,
+                               "default_domain": cfg.default_domain},
+        batch_size=cfg.verify.batch_size, batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=cfg.verify.replicas), num_cpus=cfg.verify.num_cpus)
+    if cfg.judge.policy != "rule_only":
+        judge = plain["judge"]
+        ds = ds.map_batches(
+            RowJudge,
+            fn_constructor_kwargs={
+                "judge": judge, "columns": columns, "default_domain": cfg.default_domain,
+                "teacher_kwargs": constructor_kwargs(judge["teacher"], judge["sampling"])},
+            batch_size=cfg.judge.teacher.batch_size, batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=cfg.judge.teacher.replicas),
+            **remote_args(judge["teacher"]))
+    return _write(ds, cfg, target)
+
+
+def _check_target(cfg: VerifyRunConfig, target: str) -> None:
+    import pyarrow.fs as pafs
+
+    fs, path = resolve(target, cfg.s3_endpoint, cfg.s3_region)
+    if fs.get_file_info(path).type != pafs.FileType.NotFound and not cfg.overwrite:
+        raise StorageError(f"{target} exists; pass overwrite=true to replace it")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command; return the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    positional = [a for a in args if "=" not in a]
+    if len(positional) != 2:
+        print("usage: python -m raydistill.verify INPUT OUTPUT [key=value ...]", file=sys.stderr)
+        return 2
+    try:
+        cfg = load([a for a in args if "=" in a])
+        source, target = positional
+        _check_target(cfg, target)
+        resolve(source, cfg.s3_endpoint, cfg.s3_region)
+    except (ConfigError, StorageError) as exc:
+        print(f"raydistill.verify: {exc}", file=sys.stderr)
+        return 2
+    import ray
+
+    if not ray.is_initialized():
+        address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
+        # A local cluster declares more logical CPUs than cores, so that the
+        # verifier pool cannot reserve them all and starve the read tasks.
+        local_cpus = cfg.ray.num_cpus or max(8, 2 * (os.cpu_count() or 1))
+        ray.init(address=address or "local", num_cpus=None if address else local_cpus)
+    started = time.monotonic()
+    try:
+        counts = run(cfg, source, target)
+    except StorageError as exc:
+        print(f"raydistill.verify: {exc}", file=sys.stderr)
+        return 2
+    total = sum(counts.values())
+    print(f"\nverified {total} rows in {time.monotonic() - started:.1f} s: "
+          f"{counts['pass']} pass, {counts['fail']} fail, {counts['error']} error -> {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
