@@ -49,8 +49,11 @@ def _frame(title: str, width: int, height: int, body: list[str]) -> str:
 
 
 def bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]],
-         width: int = 640) -> str:
-    """Horizontal grouped bars: one group per label, one bar per series, values written."""
+         width: int = 640, colours: Sequence[str] | None = None) -> str:
+    """Horizontal grouped bars: one group per label, one bar per series, values written.
+
+    ``colours`` (one per label) colours a single series bar by bar, e.g. by verdict.
+    """
     names = list(series)
     label_w = min(220, 12 + 7 * max((len(s) for s in labels), default=4))
     bar_h, gap = 16, 10
@@ -59,7 +62,7 @@ def bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]
     height = top + group_h * max(1, len(labels)) + 10
     peak = max((v for vals in series.values() for v in vals), default=0) or 1
     plot_w = width - label_w - 70
-    body = _legend(names, label_w, 34)
+    body = [] if colours else _legend(names, label_w, 34)
     for g, label in enumerate(labels):
         y0 = top + g * group_h
         body.append(f"<text x='{label_w - 6}' y='{y0 + group_h / 2:.0f}' "
@@ -68,8 +71,9 @@ def bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[float]
             value = series[name][g]
             w = plot_w * value / peak
             y = y0 + i * bar_h
+            fill = colours[g] if colours else _colour(i, name)
             body.append(f"<rect x='{label_w}' y='{y}' width='{w:.1f}' height='{bar_h - 3}' "
-                        f"fill='{_colour(i, name)}'><title>{escape(name)}: "
+                        f"fill='{fill}'><title>{escape(name)}: "
                         f"{_number(value)}</title></rect>")
             body.append(f"<text x='{label_w + w + 4:.1f}' y='{y + bar_h - 5}'>"
                         f"{_number(value)}</text>")
@@ -81,7 +85,7 @@ def histogram(title: str, edges: Sequence[float], series: Mapping[str, Sequence[
     """Stacked vertical bars over ``len(edges) - 1`` bins, one colour per series."""
     names = list(series)
     bins = len(edges) - 1
-    left, right, top, bottom = 48, 12, 40, 44
+    left, right, top, bottom = 48, 12, 52, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     totals = [sum(series[n][b] for n in names) for b in range(bins)]
     peak = max(totals, default=0) or 1
@@ -117,7 +121,7 @@ def lines(title: str, xs: Sequence[float], series: Mapping[str, Sequence[float]]
           width: int = 640, height: int = 240) -> str:
     """Line chart of each series over ``xs`` (e.g. tokens/s over seconds into the run)."""
     names = list(series)
-    left, right, top, bottom = 56, 12, 40, 44
+    left, right, top, bottom = 56, 12, 52, 44
     plot_w, plot_h = width - left - right, height - top - bottom
     x_max = max(xs, default=0) or 1
     y_max = max((v for vals in series.values() for v in vals), default=0) or 1
@@ -129,7 +133,7 @@ def lines(title: str, xs: Sequence[float], series: Mapping[str, Sequence[float]]
     body.append(f"<text x='{left - 4}' y='{top + plot_h}' text-anchor='end'>0</text>")
     for frac in (0, 0.25, 0.5, 0.75, 1):
         body.append(f"<text x='{left + plot_w * frac:.0f}' y='{top + plot_h + 14}' "
-                    f"text-anchor='middle' font-size='10'>{_number(round(x_max * frac))}</text>")
+                    f"text-anchor='middle' font-size='10'>{_number(x_max * frac)}</text>")
     for i, name in enumerate(names):
         points = " ".join(
             f"{left + plot_w * x / x_max:.1f},{top + plot_h - plot_h * y / y_max:.1f}"

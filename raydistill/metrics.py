@@ -7,8 +7,9 @@ node exports it on the node's Prometheus endpoint (``ray start
 
 - tokens in/out per second per teacher replica:
   ``sum by (replica) (rate(ray_raydistill_completion_tokens_total[1m]))``
-  (``prompt_tokens`` for tokens in), or the ready-made gauge
-  ``ray_raydistill_teacher_tokens_per_second{direction="out"}``;
+  (``prompt_tokens`` for tokens in; ``replica`` is the actor's id). Counters and
+  ``rate()``, not a gauge the actor computes: a gauge set in an actor's last
+  second is lost when Ray Data stops the pool, a counter's total is not;
 - verification throughput per verifier kind:
   ``sum by (verifier) (rate(ray_raydistill_samples_verified_total[1m]))``
   and latency ``histogram_quantile(0.9, rate(ray_raydistill_verification_seconds_bucket[5m]))``;
@@ -20,8 +21,8 @@ node exports it on the node's Prometheus endpoint (``ray start
 
 The same counts also go, a few times a minute per actor, to one small named
 actor (:class:`FunnelCounter`) that the driver's progress line reads
-(``raydistill.progress``). Hooks cost ~20 us per problem and one actor call
-per batch. Outside a Ray worker (plain unit tests) every hook is a no-op.
+(``raydistill.progress``). Hooks cost a few counter updates per problem and
+one actor call per batch. Outside a Ray worker (plain unit tests) every hook is a no-op.
 """
 
 from __future__ import annotations
@@ -38,9 +39,6 @@ FUNNEL_ACTOR = "raydistill-funnel"
 # Seconds between two sends of an actor's funnel counts: one tiny actor call per
 # actor per interval keeps the funnel actor idle even with hundreds of actors.
 FLUSH_INTERVAL_S = 2.0
-# Window of the tokens-per-second gauge: long enough to span a few finished
-# problems of a slow 32B teacher (~30 s each), short enough to show a stall.
-RATE_WINDOW_S = 10.0
 # Latency buckets in seconds. Generation: a toy model answers in ~0.1 s, an R1
 # trace of 8k tokens at ~30 tok/s per sequence takes ~5 min.
 GENERATION_BUCKETS = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800]
@@ -61,7 +59,7 @@ def _series() -> dict[str, Any] | None:
 
     if not ray.is_initialized():
         return None
-    from ray.util.metrics import Counter, Gauge, Histogram
+    from ray.util.metrics import Counter, Histogram
 
     teacher = ("teacher", "replica")
     _SERIES = {
@@ -75,9 +73,6 @@ def _series() -> dict[str, Any] | None:
                                  teacher),
         "completion_tokens": Counter("raydistill_completion_tokens",
                                      "Tokens the teacher generated.", teacher),
-        "tokens_per_s": Gauge("raydistill_teacher_tokens_per_second",
-                              f"Teacher tokens per second over ~{RATE_WINDOW_S:.0f} s.",
-                              (*teacher, "direction")),
         "generation_s": Histogram("raydistill_generation_seconds",
                                   "Time from a problem entering the engine to its n samples.",
                                   GENERATION_BUCKETS, teacher),
@@ -157,8 +152,6 @@ class TeacherMetrics:
         self.series = _series()
         self.tags = {"teacher": teacher, "replica": _replica_id() if self.series else ""}
         self.funnel = _FunnelSender()
-        self.window_start = time.monotonic()
-        self.window_tokens = {"in": 0, "out": 0}
 
     def waited(self, seconds: float) -> None:
         """A problem waited ``seconds`` for an engine slot (back-pressure)."""
@@ -187,20 +180,6 @@ class TeacherMetrics:
             s["generation_s"].observe(row["generation_seconds"], tags=tags)
         if failed:
             _inc(s, "error_rows", 1, {"stage": stage, "reason": reason_of(detail)})
-        self._rate(tokens_in, tokens_out)
-
-    def _rate(self, tokens_in: int, tokens_out: int) -> None:
-        assert self.series is not None
-        self.window_tokens["in"] += tokens_in
-        self.window_tokens["out"] += tokens_out
-        elapsed = time.monotonic() - self.window_start
-        if elapsed < RATE_WINDOW_S:
-            return
-        for direction, tokens in self.window_tokens.items():
-            self.series["tokens_per_s"].set(tokens / elapsed,
-                                            tags={**self.tags, "direction": direction})
-        self.window_start = time.monotonic()
-        self.window_tokens = {"in": 0, "out": 0}
 
     def flush(self) -> None:
         """Send the funnel counts now (end of a batch)."""
@@ -243,9 +222,6 @@ def count_read(problems: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     for source, count in read.items():
         if series:
             _inc(series, "problems_read", count, {"source": source})
-    funnel = _FunnelSender()
-    funnel.add(problems_read=sum(read.values()))
-    funnel.flush(force=True)
 
 
 class FunnelCounter:

@@ -45,9 +45,13 @@ def format_funnel(counts: dict[str, float], elapsed_s: float, tokens_per_s: floa
 
 
 class Progress:
-    """Context manager around a run: the funnel actor and the thread that logs it."""
+    """Context manager around the generate pass: the funnel actor and the thread that logs it.
 
-    def __init__(self, interval_s: float = INTERVAL_S) -> None:
+    ``problems_read`` is the count staging found (the funnel's first number).
+    """
+
+    def __init__(self, problems_read: int, interval_s: float = INTERVAL_S) -> None:
+        self.problems_read = problems_read
         self.interval_s = interval_s
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="raydistill-progress", daemon=True)
@@ -64,6 +68,7 @@ class Progress:
             name=FUNNEL_ACTOR, get_if_exists=True, num_cpus=0
         ).remote()
         ray.get(self.actor.reset.remote())
+        self.actor.add.remote({"problems_read": self.problems_read})
         self.started = time.monotonic()
         self.thread.start()
         return self
@@ -96,3 +101,7 @@ class Progress:
             self.last = self.counts()
         except Exception as error:  # noqa: BLE001 - the summary table counts from the files
             logger.warning("final funnel counts unavailable: %s", error)
+            return
+        elapsed = time.monotonic() - self.started
+        tokens = self.last.get("completion_tokens", 0.0)
+        logger.info(format_funnel(self.last, elapsed, tokens / elapsed))

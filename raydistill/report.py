@@ -31,6 +31,7 @@ import pyarrow.fs as pafs
 
 from raydistill import charts
 from raydistill.sinks import OutputLocation
+from raydistill.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,8 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def read_samples(out: OutputLocation) -> pa.Table:
     """The per-sample columns the report needs; texts reduced to their lengths while scanning."""
+    if out.fs.get_file_info(out.all).type != pafs.FileType.Directory:
+        raise StorageError(f"{out.uri} holds no finished run (no all/ directory)")
     dataset = pads.dataset(out.all, filesystem=out.fs, format="parquet")
     columns: dict[str, Any] = {
         name: pc.field(name)
@@ -118,7 +121,7 @@ def read_summary(out: OutputLocation) -> dict[str, Any]:
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
-            return f"{value:.1%}" if 0 <= value <= 1 else f"{value:,.1f}"
+            return f"{value:,.4g}"
         return escape(f"{value:,}" if isinstance(value, int) else str(value))
 
     head = "".join(f"<th>{escape(h)}</th>" for h in header)
@@ -140,7 +143,7 @@ def _funnel(samples: list[dict[str, Any]], key: str) -> tuple[str, str]:
             g["solved"].add(s["problem_id"])
     names = sorted(groups)
     rows = [[name, len(g["problems"]), len(g["answered"]), g["samples"], g["pass"],
-             g["pass"] / g["samples"] if g["samples"] else 0.0, len(g["solved"])]
+             f"{g['pass'] / g['samples']:.1%}" if g["samples"] else "-", len(g["solved"])]
             for name, g in ((n, groups[n]) for n in names)]
     table = _table([key, "problems", "answered", "samples", "verified samples", "pass rate",
                     "problems solved"], rows)
@@ -171,7 +174,7 @@ def _pass_at_k(samples: list[dict[str, Any]]) -> tuple[str, str]:
         row: list[Any] = [source, len(chosen)]
         for k in ks:
             usable = [pass_at_k(n, c, k) for n, c in chosen if n >= k]
-            row.append(sum(usable) / len(usable) if usable else "-")
+            row.append(f"{sum(usable) / len(usable):.1%}" if usable else "-")
         rows.append(row)
     table = _table(["source", "problems", *[f"pass@{k}" for k in ks]], rows)
     passing = Counter(c for _, c in per_problem.values())
@@ -214,11 +217,12 @@ def _verdicts(samples: list[dict[str, Any]]) -> tuple[str, str]:
         example.setdefault(key, s["verdict_detail"] or "")
     keys = sorted(by_category, key=lambda k: (VERDICTS.index(k[0]), -by_category[k]))
     total = sum(by_category.values()) or 1
-    rows = [[cat, verdict, by_category[(verdict, cat)], by_category[(verdict, cat)] / total,
-             example[(verdict, cat)][:100]] for verdict, cat in keys]
+    rows = [[cat, verdict, by_category[k], f"{by_category[k] / total:.1%}", example[k][:100]]
+            for k in keys for verdict, cat in [k]]
     table = _table(["reason", "verdict", "samples", "share", "example detail"], rows)
-    chart = charts.bars("Verdict breakdown", [cat for _, cat in keys], {
-        v: [by_category[k] if k[0] == v else 0 for k in keys] for v in VERDICTS})
+    chart = charts.bars("Verdict breakdown (green pass, red fail, grey error)",
+                        [cat for _, cat in keys], {"samples": [by_category[k] for k in keys]},
+                        colours=[charts.VERDICT_COLOURS[v] for v, _ in keys])
     return chart, table
 
 
@@ -257,16 +261,22 @@ def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
                      f"${hours * price:,.2f}" if price is not None else "no price given"])
     html = _table(["resource", "replicas", "per replica", "resource-hours (generate stage)",
                    "cost"], rows)
-    if isinstance(summary.get("cost"), dict):
-        html += _table(["item", "value"], [[k, v] for k, v in summary["cost"].items()])
+    usage = summary.get("usage") or {}
+    if usage:  # per-token prices (an API teacher): teacher.price_*_per_million
+        total += usage.get("cost", 0.0)
+        html += _table(["tokens", "count", "USD per million", "cost"], [
+            ["input", usage["input_tokens"], usage["price_input_per_million"],
+             f"${usage['cost_input']:,.2f}"],
+            ["output", usage["output_tokens"], usage["price_output_per_million"],
+             f"${usage['cost_output']:,.2f}"]])
     if total and summary.get("verified"):
         html += (f"<p>${total:,.2f} in all: ${total / summary['verified']:,.4f} per verified "
                  f"sample, ${total * 1e6 / max(1, summary.get('completion_tokens', 0)):,.2f} per "
                  "million generated tokens.</p>")
     return html + ("<p class='note'>Resource-hours count the teacher pool for the whole "
                    "generate stage (engine start-up included: the pool holds its devices). "
-                   "Prices come from <code>tools/report.py --price RESOURCE=USD_PER_HOUR</code>."
-                   "</p>")
+                   "Prices per resource-hour come from <code>tools/report.py --price "
+                   "RESOURCE=USD_PER_HOUR</code>; per-token prices from the teacher config.</p>")
 
 
 def _cards(summary: dict[str, Any], samples: list[dict[str, Any]]) -> str:
@@ -328,3 +338,16 @@ def write_report(out: OutputLocation, prices: dict[str, float] | None = None) ->
         stream.write(html.encode())
     logger.info("report written to %s/%s", out.uri, REPORT_NAME)
     return path
+
+
+def report_run(out: OutputLocation) -> str | None:
+    """:func:`write_report` at the end of a run: a failure is logged, never raised.
+
+    The data and ``summary.json`` are written by then; ``tools/report.py URI``
+    makes the report again.
+    """
+    try:
+        return write_report(out)
+    except Exception:  # noqa: BLE001 - never lose a finished run over its report
+        logger.exception("run report for %s failed; make it with tools/report.py", out.uri)
+        return None

@@ -1,0 +1,121 @@
+"""Live metrics reach Ray's Prometheus export, and the console funnel counts what the files hold.
+
+A real run (local Ray, vLLM on CPU with the tiny teacher), then a scrape of the
+metrics agent's endpoint on 127.0.0.1. The run's source name and teacher path are
+unique, so the series of other tests in the same Ray session do not mix in.
+"""
+
+import json
+import logging
+import shutil
+import time
+import urllib.request
+import uuid
+from collections import defaultdict
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from raydistill.config import load
+from raydistill.metrics import reason_of
+from raydistill.pipeline import run
+from raydistill.progress import format_funnel
+from raydistill.sinks import OutputLocation
+from raydistill.teachers import resolve_model
+
+pytestmark = pytest.mark.slow
+
+
+def scrape(port):
+    """{metric sample name: [(labels, value), ...]} from the Prometheus endpoint."""
+    body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    found = defaultdict(list)
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            found[sample.name].append((sample.labels, sample.value))
+    return found
+
+
+def total(found, name, **labels):
+    return sum(v for lab, v in found.get(name, []) if all(lab.get(k) == w for k, w in
+                                                            labels.items()))
+
+
+@pytest.fixture(scope="module")
+def probe_run(ray_cluster, tmp_path_factory):
+    """A small run whose series carry a unique source name and teacher path."""
+    root = tmp_path_factory.mktemp("metrics")
+    model = shutil.copytree(resolve_model("builtin:tiny-teacher"), root / "teacher")
+    bad = root / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "no answer here"}) + "\n")
+    source = f"probe_{uuid.uuid4().hex[:8]}"
+    cfg = load([
+        "conf=local", f"output.uri={root / 'out'}", "sampling.n=2", f"teacher.model={model}",
+        f"source.datasets=[{{name: {source}, format: synthetic_arithmetic, limit: 12}},"
+        f" {{name: {source}_bad, format: jsonl, path: '{bad}', preset: gsm8k}}]",
+    ])
+    return cfg, run(cfg, OutputLocation(cfg.output)), source, str(model)
+
+
+def test_metrics_reach_prometheus(probe_run, metrics_port):
+    cfg, summary, source, model = probe_run
+    expected = {
+        ("ray_raydistill_problems_read_total", "source", source): 12,
+        ("ray_raydistill_problems_read_total", "source", f"{source}_bad"): 1,
+        ("ray_raydistill_samples_generated_total", "teacher", model): summary["samples"],
+        ("ray_raydistill_completion_tokens_total", "teacher", model):
+            summary["completion_tokens"],
+        ("ray_raydistill_prompt_tokens_total", "teacher", model): summary["prompt_tokens"],
+        ("ray_raydistill_problems_generated_total", "teacher", model): 13,
+        ("ray_raydistill_generation_seconds_count", "teacher", model): 12,
+        ("ray_raydistill_backpressure_wait_seconds_count", "teacher", model): 12,
+    }
+    # Metrics are exported every second; the last ones of a finished actor may lag.
+    deadline = time.monotonic() + 60
+    while True:
+        found = scrape(metrics_port)
+        got = {key: total(found, key[0], **{key[1]: key[2]}) for key in expected}
+        verdicts = {v: total(found, "ray_raydistill_samples_verified_total", source=source,
+                             verdict=v) for v in ("pass", "fail", "error")}
+        if (got == expected and verdicts["pass"] == summary["verified"]) or \
+                time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert got == expected
+    # Pass rate by source and domain: the verdict counter's tags.
+    assert verdicts == {"pass": summary["verified"], "fail": summary["failed"], "error": 0}
+    assert total(found, "ray_raydistill_samples_verified_total", source=source,
+                 domain="math", verifier="math") == summary["samples"]
+    # Verification latency per verifier kind: one observation per sample.
+    assert total(found, "ray_raydistill_verification_seconds_count", verifier="math") >= \
+        summary["samples"]
+    # Error rows by reason: the bad input row.
+    input_errors = [(lab, v) for lab, v in found["ray_raydistill_error_rows_total"]
+                    if lab["stage"] == "input"]
+    assert any(lab["reason"] == reason_of("missing field 'answer'") for lab, _ in input_errors)
+    # Tokens in/out per replica (Prometheus' rate() makes them per second): the
+    # one replica's series carries its actor id.
+    for name in ("ray_raydistill_completion_tokens_total", "ray_raydistill_prompt_tokens_total"):
+        replicas = {lab["replica"] for lab, _ in found[name] if lab["teacher"] == model}
+        assert len(replicas) == 1 and len(replicas.pop()) == 8
+
+
+def test_console_funnel_matches_the_files(ray_cluster, tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="raydistill.progress")
+    cfg = load(["conf=local", f"output.uri={tmp_path / 'out'}", "source.limit=8",
+                "sampling.n=2"])
+    summary = run(cfg, OutputLocation(cfg.output))
+    lines = [r.getMessage() for r in caplog.records if r.name == "raydistill.progress"]
+    assert lines, "the funnel line was logged"
+    final = lines[-1]
+    assert final.startswith(f"funnel: 8 read -> 8 generated ({summary['samples']} samples")
+    assert (f"{summary['verified']} pass / {summary['failed']} fail / {summary['errors']} error"
+            in final)
+
+
+def test_funnel_line_format():
+    line = format_funnel({"problems_read": 10, "problems_generated": 10, "samples": 40,
+                          "samples_pass": 10, "samples_fail": 29, "samples_error": 1,
+                          "error_rows": 1}, 65.2, 2300.4)
+    assert line == ("funnel: 10 read -> 10 generated (40 samples, 2300 tok/s) -> 40 verified:"
+                    " 10 pass / 29 fail / 1 error (25.0%) | 1 error rows | 65 s")
