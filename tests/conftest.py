@@ -30,10 +30,19 @@ def s3_server():
 
 
 @pytest.fixture(scope="session")
-def ray_cluster(s3_server):
+def metrics_port():
+    """Port of the test cluster's Prometheus endpoint (Ray's metrics agent, 127.0.0.1)."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def ray_cluster(s3_server, metrics_port):
     """A real local Ray cluster, more logical CPUs than cores so pools cannot starve reads."""
     import ray
 
-    ray.init(address="local", num_cpus=8, include_dashboard=False)
+    # Metrics exported every second (default 10 s), so tests see them soon.
+    ray.init(address="local", num_cpus=8, include_dashboard=False,
+             _metrics_export_port=metrics_port,
+             _system_config={"metrics_report_interval_ms": 1000})
     yield
     ray.shutdown()

@@ -46,6 +46,7 @@ import pyarrow as pa
 
 from raydistill import records
 from raydistill.config import ConfigError
+from raydistill.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, make_sample
 from raydistill.teachers.base import request_seed, start_row
 from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
@@ -113,6 +114,7 @@ class HTTPTeacher:
         self.policy = RetryPolicy(teacher["max_retries"], teacher["backoff_base_s"],
                                   teacher["backoff_max_s"], teacher["retry_deadline_s"])
         self.retries = 0
+        self.metrics = TeacherMetrics(self.model)
         logger.info("HTTP teacher ready: %s, model %s, %d requests at once",
                     self.url, self.model, concurrency)
 
@@ -132,8 +134,10 @@ class HTTPTeacher:
         return body
 
     async def _post_once(self, body: dict[str, Any], estimate: int) -> dict[str, Any]:
+        waiting = time.monotonic()
         await self.limiter.acquire(estimate)
         async with self.slots:
+            self.metrics.waited(time.monotonic() - waiting)
             try:
                 response = await self.client.post(self.url, json=body)
             except httpx.TimeoutException as exc:
@@ -244,4 +248,7 @@ class HTTPTeacher:
         """Generate every problem of ``batch``, yielding each as it finishes."""
         pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
         for finished in asyncio.as_completed(pending):
-            yield records.table([await finished], records.GENERATION)
+            row = await finished
+            self.metrics.problem(row)
+            yield records.table([row], records.GENERATION)
+        self.metrics.flush()

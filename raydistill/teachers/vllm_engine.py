@@ -27,6 +27,7 @@ from typing import Any
 import pyarrow as pa
 
 from raydistill import records
+from raydistill.metrics import TeacherMetrics
 from raydistill.parsing import make_sample
 from raydistill.teachers.base import request_seed, resolve_model, start_row
 
@@ -82,6 +83,7 @@ class VLLMTeacher:
         # FINAL_ONLY: without it some rows came back with fewer than n samples.
         self.output_kind = RequestOutputKind.FINAL_ONLY
         self.requests = 0
+        self.metrics = TeacherMetrics(teacher["model"])
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
     def _params(self, problem_id: str) -> Any:
@@ -116,7 +118,9 @@ class VLLMTeacher:
         started = time.monotonic()
         final = None
         prompt: Any = {"prompt_token_ids": list(prompt_ids)}  # vllm's TokensPrompt
+        waiting = time.monotonic()
         async with self.slots:
+            self.metrics.waited(time.monotonic() - waiting)
             try:
                 async for output in self.engine.generate(
                     prompt, self._params(row["problem_id"]),
@@ -142,7 +146,10 @@ class VLLMTeacher:
         """Generate every problem of ``batch``, yielding each as it finishes."""
         pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
         for finished in asyncio.as_completed(pending):
-            yield records.table([await finished], records.GENERATION)
+            row = await finished
+            self.metrics.problem(row)
+            yield records.table([row], records.GENERATION)
+        self.metrics.flush()
 
     def __del__(self) -> None:
         engine = getattr(self, "engine", None)
