@@ -18,6 +18,10 @@ setup:
 	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && apt-get install -y -qq bubblewrap) || \
 		echo "install bubblewrap (apt-get install bubblewrap) to verify code"; }
+	# chromium: the report test looks at report.html in headless Chromium.
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq chromium) || \
+		echo "install chromium (apt-get install chromium) for the report screenshot test"; }
 
 demo:
 	$(BIN)/python -m raydistill.run conf=local
