@@ -118,6 +118,17 @@ def read_summary(out: OutputLocation) -> dict[str, Any]:
     return summary
 
 
+def _money(usd: float) -> str:
+    """Dollars, with cents unless the amount is below a dollar.
+
+    >>> _money(1234.5), _money(0.00123)
+    ('$1,234.50', '$0.00123')
+    """
+    if usd >= 1 or usd <= 0:
+        return f"${usd:,.2f}"
+    return f"${usd:.{2 - math.floor(math.log10(usd))}f}"  # three significant digits
+
+
 def _table(header: list[str], rows: list[list[Any]]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
@@ -258,7 +269,7 @@ def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
         price = prices.get(resource)
         total += hours * price if price is not None else 0.0
         rows.append([resource, replicas, amount, f"{hours:,.3f}",
-                     f"${hours * price:,.2f}" if price is not None else "no price given"])
+                     _money(hours * price) if price is not None else "no price given"])
     html = _table(["resource", "replicas", "per replica", "resource-hours (generate stage)",
                    "cost"], rows)
     usage = summary.get("usage") or {}
@@ -266,13 +277,13 @@ def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
         total += usage.get("cost", 0.0)
         html += _table(["tokens", "count", "USD per million", "cost"], [
             ["input", usage["input_tokens"], usage["price_input_per_million"],
-             f"${usage['cost_input']:,.2f}"],
+             _money(usage["cost_input"])],
             ["output", usage["output_tokens"], usage["price_output_per_million"],
-             f"${usage['cost_output']:,.2f}"]])
+             _money(usage["cost_output"])]])
     if total and summary.get("verified"):
-        html += (f"<p>${total:,.2f} in all: ${total / summary['verified']:,.4f} per verified "
-                 f"sample, ${total * 1e6 / max(1, summary.get('completion_tokens', 0)):,.2f} per "
-                 "million generated tokens.</p>")
+        per_million = total * 1e6 / max(1, summary.get("completion_tokens", 0))
+        html += (f"<p>{_money(total)} in all: {_money(total / summary['verified'])} per "
+                 f"verified sample, {_money(per_million)} per million generated tokens.</p>")
     return html + ("<p class='note'>Resource-hours count the teacher pool for the whole "
                    "generate stage (engine start-up included: the pool holds its devices). "
                    "Prices per resource-hour come from <code>tools/report.py --price "
