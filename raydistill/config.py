@@ -161,6 +161,7 @@ class OutputConfig:
     s3_endpoint: str | None = None
     s3_region: str | None = None
     overwrite: bool = False
+    max_error_fraction: float | None = None
 
 
 @dataclass
@@ -170,6 +171,7 @@ class RayConfig:
     address: str | None = None
     num_cpus: int | None = None
     rows_per_block: int = 16
+    max_task_retries: int = 3
 
 
 @dataclass
@@ -252,6 +254,9 @@ def validate(cfg: Config) -> None:
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
         *verify_checks(cfg.verify, cfg.judge),
         (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
+        (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
+        (cfg.output.max_error_fraction is None or 0 <= cfg.output.max_error_fraction <= 1,
+         "output.max_error_fraction", "must be in [0, 1] or null"),
         (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",
          "must be one of r1, bespoke, custom"),
         (cfg.prompt.template != "custom" or bool(cfg.prompt.user_template),
@@ -311,32 +316,6 @@ def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
         (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
          "teacher.price_input_per_million", "and price_output_per_million must be >= 0"),
     ]
-
-
-def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
-    """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill.verify``)."""
-    from raydistill.teachers import TEACHERS
-
-    code, domains = v.code, verifiers.known_domains()
-    checks = [
-        (v.math_timeout_s > 0, "verify.math_timeout_s", "must be > 0"),
-        (v.batch_size >= 1, "verify.batch_size", "must be >= 1"),
-        (judge.policy in JUDGE_POLICIES, "judge.policy", f"must be one of {JUDGE_POLICIES}"),
-        (all(d in domains for d in judge.domains), "judge.domains", f"must be among {domains}"),
-        (code.float_tolerance >= 0, "verify.code.float_tolerance", "must be >= 0"),
-    ]
-    checks += [(getattr(code, key) > 0, f"verify.code.{key}", "must be > 0")
-                for key in ("cpu_s", "wall_s", "total_wall_s", "memory_mb", "max_processes",
-                            "max_output_bytes", "file_mb", "tmpfs_mb", "max_open_files")]
-    if judge.policy != "rule_only":
-        checks += [
-            (bool(judge.teacher.model), "judge.teacher.model", "must be set for a judge policy"),
-            (judge.teacher.name in TEACHERS, "judge.teacher.name",
-             f"must be one of {sorted(TEACHERS)}"),
-            (judge.teacher.replicas >= 1, "judge.teacher.replicas", "must be >= 1"),
-            (judge.sampling.n == 1, "judge.sampling.n", "must be 1 (one verdict per sample)"),
-        ]
-    return checks
 
 
 def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:

@@ -38,30 +38,48 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Sections whose keys decide what the rows say. `output` and `ray` only decide
-# where rows go and how fast, so they never block a resume.
-RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify")
+# Sections whose keys decide what the rows say (the judge's verdicts are rows
+# too). `output` and `ray` only decide where rows go and how fast.
+RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify", "judge")
 
-# Keys of those sections that change speed or placement but not a single row.
+# Keys (and everything under them) that change speed, placement or cost but not
+# a single row. `judge.teacher.*` follows the `teacher.*` entries.
 PERFORMANCE_ONLY = frozenset({
     "source.problems_per_file",
     "teacher.replicas", "teacher.resources", "teacher.env", "teacher.batch_size",
     "teacher.max_num_seqs", "teacher.gpu_memory_utilization", "teacher.enable_prefix_caching",
+    "teacher.max_replicas", "teacher.api_key_env", "teacher.max_concurrency",
+    "teacher.requests_per_minute", "teacher.tokens_per_minute", "teacher.timeout_s",
+    "teacher.max_retries", "teacher.backoff_base_s", "teacher.backoff_max_s",
+    "teacher.retry_deadline_s", "teacher.price_input_per_million",
+    "teacher.price_output_per_million",
     "verify.replicas", "verify.num_cpus", "verify.batch_size",
 })
+
+
+def _performance_only(key: str) -> bool:
+    key = key.removeprefix("judge.")
+    return any(key == p or key.startswith(p + ".") for p in PERFORMANCE_ONLY)
+
+
+def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
+    if isinstance(value, dict) and value:
+        for key, inner in value.items():
+            _flatten(f"{prefix}.{key}", inner, into)
+    elif not _performance_only(prefix):
+        into[prefix] = value
 
 
 def fingerprint(cfg: Config) -> dict[str, Any]:
     """The result-shaping keys of ``cfg``, flattened to ``section.key`` (JSON values)."""
     plain = to_dict(cfg)
-    keys = {
-        f"{section}.{key}": value
-        for section in RESULT_SECTIONS
-        for key, value in plain[section].items()
-        if f"{section}.{key}" not in PERFORMANCE_ONLY
-    }
+    keys: dict[str, Any] = {"raydistill_version": raydistill.__version__}
+    for section in RESULT_SECTIONS:
+        if section in plain:
+            _flatten(section, plain[section], keys)
+    if plain.get("judge", {}).get("policy") == "rule_only":  # no judge: its keys shape nothing
+        keys = {k: v for k, v in keys.items() if not k.startswith("judge.") or k == "judge.policy"}
     # Round-trip through JSON so a stored fingerprint compares equal to a fresh one.
-    keys["raydistill_version"] = raydistill.__version__
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded
 

@@ -89,5 +89,11 @@ def write_bytes_atomic(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
     """Write ``table`` as Parquet at ``path``, whole or not at all (see above)."""
     temp = _temp_path(path)
-    pq.write_table(table, temp, filesystem=fs)
+    fs.create_dir(path.rpartition("/")[0], recursive=True)
+    try:
+        pq.write_table(table, temp, filesystem=fs)
+    except BaseException:
+        if fs.get_file_info(temp).type == pafs.FileType.File:
+            fs.delete_file(temp)
+        raise
     fs.move(temp, path)

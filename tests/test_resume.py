@@ -1,0 +1,255 @@
+"""Exactly-once resume: SIGKILL the real driver (`python -m raydistill.run`) and its
+local Ray cluster at several points of a run, rerun the same command, and compare
+the final keys with an uninterrupted run. Local disk and the moto S3 server, with
+the S3 server stopped mid-write.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pytest
+
+from raydistill.config import load
+from raydistill.manifest import load_manifest
+from raydistill.sinks import OutputLocation
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+PROBLEMS, SAMPLES = 24, 2
+# Six blocks of four problems: six commits to kill between.
+ARGS = ["conf=local", f"source.limit={PROBLEMS}", f"sampling.n={SAMPLES}",
+        "ray.rows_per_block=4", "teacher.batch_size=4", "verify.batch_size=4"]
+
+
+def start(uri: str, *extra: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "raydistill.run", *ARGS, f"output.uri={uri}", *extra],
+        cwd=REPO, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def kill_session(proc: subprocess.Popen) -> None:
+    """SIGKILL the driver and everything in its session: its Ray cluster and engines."""
+    sid = proc.pid
+    os.killpg(sid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        left = [int(p) for p, s in (line.split() for line in subprocess.run(
+            ["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.splitlines())
+            if int(s) == sid]
+        if not left:
+            return
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.5)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 900) -> str:
+    output, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"driver ended before the kill point: {proc.returncode}"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.05)
+    kill_session(proc)
+
+
+def files(out: OutputLocation, path: str) -> list[str]:
+    infos = out.fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+    return [i.base_name for i in infos if i.type == pafs.FileType.File]
+
+
+def manifest_says(out: OutputLocation, step: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        try:
+            manifest = load_manifest(out)
+        except (OSError, json.JSONDecodeError):
+            return False
+        return manifest is not None and bool(getattr(manifest, step))
+    return ready
+
+
+def committed(out: OutputLocation) -> list[str]:
+    return [f for f in files(out, out.checkpoint) if not f.endswith(".pending.parquet")]
+
+
+def mid_generation(out: OutputLocation) -> Callable[[], bool]:
+    """A block between its two commit phases, or at least one block committed."""
+    def ready() -> bool:
+        return bool(files(out, out.checkpoint))
+    return ready
+
+
+def keys(out: OutputLocation, path: str) -> list[tuple[str, int]]:
+    table = pads.dataset(path, filesystem=out.fs, format="parquet").to_table(
+        columns=["problem_id", "sample_idx"])
+    return sorted(zip(table["problem_id"].to_pylist(), table["sample_idx"].to_pylist(),
+                      strict=True))
+
+
+def location(uri: str, *extra: str) -> OutputLocation:
+    return OutputLocation(load([*ARGS, f"output.uri={uri}", *extra]).output)
+
+
+@pytest.fixture(scope="module")
+def reference_keys(tmp_path_factory):
+    """The keys of one uninterrupted run of the same command."""
+    uri = str(tmp_path_factory.mktemp("reference") / "out")
+    finish(start(uri))
+    found = keys(location(uri), f"{uri}/all")
+    assert len(found) == PROBLEMS * SAMPLES
+    return found
+
+
+def interrupt_and_resume(uri: str, extra: list[str], reference: list[tuple[str, int]]) -> None:
+    out = location(uri, *extra)
+    # 1. Killed right after staging, before any problem is generated.
+    kill_when(start(uri, *extra), manifest_says(out, "staged"))
+    assert committed(out) == []
+    # 2. Killed while blocks are being committed (their ids pending or committed).
+    kill_when(start(uri, *extra), mid_generation(out))
+    assert len(committed(out)) < PROBLEMS // 4
+    done_before = set(pads.dataset([f"{out.checkpoint}/{f}" for f in committed(out)],
+                                   filesystem=out.fs, format="parquet")
+                      .to_table()["problem_id"].to_pylist())
+    killed_at = time.time()
+    # 3. Killed after generation, while publishing all/ and verified/.
+    kill_when(start(uri, *extra), manifest_says(out, "generated"))
+    assert load_manifest(out).published is None
+    # 4. The same command again finishes the run.
+    output = finish(start(uri, *extra))
+    assert "verified (pass)" in output
+
+    final = keys(out, out.all)
+    assert final == reference  # every (problem_id, sample_idx) exactly once, none lost
+    assert not any(n.endswith(".pending.parquet") for n in files(out, out.checkpoint))
+    manifest = load_manifest(out)
+    assert manifest.attempts == 4 and manifest.generated
+    assert sum(p["rows"] for p in manifest.published["all"]) == len(reference)
+    summary = json.loads(out.fs.open_input_stream(out.summary).read())
+    assert summary["rows_in_all"] == len(reference) and summary["attempts"] == 4
+    # Problems committed before the second kill were not generated again.
+    generations = pads.dataset(out.generations, filesystem=out.fs, format="parquet").to_table(
+        columns=["problem_id", "generated_at"])
+    assert generations.num_rows == PROBLEMS
+    when = dict(zip(generations["problem_id"].to_pylist(),
+                    generations["generated_at"].to_pylist(), strict=True))
+    assert all(when[pid] < killed_at for pid in done_before)
+    # verified/ is exactly the passing rows of all/.
+    table = pads.dataset(out.all, filesystem=out.fs, format="parquet").to_table()
+    passing = sorted((r["problem_id"], r["sample_idx"]) for r in table.to_pylist()
+                     if r["verdict"] == "pass")
+    assert keys(out, out.verified) == passing
+
+
+def test_kill_and_resume_local(tmp_path, reference_keys):
+    interrupt_and_resume(str(tmp_path / "out"), [], reference_keys)
+
+
+def test_kill_and_resume_s3(s3_server, reference_keys):
+    interrupt_and_resume("s3://raydistill-test/resume/kill", [f"output.s3_endpoint={s3_server}"],
+                         reference_keys)
+
+
+def test_rerun_of_a_finished_run_and_changed_config(tmp_path):
+    uri = str(tmp_path / "out")
+    small = ["source.limit=4"]
+    finish(start(uri, *small))
+    again = finish(start(uri, *small))
+    assert "finished run" in again or "verified (pass)" in again
+    changed = start(uri, *small, "sampling.temperature=0.5", "prompt.template=bespoke")
+    output, _ = changed.communicate(timeout=120)
+    assert changed.returncode == 2
+    assert "sampling.temperature (1.0 -> 0.5)" in output and "prompt.template" in output
+    assert "output.overwrite=true" in output
+    # Asking for a new run replaces the old one.
+    finish(start(uri, *small, "sampling.temperature=0.5", "output.overwrite=true"))
+    assert load_manifest(location(uri, *small)).fingerprint["sampling.temperature"] == 0.5
+
+
+@pytest.fixture
+def flaky_s3(s3_server):
+    """A second moto endpoint (same in-process store) that the test stops and restarts."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+
+    class Server:
+        def __init__(self) -> None:
+            self.endpoint = f"http://127.0.0.1:{port}"
+            self.server: ThreadedMotoServer | None = None
+
+        def up(self) -> None:
+            self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+            self.server.start()
+
+        def down(self) -> None:
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+
+    server = Server()
+    server.up()
+    yield server
+    server.down()
+
+
+def test_s3_server_stopping_mid_write(flaky_s3, reference_keys):
+    uri = "s3://raydistill-test/resume/outage"
+    extra = [f"output.s3_endpoint={flaky_s3.endpoint}"]
+    out = location(uri, *extra)
+    # A short outage while blocks are being committed: retries, then success.
+    proc = start(uri, *extra)
+    deadline = time.monotonic() + 600
+    while not committed(out):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    flaky_s3.down()
+    time.sleep(8)
+    flaky_s3.up()
+    finish(proc)
+    assert keys(out, out.all) == reference_keys
+
+    # An outage longer than every retry: the run fails clearly, nothing half-committed,
+    # and the rerun after the server is back completes exactly once.
+    uri = "s3://raydistill-test/resume/long-outage"
+    out = location(uri, *extra)
+    proc = start(uri, *extra)
+    while not committed(out):
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    flaky_s3.down()
+    try:
+        output, _ = proc.communicate(timeout=900)
+    finally:
+        kill_session(proc)
+        flaky_s3.up()
+    assert proc.returncode != 0
+    assert "Traceback" in output or "raydistill:" in output
+    assert load_manifest(out).published is None
+    assert files(out, out.all) == []
+    finish(start(uri, *extra))
+    assert keys(out, out.all) == reference_keys
