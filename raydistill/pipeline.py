@@ -27,16 +27,14 @@ from ray.data.expressions import col
 import raydistill
 from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
-from raydistill.metrics import count_read
-from raydistill.progress import Progress
 from raydistill.prompts import build_messages, template_hash
-from raydistill.report import report_run
 from raydistill.sinks import OutputLocation, flatten_generations
 from raydistill.sources import read_problems
 from raydistill.summary import summarize
 from raydistill.teachers import constructor_kwargs, get_teacher
 from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
+from raydistill.verifiers.judge import JudgeActor
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +94,20 @@ def generate(cfg: Config, out: OutputLocation) -> None:
         compute=ActorPoolStrategy(size=cfg.verify.replicas),
         num_cpus=cfg.verify.num_cpus,
     )
+    if cfg.judge.policy != "rule_only":
+        # The LLM judge: only samples the rule verifier failed or could not parse.
+        judge = to_dict(cfg)["judge"]
+        ds = ds.map_batches(
+            JudgeActor,
+            fn_constructor_kwargs={
+                "judge": judge,
+                "teacher_kwargs": constructor_kwargs(judge["teacher"], judge["sampling"]),
+            },
+            batch_size=cfg.judge.teacher.batch_size,
+            batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=cfg.judge.teacher.replicas),
+            **remote_args(judge["teacher"]),
+        )
     ds.write_parquet(out.generations, filesystem=out.fs)
 
 
@@ -128,14 +140,13 @@ def run(cfg: Config, out: OutputLocation) -> dict[str, Any]:
     """Run the whole pipeline into ``out`` (Ray already initialised); return the summary."""
     timings: dict[str, float] = {}
     started = time.monotonic()
-    problems = count_read(read_problems(cfg.source, s3_endpoint(cfg.output)))
+    problems = read_problems(cfg.source, s3_endpoint(cfg.output))
     counts = out.stage_problems(problems, cfg.source.problems_per_file)
     timings["stage_s"] = time.monotonic() - started
     logger.info("staged %d problems into %s", counts["problems"], out.problems)
 
     mark = time.monotonic()
-    with Progress(counts["problems"]):  # the console's funnel line
-        generate(cfg, out)
+    generate(cfg, out)
     timings["generate_s"] = time.monotonic() - mark
 
     mark = time.monotonic()
@@ -147,5 +158,4 @@ def run(cfg: Config, out: OutputLocation) -> dict[str, Any]:
     summary["config"] = to_dict(cfg)
     summary["versions"] = versions()
     out.write_summary(summary)
-    report_run(out)  # <uri>/report.html
     return summary
