@@ -27,7 +27,10 @@ from ray.data.expressions import col
 import raydistill
 from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.metrics import count_read
+from raydistill.progress import Progress
 from raydistill.prompts import build_messages, template_hash
+from raydistill.report import report_run
 from raydistill.sinks import OutputLocation, flatten_generations
 from raydistill.sources import read_problems
 from raydistill.summary import summarize
@@ -140,13 +143,14 @@ def run(cfg: Config, out: OutputLocation) -> dict[str, Any]:
     """Run the whole pipeline into ``out`` (Ray already initialised); return the summary."""
     timings: dict[str, float] = {}
     started = time.monotonic()
-    problems = read_problems(cfg.source, s3_endpoint(cfg.output))
+    problems = count_read(read_problems(cfg.source, s3_endpoint(cfg.output)))
     counts = out.stage_problems(problems, cfg.source.problems_per_file)
     timings["stage_s"] = time.monotonic() - started
     logger.info("staged %d problems into %s", counts["problems"], out.problems)
 
     mark = time.monotonic()
-    generate(cfg, out)
+    with Progress(counts["problems"]):  # the console's funnel line
+        generate(cfg, out)
     timings["generate_s"] = time.monotonic() - mark
 
     mark = time.monotonic()
@@ -158,4 +162,5 @@ def run(cfg: Config, out: OutputLocation) -> dict[str, Any]:
     summary["config"] = to_dict(cfg)
     summary["versions"] = versions()
     out.write_summary(summary)
+    report_run(out)  # <uri>/report.html
     return summary
