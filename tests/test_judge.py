@@ -150,7 +150,8 @@ def test_tiny_model_judge_end_to_end(ray_cluster, tmp_path):
             assert entry["status"] in ("pass", "fail", "error") and entry["detail"] is not None
             assert entry["seconds"] > 0
             assert row["verdict"] == entry["status"]  # rule_or_judge after a rule failure
-            assert row["verdict_detail"].startswith("judge") or "; judge: no" in row["verdict_detail"]
+            detail = row["verdict_detail"]
+            assert detail.startswith("judge") or "; judge: no" in detail
             assert row["verdicts"][0]["detail"] in row["verdict_detail"]  # the rule's reason kept
     assert out["rule-pass"]["verdict"] == "pass"
     assert out["truncated"]["verdict"] == "fail"  # never judged: cut off
