@@ -116,22 +116,32 @@ class _FunnelSender:
     def add(self, **deltas: float) -> None:
         self.pending.update({k: v for k, v in deltas.items() if v})
 
-    def flush(self, force: bool = False) -> None:
+    def flush(self, force: bool = False, wait: bool = False) -> None:
+        """Send the pending counts (``force``: whatever the interval; ``wait``: until added).
+
+        Waiting at the end of each batch (~1 ms) means a batch's counts are in the
+        funnel before Ray Data gets the batch back, so the final line is exact.
+        """
+        import ray
+
         now = time.monotonic()
         if not self.pending or (not force and now - self.last_sent < FLUSH_INTERVAL_S):
             return
         # Look the actor up again at most every 30 s: a run without a progress
-        # line (the verify-only command, a unit test) has none, and that is fine.
-        if self.handle is None and now - self.looked_up > 30:
+        # line (the verify-only command, a unit test outside Ray) has none.
+        if self.handle is None and now - self.looked_up > 30 and ray.is_initialized():
             self.looked_up = now
-            import ray
-
             try:
                 self.handle = ray.get_actor(FUNNEL_ACTOR)
             except ValueError:
                 self.handle = None
         if self.handle is not None:
-            self.handle.add.remote(dict(self.pending))
+            sent = self.handle.add.remote(dict(self.pending))
+            if wait:
+                try:
+                    ray.get(sent, timeout=10)
+                except Exception as exc:  # noqa: BLE001 - progress only, never fail a batch
+                    logger.warning("funnel counts not delivered: %s", exc)
         self.pending.clear()
         self.last_sent = now
 
@@ -183,7 +193,7 @@ class TeacherMetrics:
 
     def flush(self) -> None:
         """Send the funnel counts now (end of a batch)."""
-        self.funnel.flush(force=True)
+        self.funnel.flush(force=True, wait=True)
 
 
 class VerifierMetrics:
@@ -209,7 +219,7 @@ class VerifierMetrics:
 
     def flush(self) -> None:
         """Send the funnel counts now (end of a batch)."""
-        self.funnel.flush(force=True)
+        self.funnel.flush(force=True, wait=True)
 
 
 def count_read(problems: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
