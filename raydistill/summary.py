@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from raydistill.sinks import OutputLocation
@@ -70,8 +71,30 @@ def summarize(
         "completion_tokens_per_s": completion_tokens / window if window else 0.0,
         "generation_window_s": window,
         "by_source": {k: dict(v) for k, v in by_source.items()},
+        "verifier_latency": verifier_latency(out.read_columns(out.all, ["verdicts"])["verdicts"]),
         "timings": timings,
     }
+
+
+def verifier_latency(verdicts: pa.ChunkedArray) -> dict[str, dict[str, float]]:
+    """Per verifier kind: checks, latency percentiles (ms) and retried sandbox errors.
+
+    From the ``verdicts`` column, so it covers every worker. A slow tail here
+    (p99 near ``verify.math_timeout_s`` or the sandbox's ``total_wall_s``) means
+    the verifier pool can fall behind the teacher: add ``verify.replicas``.
+    """
+    entries = pc.list_flatten(verdicts)
+    if not len(entries):
+        return {}
+    kinds = pc.struct_field(entries, "verifier")
+    found: dict[str, dict[str, float]] = {}
+    for kind in sorted(set(kinds.to_pylist()) - {None}):
+        chosen = pc.filter(entries, pc.equal(kinds, kind))
+        ms = pc.multiply(pc.struct_field(chosen, "seconds"), 1000.0)
+        p50, p90, p99 = pc.quantile(ms, q=[0.5, 0.9, 0.99]).to_pylist()
+        found[kind] = {"checks": len(chosen), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
+                       "retries": pc.sum(pc.struct_field(chosen, "retries")).as_py() or 0}
+    return found
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -90,6 +113,10 @@ def format_table(summary: dict[str, Any]) -> str:
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
         ("completion tokens", summary["completion_tokens"]),
         ("tokens/s while generating", f"{summary['completion_tokens_per_s']:.0f}"),
+        *((f"{kind} latency p50/p90/p99",
+           f"{v['p50_ms']:.1f} / {v['p90_ms']:.1f} / {v['p99_ms']:.1f} ms "
+           f"({v['checks']} checks, {v['retries']} retried)")
+          for kind, v in summary.get("verifier_latency", {}).items()),
         ("wall time", f"{summary['timings']['total_s']:.1f} s"),
         ("output", summary["output"]),
     ]
