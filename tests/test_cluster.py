@@ -99,8 +99,10 @@ def fit_problems(conf_name, path) -> list[str]:
         if all(t.resources.get(k, 0) >= v for k, v in asked.items()):
             per_node = min((math.floor(t.resources[k] / v) for k, v in asked.items()), default=1)
             capacity += per_node * t.max_workers
-    if capacity < cfg.teacher.replicas:
-        problems.append(f"teacher needs {cfg.teacher.replicas} x {asked}, the node types offer "
+    # An autoscaling pool (teacher.max_replicas) must be able to reach its maximum.
+    replicas = max(cfg.teacher.replicas, getattr(cfg.teacher, "max_replicas", None) or 0)
+    if capacity < replicas:
+        problems.append(f"teacher needs {replicas} x {asked}, the node types offer "
                         f"room for {capacity}: {[(t.name, t.resources) for t in types]}")
     if not any(t.resources.get("CPU", 0) >= cfg.verify.num_cpus for t in types):
         problems.append(f"no node type has {cfg.verify.num_cpus} CPUs for one verifier")
