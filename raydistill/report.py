@@ -53,6 +53,11 @@ text-align:left}.charts{display:flex;flex-wrap:wrap;gap:16px}.note{color:#666;fo
 """
 
 
+def _status(verdict: str | None) -> str:
+    """``pass``/``fail``/``error``; anything else (a missing verdict) counts as an error."""
+    return verdict if verdict in VERDICTS else "error"
+
+
 def verdict_category(verdict: str | None, detail: str | None) -> str:
     """A reader's name for why a sample got its verdict.
 
@@ -213,7 +218,7 @@ def _lengths(samples: list[dict[str, Any]]) -> str:
         edges = [float(i * width) for i in range(LENGTH_BINS + 1)]
         series = {v: [0] * LENGTH_BINS for v in VERDICTS}
         for verdict, value in values:
-            series[verdict or "error"][min(int(value // width), LENGTH_BINS - 1)] += 1
+            series[_status(verdict)][min(int(value // width), LENGTH_BINS - 1)] += 1
         svgs.append(charts.histogram(f"{part.capitalize()} length", edges, series,
                                      f"{part} tokens per sample", width=520))
     return "".join(svgs)
@@ -223,7 +228,7 @@ def _verdicts(samples: list[dict[str, Any]]) -> tuple[str, str]:
     by_category: Counter[tuple[str, str]] = Counter()
     example: dict[tuple[str, str], str] = {}
     for s in samples:
-        key = (s["verdict"] or "error", verdict_category(s["verdict"], s["verdict_detail"]))
+        key = (_status(s["verdict"]), verdict_category(s["verdict"], s["verdict_detail"]))
         by_category[key] += 1
         example.setdefault(key, s["verdict_detail"] or "")
     keys = sorted(by_category, key=lambda k: (VERDICTS.index(k[0]), -by_category[k]))
@@ -250,7 +255,7 @@ def _throughput(samples: list[dict[str, Any]]) -> str:
     for s, end in zip(timed, ends, strict=True):
         b = min(int((end - start) / step), TIME_BINS - 1)
         tokens[b] += (s["completion_tokens"] or 0) / step
-        finished[s["verdict"] or "error"][b] += 1 / step
+        finished[_status(s["verdict"])][b] += 1 / step
     xs = [(b + 1) * step for b in range(TIME_BINS)]
     return (charts.lines("Teacher output tokens per second", xs, {"tokens/s": tokens},
                          "seconds since the first request", width=520)
