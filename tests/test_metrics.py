@@ -54,11 +54,21 @@ def probe_run(ray_cluster, tmp_path_factory):
         f"source.datasets=[{{name: {source}, format: synthetic_arithmetic, limit: 12}},"
         f" {{name: {source}_bad, format: jsonl, path: '{bad}', preset: gsm8k}}]",
     ])
-    return cfg, run(cfg, OutputLocation(cfg.output)), source, str(model)
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    progress_log = logging.getLogger("raydistill.progress")
+    progress_log.addHandler(handler)
+    progress_log.setLevel(logging.INFO)
+    try:
+        summary = run(cfg, OutputLocation(cfg.output))
+    finally:
+        progress_log.removeHandler(handler)
+    return cfg, summary, source, str(model), lines
 
 
 def test_metrics_reach_prometheus(probe_run, metrics_port):
-    cfg, summary, source, model = probe_run
+    cfg, summary, source, model, _ = probe_run
     expected = {
         ("ray_raydistill_problems_read_total", "source", source): 12,
         ("ray_raydistill_problems_read_total", "source", f"{source}_bad"): 1,
@@ -100,17 +110,14 @@ def test_metrics_reach_prometheus(probe_run, metrics_port):
         assert len(replicas) == 1 and len(replicas.pop()) == 8
 
 
-def test_console_funnel_matches_the_files(ray_cluster, tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="raydistill.progress")
-    cfg = load(["conf=local", f"output.uri={tmp_path / 'out'}", "source.limit=8",
-                "sampling.n=2"])
-    summary = run(cfg, OutputLocation(cfg.output))
-    lines = [r.getMessage() for r in caplog.records if r.name == "raydistill.progress"]
+def test_console_funnel_matches_the_files(probe_run):
+    _, summary, _, _, lines = probe_run
     assert lines, "the funnel line was logged"
     final = lines[-1]
-    assert final.startswith(f"funnel: 8 read -> 8 generated ({summary['samples']} samples")
-    assert (f"{summary['verified']} pass / {summary['failed']} fail / {summary['errors']} error"
-            in final)
+    assert final.startswith(f"funnel: 13 read -> 13 generated ({summary['samples']} samples")
+    # The bad input row is the one error row; verifier errors would add to it.
+    assert (f"{summary['verified']} pass / {summary['failed']} fail / 0 error" in final)
+    assert final.split("|")[1].strip() == "1 error rows"
 
 
 def test_funnel_line_format():
