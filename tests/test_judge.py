@@ -157,3 +157,41 @@ def test_tiny_model_judge_end_to_end(ray_cluster, tmp_path):
     assert out["truncated"]["verdict"] == "fail"  # never judged: cut off
     assert out["code-fail"]["verdict"] == "fail"  # code is not the judge's domain
     assert pa.Table.from_pylist(list(out.values())).num_rows == len(ROWS)
+
+
+@pytest.mark.slow
+def test_pipeline_with_the_tiny_judge(ray_cluster, tmp_path):
+    """conf=local with judge.policy=rule_or_judge: teacher and judge engines on CPU."""
+    import pyarrow.dataset as pads
+
+    from raydistill.config import load
+    from raydistill.pipeline import run
+    from raydistill.sinks import OutputLocation
+
+    uri = tmp_path / "run"
+    cfg = load(["conf=local", f"output.uri={uri}", "source.limit=8", "sampling.n=2",
+                "judge.policy=rule_or_judge", "judge.sampling.max_tokens=64",
+                # the tiny judge mostly answers noise (error verdicts): publish anyway
+                "output.max_error_fraction=1.0"])
+    run(cfg, OutputLocation(cfg.output))
+    rows = pads.dataset(uri / "all", format="parquet").to_table().to_pylist()
+    assert len(rows) == 16
+    judged = 0
+    for row in rows:
+        rule, *rest = row["verdicts"]
+        assert rule["verifier"] == "math" and rule["seconds"] >= 0
+        assert row["verified"] is (row["verdict"] == "pass")
+        if rest:
+            [judge] = rest
+            judged += 1
+            assert judge["verifier"] == "judge" and rule["status"] in ("fail", "error")
+            assert row["verdict"] == judge["status"]
+        else:
+            assert row["verdict"] == rule["status"]
+            assert rule["status"] == "pass" or not row["think_closed"] or \
+                row["finish_reason"] == "length"
+    summary = json.loads((uri / "summary.json").read_text())
+    latency = summary["verifier_latency"]
+    math = latency["math"]
+    assert math["checks"] == 16 and math["p99_ms"] >= math["p50_ms"]
+    assert judged > 0 and latency["judge"]["checks"] == judged
