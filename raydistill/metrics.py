@@ -66,7 +66,7 @@ def _series() -> dict[str, Any] | None:
         "problems_read": Counter("raydistill_problems_read", "Problems read from the sources.",
                                  ("source",)),
         "problems_generated": Counter("raydistill_problems_generated",
-                                      "Problems the teacher answered (or marked as errors).",
+                                      "Problems the teacher answered with samples.",
                                       teacher),
         "samples": Counter("raydistill_samples_generated", "Samples generated.", teacher),
         "prompt_tokens": Counter("raydistill_prompt_tokens", "Prompt tokens sent to the teacher.",
@@ -176,13 +176,14 @@ class TeacherMetrics:
         stage, detail = ("input", row.get("input_error")) if row.get("input_error") else (
             "teacher", row.get("teacher_error"))
         failed = not samples
-        self.funnel.add(problems_generated=1, samples=len(samples), prompt_tokens=tokens_in,
+        self.funnel.add(problems_generated=int(not failed), samples=len(samples),
+                        prompt_tokens=tokens_in,
                         completion_tokens=tokens_out, error_rows=int(failed))
         self.funnel.flush()
         if not self.series:
             return
         s, tags = self.series, self.tags
-        _inc(s, "problems_generated", 1, tags)
+        _inc(s, "problems_generated", int(not failed), tags)
         _inc(s, "samples", len(samples), tags)
         _inc(s, "prompt_tokens", tokens_in, tags)
         _inc(s, "completion_tokens", tokens_out, tags)

@@ -17,13 +17,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from raydistill.config import load
-from raydistill.metrics import reason_of
+from raydistill.metrics import FunnelCounter, TeacherMetrics, VerifierMetrics, reason_of
 from raydistill.pipeline import run
 from raydistill.progress import format_funnel
 from raydistill.sinks import OutputLocation
 from raydistill.teachers import resolve_model
-
-pytestmark = pytest.mark.slow
 
 
 def scrape(port):
@@ -67,6 +65,7 @@ def probe_run(ray_cluster, tmp_path_factory):
     return cfg, summary, source, str(model), lines
 
 
+@pytest.mark.slow
 def test_metrics_reach_prometheus(probe_run, metrics_port):
     cfg, summary, source, model, _ = probe_run
     expected = {
@@ -76,7 +75,7 @@ def test_metrics_reach_prometheus(probe_run, metrics_port):
         ("ray_raydistill_completion_tokens_total", "teacher", model):
             summary["completion_tokens"],
         ("ray_raydistill_prompt_tokens_total", "teacher", model): summary["prompt_tokens"],
-        ("ray_raydistill_problems_generated_total", "teacher", model): 13,
+        ("ray_raydistill_problems_generated_total", "teacher", model): 12,
         ("ray_raydistill_generation_seconds_count", "teacher", model): 12,
         ("ray_raydistill_backpressure_wait_seconds_count", "teacher", model): 12,
     }
@@ -110,11 +109,13 @@ def test_metrics_reach_prometheus(probe_run, metrics_port):
         assert len(replicas) == 1 and len(replicas.pop()) == 8
 
 
+@pytest.mark.slow
 def test_console_funnel_matches_the_files(probe_run):
     _, summary, _, _, lines = probe_run
     assert lines, "the funnel line was logged"
     final = lines[-1]
-    assert final.startswith(f"funnel: 13 read -> 13 generated ({summary['samples']} samples")
+    # 13 read, 12 answered: the bad input row is an error row, not a generated problem.
+    assert final.startswith(f"funnel: 13 read -> 12 generated ({summary['samples']} samples")
     # The bad input row is the one error row; verifier errors would add to it.
     assert (f"{summary['verified']} pass / {summary['failed']} fail / 0 error" in final)
     assert final.split("|")[1].strip() == "1 error rows"
@@ -126,3 +127,24 @@ def test_funnel_line_format():
                           "error_rows": 1}, 65.2, 2300.4)
     assert line == ("funnel: 10 read -> 10 generated (40 samples, 2300 tok/s) -> 40 verified:"
                     " 10 pass / 29 fail / 1 error (25.0%) | 1 error rows | 65 s")
+
+
+def test_hooks_outside_ray_count_nothing_and_do_not_fail():
+    # The verifier actor runs in plain unit tests and in tools without Ray.
+    teacher, verifier = TeacherMetrics("t"), VerifierMetrics()
+    assert teacher.series is None and verifier.series is None
+    teacher.problem({"samples": [{"completion_tokens": 3}], "prompt_tokens": 2})
+    teacher.problem({"samples": [], "input_error": "missing field 'answer'"})
+    verifier.sample({"domain": "math", "source": "s"}, "error", "verifier crashed: X", 0.1)
+    teacher.flush()
+    verifier.flush()
+    assert not teacher.funnel.pending and teacher.funnel.handle is None
+
+
+def test_funnel_counter_sums_and_resets():
+    counter = FunnelCounter()
+    counter.add({"samples": 4, "samples_pass": 1})
+    counter.add({"samples": 4, "error_rows": 1})
+    assert counter.get() == {"samples": 8, "samples_pass": 1, "error_rows": 1}
+    counter.reset()
+    assert counter.get() == {}
