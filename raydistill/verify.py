@@ -55,6 +55,7 @@ from raydistill.config import (
 )
 from raydistill.parsing import split_response
 from raydistill.storage import StorageError, list_files, resolve
+from raydistill.summary import verifier_latency
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.judge import JudgeActor
 
@@ -217,16 +218,18 @@ def _read(cfg: VerifyRunConfig, uri: str) -> Any:
     return ray.data.read_parquet(files, filesystem=fs)
 
 
-def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> Counter[str]:
+def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> tuple[Counter[str], list[pa.Array]]:
+    """Write the verified rows; return the verdict counts and the ``verdicts`` chunks."""
     fs, path = resolve(uri, cfg.s3_endpoint, cfg.s3_region)
-    fmt, counts = _format(path), Counter[str]()
+    fmt, counts, verdicts = _format(path), Counter[str](), []
     if fmt is None:
         ds.write_parquet(path, filesystem=fs)
-        import ray.data
+        import pyarrow.dataset as pads
 
-        done = ray.data.read_parquet(path, filesystem=fs).select_columns(["verdict"])
-        counts.update(row["verdict"] for row in done.iter_rows())
-        return counts
+        done = pads.dataset(path, filesystem=fs, format="parquet").to_table(
+            columns=["verdict", "verdicts"])
+        counts.update(done["verdict"].to_pylist())
+        return counts, list(done["verdicts"].chunks)
     parent = path.rsplit("/", 1)[0]
     if parent:
         fs.create_dir(parent, recursive=True)
@@ -234,6 +237,9 @@ def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> Counter[str]:
     with fs.open_output_stream(path) as stream:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=1024):
             counts.update(batch["verdict"].to_pylist())
+            verdicts.append(batch["verdicts"].combine_chunks()
+                            if isinstance(batch["verdicts"], pa.ChunkedArray)
+                            else batch["verdicts"])
             if fmt == "json":
                 stream.write(b"".join(json.dumps(row, default=str).encode() + b"\n"
                                       for row in batch.to_pylist()))
@@ -244,11 +250,15 @@ def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> Counter[str]:
             table = (pa.concat_tables(tables, promote_options="permissive") if tables
                      else pa.table({c: pa.array([], pa.string()) for c in ADDED}))
             pq.write_table(table, stream)
-    return counts
+    return counts, verdicts
 
 
-def run(cfg: VerifyRunConfig, source: str, target: str) -> Counter[str]:
-    """Verify ``source`` into ``target`` (Ray already initialised); return verdict counts."""
+def run(cfg: VerifyRunConfig, source: str, target: str
+        ) -> tuple[Counter[str], dict[str, dict[str, float]]]:
+    """Verify ``source`` into ``target`` (Ray already initialised).
+
+    Returns the verdict counts and each verifier's latency percentiles.
+    """
     import ray.data
 
     options = ray.data.DataContext.get_current().execution_options
@@ -259,7 +269,8 @@ def run(cfg: VerifyRunConfig, source: str, target: str) -> Counter[str]:
         options.preserve_order = ordered
 
 
-def _plan_and_write(cfg: VerifyRunConfig, source: str, target: str) -> Counter[str]:
+def _plan_and_write(cfg: VerifyRunConfig, source: str, target: str
+                    ) -> tuple[Counter[str], dict[str, dict[str, float]]]:
     from ray.data import ActorPoolStrategy
 
     from raydistill.teachers import constructor_kwargs
@@ -283,7 +294,9 @@ def _plan_and_write(cfg: VerifyRunConfig, source: str, target: str) -> Counter[s
             batch_size=cfg.judge.teacher.batch_size, batch_format="pyarrow",
             compute=ActorPoolStrategy(size=cfg.judge.teacher.replicas),
             **remote_args(judge["teacher"]))
-    return _write(ds, cfg, target)
+    counts, verdicts = _write(ds, cfg, target)
+    chunks = pa.chunked_array(verdicts, pa.list_(records.VERDICT))
+    return counts, verifier_latency(chunks)
 
 
 def _check_target(cfg: VerifyRunConfig, target: str) -> None:
@@ -323,13 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         ray.init(address=address or "local", num_cpus=None if address else local_cpus)
     started = time.monotonic()
     try:
-        counts = run(cfg, source, target)
+        counts, latency = run(cfg, source, target)
     except StorageError as exc:
         print(f"raydistill.verify: {exc}", file=sys.stderr)
         return 2
     total = sum(counts.values())
     print(f"\nverified {total} rows in {time.monotonic() - started:.1f} s: "
           f"{counts['pass']} pass, {counts['fail']} fail, {counts['error']} error -> {target}")
+    for kind, v in latency.items():
+        print(f"  {kind:<6} latency p50/p90/p99 {v['p50_ms']:.1f} / {v['p90_ms']:.1f} / "
+              f"{v['p99_ms']:.1f} ms over {v['checks']} checks, {v['retries']} retried")
     return 0
 
 

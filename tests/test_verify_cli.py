@@ -71,11 +71,15 @@ def test_cli_refuses_bad_config_before_ray(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_jsonl_to_jsonl_local(ray_cluster, tmp_path):
+def test_jsonl_to_jsonl_local(ray_cluster, tmp_path, capsys):
     source, target = tmp_path / "in.jsonl", tmp_path / "out" / "checked.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows()))
     assert verify.main([str(source), str(target), *ARGS]) == 0
     check([json.loads(line) for line in target.read_text().splitlines()])
+    printed = capsys.readouterr().out
+    assert "verified 10 rows" in printed and "4 pass, 4 fail, 2 error" in printed
+    for kind in ("math", "code", "mcq"):  # latency percentiles per verifier kind
+        assert f"  {kind:<6} latency p50/p90/p99" in printed
 
 
 @pytest.mark.slow
