@@ -5,8 +5,13 @@
 
 The first pass keeps one row per problem from its Read to its Write (the n samples
 are a list column) and cuts blocks to ``ray.rows_per_block`` rows, the shape Ray
-Data's row-level checkpointing needs. The second pass flattens to one row per
-sample; it is cheap and deterministic, so it can always be redone.
+Data's row-level checkpointing needs: with ``DataContext.checkpoint_config`` set,
+each written block's problem ids are committed in two phases (pending id file,
+data file, rename), and a rerun drops the committed ids right after the Read and
+deletes data files whose commit never finished. The second pass flattens to one
+row per sample into ``_work/publish``; it is cheap and deterministic, so it is
+redone whole after an interruption, then moved into ``all/`` and ``verified/``.
+``manifest.py`` records which steps are committed.
 """
 
 from __future__ import annotations
@@ -21,17 +26,19 @@ from typing import Any
 import pyarrow as pa
 import ray
 import ray.data
-from ray.data import ActorPoolStrategy
+from ray.data import ActorPoolStrategy, DataContext
+from ray.data.checkpoint import CheckpointConfig
 from ray.data.expressions import col
 
 import raydistill
 from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.manifest import Manifest, open_run
 from raydistill.metrics import count_read
 from raydistill.progress import Progress
 from raydistill.prompts import build_messages, template_hash
 from raydistill.report import report_run
-from raydistill.sinks import OutputLocation, flatten_generations
+from raydistill.sinks import OutputLocation, check_coverage, error_budget, flatten_generations
 from raydistill.sources import read_problems
 from raydistill.summary import summarize
 from raydistill.teachers import constructor_kwargs, get_teacher
@@ -68,9 +75,36 @@ def provenance(cfg: Config) -> dict[str, Any]:
     }
 
 
+def _checkpointing(out: OutputLocation) -> CheckpointConfig:
+    return CheckpointConfig(
+        id_column="problem_id",
+        checkpoint_path=out.checkpoint,
+        override_filesystem=out.fs,
+        # Kept after success: if the driver dies while publishing, the rerun
+        # must still know that every problem is generated.
+        delete_checkpoint_on_success=False,
+    )
+
+
 def generate(cfg: Config, out: OutputLocation) -> None:
-    """Pass 1: problems -> teacher -> verifiers -> one Parquet row per problem."""
+    """Pass 1: problems -> teacher -> verifiers -> one Parquet row per problem.
+
+    Resumable: problems whose rows are committed under ``_work/generations``
+    are skipped (Ray Data's row-level checkpoint, keyed by ``problem_id``).
+    """
     teacher_cls = get_teacher(cfg.teacher.name)
+    context = DataContext.get_current()
+    # Every dataset copies the current context when it is created: set it for
+    # this plan only, so the flattening pass (not one row per id) stays plain.
+    context.checkpoint_config = _checkpointing(out)
+    try:
+        _generate_plan(cfg, out, teacher_cls)
+    finally:
+        context.checkpoint_config = None
+
+
+def _generate_plan(cfg: Config, out: OutputLocation, teacher_cls: type) -> None:
+    retries: dict[str, Any] = {"max_task_retries": cfg.ray.max_task_retries}
     ds = ray.data.read_parquet(out.problems, filesystem=out.fs)
     ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
     ds = ds.map_batches(partial(add_prompts, prompt_cfg=cfg.prompt), batch_format="pyarrow")
@@ -88,6 +122,7 @@ def generate(cfg: Config, out: OutputLocation) -> None:
         ),
         # Resources, environment and (TP/PP) placement group of each replica.
         **remote_args(to_dict(cfg)["teacher"]),
+        **retries,
     )
     ds = ds.map_batches(
         VerifierActor,
@@ -96,6 +131,7 @@ def generate(cfg: Config, out: OutputLocation) -> None:
         batch_format="pyarrow",
         compute=ActorPoolStrategy(size=cfg.verify.replicas),
         num_cpus=cfg.verify.num_cpus,
+        **retries,
     )
     if cfg.judge.policy != "rule_only":
         # The LLM judge: only samples the rule verifier failed or could not parse.
@@ -110,22 +146,30 @@ def generate(cfg: Config, out: OutputLocation) -> None:
             batch_format="pyarrow",
             compute=ActorPoolStrategy(size=cfg.judge.teacher.replicas),
             **remote_args(judge["teacher"]),
+            **retries,
         )
     ds.write_parquet(out.generations, filesystem=out.fs)
 
 
-def publish(cfg: Config, out: OutputLocation) -> None:
-    """Pass 2: flatten to one row per sample in ``all/``; the passing ones in ``verified/``."""
+def publish(cfg: Config, out: OutputLocation) -> dict[str, list[dict[str, Any]]]:
+    """Pass 2: one row per sample in ``all/``, the passing ones in ``verified/``.
+
+    Written under ``_work/publish`` first; the error budget is checked there,
+    then the parts are moved into place. Returns the committed parts.
+    """
+    out.delete_dir(out.publish)
+    staged_all, staged_verified = out.staged_output("all"), out.staged_output("verified")
     ds = ray.data.read_parquet(out.generations, filesystem=out.fs)
     ds = ds.map_batches(
         partial(flatten_generations, provenance=provenance(cfg)), batch_format="pyarrow"
     )
-    ds.write_parquet(out.all, filesystem=out.fs)
-    verified = ray.data.read_parquet(out.all, filesystem=out.fs).filter(
+    ds.write_parquet(staged_all, filesystem=out.fs)
+    verified = ray.data.read_parquet(staged_all, filesystem=out.fs).filter(
         expr=col("verified") == True  # noqa: E712 - an expression, not a comparison
     )
-    verified.write_parquet(out.verified, filesystem=out.fs)
-    out.ensure_parquet(out.verified)
+    verified.write_parquet(staged_verified, filesystem=out.fs)
+    error_budget(out, staged_all, cfg.output.max_error_fraction)
+    return out.commit_published()
 
 
 def versions() -> dict[str, str]:
@@ -139,28 +183,47 @@ def versions() -> dict[str, str]:
     return found
 
 
-def run(cfg: Config, out: OutputLocation) -> dict[str, Any]:
-    """Run the whole pipeline into ``out`` (Ray already initialised); return the summary."""
+def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> dict[str, Any]:
+    """Run, or resume, the pipeline into ``out`` (Ray already initialised); return the summary.
+
+    ``manifest`` is the run :func:`~raydistill.manifest.open_run` returned (opened
+    here if not given). Each step the manifest records as committed is skipped.
+    """
+    manifest = manifest or open_run(out, cfg)
+    if manifest.published is not None:
+        logger.info("%s is a finished run with this config; nothing to do", out.uri)
+        return out.read_summary()
+    manifest.attempts += 1
+    manifest.save(out)
     timings: dict[str, float] = {}
     started = time.monotonic()
-    problems = count_read(read_problems(cfg.source, s3_endpoint(cfg.output)))
-    counts = out.stage_problems(problems, cfg.source.problems_per_file)
+    if manifest.staged is None:
+        problems = count_read(read_problems(cfg.source, s3_endpoint(cfg.output)))
+        manifest.staged = out.stage_problems(problems, cfg.source.problems_per_file)
+        manifest.save(out)
+        logger.info("staged %d problems into %s", manifest.staged["problems"], out.problems)
     timings["stage_s"] = time.monotonic() - started
-    logger.info("staged %d problems into %s", counts["problems"], out.problems)
+
+    if not manifest.generated:
+        mark = time.monotonic()
+        with Progress(manifest.staged["problems"]):  # the console's funnel line
+            generate(cfg, out)
+        timings["generate_s"] = time.monotonic() - mark
+        check_coverage(out)
+        manifest.generated = True
+        manifest.save(out)
 
     mark = time.monotonic()
-    with Progress(counts["problems"]):  # the console's funnel line
-        generate(cfg, out)
-    timings["generate_s"] = time.monotonic() - mark
-
-    mark = time.monotonic()
-    publish(cfg, out)
+    parts = publish(cfg, out)
     timings["publish_s"] = time.monotonic() - mark
     timings["total_s"] = time.monotonic() - started
 
-    summary = summarize(out, counts, timings)
+    summary = summarize(out, manifest.staged, timings)
+    summary["attempts"] = manifest.attempts
     summary["config"] = to_dict(cfg)
     summary["versions"] = versions()
     out.write_summary(summary)
+    manifest.published = parts
+    manifest.save(out)
     report_run(out)  # <uri>/report.html
     return summary
