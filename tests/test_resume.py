@@ -68,7 +68,7 @@ def finish(proc: subprocess.Popen, timeout: float = 900) -> str:
     return output
 
 
-def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 600) -> None:
+def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
         assert proc.poll() is None, f"driver ended before the kill point: {proc.returncode}"

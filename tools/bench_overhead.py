@@ -1,0 +1,142 @@
+"""Pipeline overhead: teacher-stage tokens/s inside raydistill vs plain ``vllm.LLM.generate``.
+
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench_overhead.py [--problems 2000] [--n 4]
+
+One process, one machine, same model (the shipped tiny teacher), same prompts
+(raydistill's own chat messages and template), same sampling parameters and
+per-problem seeds, same engine settings (conf/local.yaml). First plain vLLM:
+``LLM.generate`` over every prompt at once, timed around the call (engine start
+excluded). Then ``raydistill.run`` on a local Ray cluster: tokens/s over the
+teacher pool's generation window (first request start to last request end,
+engine start excluded), as the run summary reports it.
+
+It also times the math verifier per sample on the run's own answers, and
+reports the teacher pool's idle time inside that window (no request in
+flight on the engine: starved by the reader or held back by slow verifiers),
+computed from the rows' request start times and durations: the back-pressure
+the teacher actually felt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+
+import pyarrow.dataset as pads
+
+from raydistill.config import load, to_dict
+from raydistill.prompts import build_messages
+from raydistill.sources import read_problems
+from raydistill.teachers import request_seed, resolve_model
+
+
+def idle_seconds(starts: list[float], durations: list[float]) -> tuple[float, float]:
+    """(window, idle): the span of all requests and the time inside it with none running."""
+    spans = sorted((s, s + d) for s, d in zip(starts, durations, strict=True))
+    window = spans[-1][1] - spans[0][0]
+    busy, (cur_start, cur_end) = 0.0, spans[0]
+    for start, end in spans[1:]:
+        if start > cur_end:
+            busy += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    busy += cur_end - cur_start
+    return window, window - busy
+
+
+def raw_vllm(cfg, problems: list[dict]) -> dict[str, float]:
+    from vllm import LLM, SamplingParams, TokensPrompt
+
+    t = cfg.teacher
+    llm = LLM(model=resolve_model(t.model), dtype=t.dtype, max_model_len=t.max_model_len,
+              max_num_seqs=t.max_num_seqs, seed=t.seed,
+              enable_prefix_caching=t.enable_prefix_caching, **dict(t.engine_kwargs))
+    tokenizer = llm.get_tokenizer()
+    prompts, params = [], []
+    for p in problems:
+        ids = tokenizer.apply_chat_template(build_messages(p, cfg.prompt),
+                                            add_generation_prompt=True, tokenize=True)
+        if hasattr(ids, "keys"):
+            ids = ids["input_ids"]
+        prompts.append(TokensPrompt(prompt_token_ids=list(ids)))
+        s = cfg.sampling
+        params.append(SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p,
+                                     max_tokens=s.max_tokens,
+                                     seed=request_seed(s.seed, p["problem_id"])))
+    started = time.monotonic()
+    outputs = llm.generate(prompts, params, use_tqdm=False)
+    seconds = time.monotonic() - started
+    tokens = sum(len(c.token_ids) for o in outputs for c in o.outputs)
+    del llm
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
+
+
+def in_raydistill(args: list[str]) -> dict[str, float]:
+    import ray
+
+    from raydistill.pipeline import run
+    from raydistill.sinks import OutputLocation
+
+    cfg = load(args)
+    ray.init(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False)
+    try:
+        summary = run(cfg, OutputLocation(cfg.output))
+    finally:
+        ray.shutdown()
+    rows = pads.dataset(f"{cfg.output.uri}/_work/generations", format="parquet").to_table(
+        columns=["generated_at", "generation_seconds"])
+    window, idle = idle_seconds(rows["generated_at"].to_pylist(),
+                                rows["generation_seconds"].to_pylist())
+    return {"tokens": summary["completion_tokens"], "seconds": summary["generation_window_s"],
+            "tokens_per_s": summary["completion_tokens_per_s"], "idle_s": idle,
+            "window_s": window, "wall_s": summary["timings"]["total_s"]}
+
+
+def verifier_ms(uri: str, params: dict, limit: int = 500) -> float:
+    """Milliseconds per sample of the math verifier (the pure function the actors call)."""
+    from raydistill.verifiers.actor import judge_sample
+
+    rows = pads.dataset(f"{uri}/all", format="parquet").to_table().to_pylist()
+    rows = [r for r in rows if r["response"] is not None and r["think_closed"]][:limit]
+    judge_sample(rows[0], rows[0], params)  # start the checker's child process
+    started = time.monotonic()
+    for row in rows:
+        judge_sample(row, row, params)
+    return (time.monotonic() - started) * 1000 / len(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--problems", type=int, default=2000)
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--max-tokens", type=int, default=128)
+    opts = parser.parse_args()
+    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+    out = tempfile.mkdtemp(prefix="raydistill-bench-overhead-")
+    args = ["conf=local", f"source.limit={opts.problems}", f"sampling.n={opts.n}",
+            f"sampling.max_tokens={opts.max_tokens}", f"output.uri={out}"]
+    cfg = load(args)
+    problems = list(read_problems(cfg.source, None))
+    raw = raw_vllm(cfg, problems)
+    ours = in_raydistill(args)
+    result = {"problems": opts.problems, "n": opts.n, "max_tokens": opts.max_tokens,
+              "raw_vllm": raw, "raydistill": ours,
+              "ratio": ours["tokens_per_s"] / raw["tokens_per_s"],
+              "teacher_idle_fraction": ours["idle_s"] / ours["window_s"],
+              "math_verifier_ms_per_sample": verifier_ms(out, to_dict(cfg)["verify"]),
+              "config": to_dict(cfg)["teacher"]}
+    print(json.dumps(result, indent=2))
+    print(f"\nraw vLLM      {raw['tokens_per_s']:8.0f} tok/s ({raw['tokens']} tokens)")
+    print(f"raydistill    {ours['tokens_per_s']:8.0f} tok/s ({ours['tokens']} tokens)")
+    print(f"ratio         {result['ratio']:.2f}")
+    print(f"teacher idle  {ours['idle_s']:.1f} s of a {ours['window_s']:.1f} s window "
+          f"({result['teacher_idle_fraction']:.1%})")
+    print(f"math verifier {result['math_verifier_ms_per_sample']:.1f} ms per sample")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""Streaming at scale: peak memory of a 10k- and a 100k-problem run with the tiny teacher.
+
+    python tools/bench_scale.py [--sizes 10000 100000] [--max-tokens 32]
+
+Each size is one ``python -m raydistill.run conf=local`` (n=1, short answers) in
+its own session with its own local Ray cluster. Every 0.5 s the script sums the
+resident memory (RSS) of the driver and of every process of that session (Ray's
+GCS, raylet, workers, the vLLM engine): the peaks of both are reported with the
+wall time and the row count, and the ratio of the largest size to the smallest.
+A flat pipeline has a ratio close to 1 while the input grows 10x.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow.dataset as pads
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def session_rss(sid: int) -> int:
+    total = 0
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(proc.pid) == sid:
+                total += proc.memory_info().rss
+        except (psutil.Error, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def one_run(problems: int, max_tokens: int, extra: list[str]) -> dict[str, float]:
+    out = tempfile.mkdtemp(prefix=f"raydistill-bench-scale-{problems}-")
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    cmd = [sys.executable, "-m", "raydistill.run", "conf=local", f"source.limit={problems}",
+           "sampling.n=1", f"sampling.max_tokens={max_tokens}", "ray.rows_per_block=256",
+           "teacher.batch_size=64", "verify.batch_size=64", f"output.uri={out}", *extra]
+    started = time.monotonic()
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    driver = psutil.Process(proc.pid)
+    peak_driver = peak_total = 0
+    log: list[str] = []
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    while proc.poll() is None:
+        try:
+            peak_driver = max(peak_driver, driver.memory_info().rss)
+        except psutil.Error:
+            pass
+        peak_total = max(peak_total, session_rss(proc.pid))
+        chunk = proc.stdout.read()
+        if chunk:
+            log.append(chunk)
+        time.sleep(0.5)
+    log.append(proc.stdout.read() or "")
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise SystemExit(f"run of {problems} failed:\n{''.join(log)[-3000:]}")
+    summary = json.loads(Path(out, "summary.json").read_text())
+    rows = pads.dataset(f"{out}/all", format="parquet").count_rows()
+    return {"problems": problems, "rows": rows, "wall_s": wall,
+            "peak_driver_rss_mb": peak_driver / 2**20, "peak_total_rss_mb": peak_total / 2**20,
+            "completion_tokens": summary["completion_tokens"],
+            "tokens_per_s": summary["completion_tokens_per_s"], "output": out}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--max-tokens", type=int, default=32)
+    parser.add_argument("extra", nargs="*", help="more key=value overrides")
+    opts = parser.parse_args()
+    results = [one_run(size, opts.max_tokens, opts.extra) for size in opts.sizes]
+    for r in results:
+        print(json.dumps(r))
+    small, large = results[0], results[-1]
+    print(f"\n{'problems':>10} {'rows':>8} {'wall s':>8} {'driver MB':>10} {'total MB':>9}")
+    for r in results:
+        print(f"{r['problems']:>10} {r['rows']:>8} {r['wall_s']:>8.0f} "
+              f"{r['peak_driver_rss_mb']:>10.0f} {r['peak_total_rss_mb']:>9.0f}")
+    print(f"peak RSS ratio {large['problems']}/{small['problems']}: driver "
+          f"{large['peak_driver_rss_mb'] / small['peak_driver_rss_mb']:.2f}, total "
+          f"{large['peak_total_rss_mb'] / small['peak_total_rss_mb']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
