@@ -47,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load(args)
+        if any(ds.domain == "code" for ds in cfg.source.datasets):
+            # Probe the sandbox now: a host weaker than required fails before any work.
+            from raydistill.config import to_dict
+            from raydistill.verifiers.code import preflight
+
+            if problem := preflight(to_dict(cfg)["verify"]["code"]):
+                raise ConfigError(f"config key 'verify.code.allow_weak_sandbox': {problem}")
         out = OutputLocation(cfg.output)
         out.check_writable()
         manifest = open_run(out, cfg)

@@ -194,3 +194,22 @@ def test_a_sandbox_error_retried_into_a_verdict_is_counted(monkeypatch):
     assert len(calls) == 2
     assert verdict == Verdict("pass", "accepted (2/2 tests)") and verdict.retries == 1
     assert check(DOUBLE, CALL).retries == 0
+
+
+def test_preflight_refuses_a_weak_host_unless_allowed(monkeypatch):
+    from raydistill import sandbox
+    from raydistill.verifiers import code
+
+    code._sandbox.cache_clear()
+    assert code.preflight(LIMITS) is None  # this host: full isolation
+    monkeypatch.setattr(sandbox, "probe", lambda: sandbox.Isolation(True, False, False, "test"))
+    code._sandbox.cache_clear()
+    try:
+        problem = code.preflight(LIMITS)
+        assert problem and "missing seccomp, distinct_uid" in problem
+        assert "allow_weak_sandbox" in problem
+        assert code.preflight({**LIMITS, "allow_weak_sandbox": True}) is None
+        verdict = check(DOUBLE, CALL)  # what each sample would get without the preflight
+        assert verdict.status == "error" and "weaker than required" in verdict.detail
+    finally:
+        code._sandbox.cache_clear()

@@ -264,6 +264,26 @@ def _sandbox(limits: Limits, allow_weak: bool) -> Sandbox:
     return Sandbox(limits, allow_weak=allow_weak)
 
 
+def _settings(given: Mapping[str, Any]) -> tuple[Limits, dict[str, Any]]:
+    fields = {f.name for f in dataclasses.fields(Limits)}
+    limits = Limits(**{k: v for k, v in given.items() if k in fields})
+    return limits, {**DEFAULTS, **{k: v for k, v in given.items() if k in DEFAULTS}}
+
+
+def preflight(given: Mapping[str, Any]) -> str | None:
+    """Why this host cannot run code under ``given`` (``verify.code``); None if it can.
+
+    Run before any work starts, so a host weaker than required fails the run at
+    once instead of giving every code sample an ``error``.
+    """
+    limits, settings = _settings(given)
+    try:
+        _sandbox(limits, bool(settings["allow_weak_sandbox"]))
+    except SandboxUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def _run(sandbox: Sandbox, program: str, suite: Suite, tolerance: float) -> Verdict:
     limits, total = sandbox.limits, len(suite.tests)
     job = {"mode": suite.mode, "program": program, "tests": suite.tests,
@@ -301,10 +321,7 @@ def verify_code(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict
         suite = parse_tests(record.get("test_cases"), starter)
     except (ValueError, TypeError, KeyError) as exc:
         return Verdict("error", f"bad test_cases: {exc}")
-    given = params.get("code") or {}
-    fields = {f.name for f in dataclasses.fields(Limits)}
-    limits = Limits(**{k: v for k, v in given.items() if k in fields})
-    settings = {**DEFAULTS, **{k: v for k, v in given.items() if k in DEFAULTS}}
+    limits, settings = _settings(params.get("code") or {})
     try:
         sandbox = _sandbox(limits, bool(settings["allow_weak_sandbox"]))
     except SandboxUnavailable as exc:
