@@ -122,8 +122,16 @@ def make_sample(
     finish_reason: str | None,
     completion_tokens: int,
     reasoning: str | None = None,
+    opened_in_prompt: bool = False,
 ) -> dict[str, Any]:
-    """One ``records.SAMPLE`` entry, the same fields for every backend."""
+    """One ``records.SAMPLE`` entry, the same fields for every backend.
+
+    ``opened_in_prompt``: the chat template ended the prompt with ``<think>`` (R1
+    distills), so the text starts inside the reasoning; the tag is put back, and a
+    trace cut before its ``</think>`` is marked unclosed like any other.
+    """
+    if opened_in_prompt and not reasoning and content is not None:
+        content = f"{THINK_OPEN}\n{content}"
     trace = normalize(content, reasoning, finish_reason)
     return {
         "response": full_text(content, reasoning),

@@ -40,7 +40,7 @@ from raydistill.prompts import build_messages, template_hash
 from raydistill.report import report_run
 from raydistill.sinks import OutputLocation, check_coverage, error_budget, flatten_generations
 from raydistill.sources import read_problems
-from raydistill.summary import summarize
+from raydistill.summary import summarize, teacher_usage
 from raydistill.teachers import constructor_kwargs, get_teacher
 from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
@@ -221,6 +221,7 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     summary = summarize(out, manifest.staged, timings)
     summary["attempts"] = manifest.attempts
     summary["config"] = to_dict(cfg)
+    summary["usage"] = teacher_usage(summary, summary["config"]["teacher"])
     summary["versions"] = versions()
     out.write_summary(summary)
     manifest.published = parts

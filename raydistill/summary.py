@@ -76,6 +76,32 @@ def summarize(
     }
 
 
+def teacher_usage(summary: dict[str, Any], teacher: dict[str, Any]) -> dict[str, Any]:
+    """Tokens the teacher was billed for and their cost at the configured prices.
+
+    Prices are per million tokens (``teacher.price_input_per_million`` and
+    ``price_output_per_million``; 0 for a self-hosted engine). Input tokens are
+    what the teacher reported per problem: one prompt for vLLM, one per request
+    for an HTTP teacher that fans ``n`` out. Failed requests are not counted (the
+    servers report no usage for them).
+
+    >>> teacher_usage({"prompt_tokens": 2_000_000, "completion_tokens": 1_000_000},
+    ...               {"price_input_per_million": 0.55, "price_output_per_million": 2.19})["cost"]
+    3.29
+    """
+    cost_in = summary["prompt_tokens"] * teacher.get("price_input_per_million", 0.0) / 1e6
+    cost_out = summary["completion_tokens"] * teacher.get("price_output_per_million", 0.0) / 1e6
+    return {
+        "input_tokens": summary["prompt_tokens"],
+        "output_tokens": summary["completion_tokens"],
+        "price_input_per_million": teacher.get("price_input_per_million", 0.0),
+        "price_output_per_million": teacher.get("price_output_per_million", 0.0),
+        "cost_input": round(cost_in, 9),
+        "cost_output": round(cost_out, 9),
+        "cost": round(cost_in + cost_out, 9),
+    }
+
+
 def verifier_latency(verdicts: pa.ChunkedArray) -> dict[str, dict[str, float]]:
     """Per verifier kind: checks, latency percentiles (ms) and retried sandbox errors.
 
@@ -113,6 +139,7 @@ def format_table(summary: dict[str, Any]) -> str:
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
         ("completion tokens", summary["completion_tokens"]),
         ("tokens/s while generating", f"{summary['completion_tokens_per_s']:.0f}"),
+        ("teacher cost (config prices)", f"{summary.get('usage', {}).get('cost', 0.0):.4f}"),
         *((f"{kind} latency p50/p90/p99",
            f"{v['p50_ms']:.1f} / {v['p90_ms']:.1f} / {v['p99_ms']:.1f} ms "
            f"({v['checks']} checks, {v['retries']} retried)")

@@ -28,7 +28,7 @@ import pyarrow as pa
 
 from raydistill import records
 from raydistill.metrics import TeacherMetrics
-from raydistill.parsing import make_sample
+from raydistill.parsing import THINK_OPEN, make_sample
 from raydistill.teachers.base import request_seed, resolve_model, start_row
 
 logger = logging.getLogger(__name__)
@@ -59,6 +59,14 @@ def engine_args(teacher: dict[str, Any]) -> dict[str, Any]:
         args["distributed_executor_backend"] = "ray"
     args.update(teacher.get("engine_kwargs") or {})
     return args
+
+
+def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
+    """True when the chat template ended the prompt with ``<think>`` (R1-distill templates do).
+
+    The generated text then starts inside the reasoning, without its opening tag.
+    """
+    return bool(tokenizer.decode(list(prompt_ids[-4:])).rstrip().endswith(THINK_OPEN))
 
 
 class VLLMTeacher:
@@ -107,6 +115,7 @@ class VLLMTeacher:
         if hasattr(prompt_ids, "keys"):  # transformers 5 returns a BatchEncoding
             prompt_ids = prompt_ids["input_ids"]
         row["prompt_tokens"] = len(prompt_ids)
+        opened = prompt_opens_think(self.tokenizer, prompt_ids)
         if len(prompt_ids) >= self.max_model_len:
             row["teacher_error"] = (
                 f"prompt too long: {len(prompt_ids)} tokens, max_model_len {self.max_model_len}"
@@ -138,7 +147,8 @@ class VLLMTeacher:
             row["teacher_error"] = "engine returned no output"
             return row
         row["samples"] = [
-            make_sample(c.text, c.finish_reason, len(c.token_ids)) for c in final.outputs
+            make_sample(c.text, c.finish_reason, len(c.token_ids), opened_in_prompt=opened)
+            for c in final.outputs
         ]
         return row
 

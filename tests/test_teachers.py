@@ -1,0 +1,42 @@
+"""The teacher registry and the ready-made confs for the real targets."""
+
+import pytest
+
+from raydistill.config import load, to_dict
+from raydistill.teachers import TEACHERS, constructor_kwargs, get_teacher
+from raydistill.teachers.placement import remote_args, replica_layout
+from raydistill.teachers.vllm_engine import engine_args
+
+
+def test_registry_names_the_known_teachers():
+    assert set(TEACHERS) == {"vllm", "openai"}
+    with pytest.raises(KeyError, match="known: openai, vllm"):
+        get_teacher("nope")
+
+
+def test_openthoughts_conf_is_tp2_replicas_on_8_gpu_nodes():
+    teacher = to_dict(load(["conf=openthoughts"]))["teacher"]
+    layout = replica_layout(teacher)
+    assert (layout.strategy, len(layout.bundles)) == ("STRICT_PACK", 2)
+    assert teacher["replicas"] * 2 % 8 == 0  # whole 8-GPU nodes
+    args = engine_args(teacher)
+    assert (args["model"], args["tensor_parallel_size"], args["dtype"]) == (
+        "deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", 2, "bfloat16")
+    assert args["distributed_executor_backend"] == "ray"
+    assert load(["conf=openthoughts"]).source.limit >= 100_000
+
+
+def test_ascend_conf_asks_ray_for_npus():
+    teacher = to_dict(load(["conf=ascend"]))["teacher"]
+    args = remote_args(teacher)
+    assert args["resources"] == {"NPU": 1.0} and args["num_gpus"] == 0.0
+    assert "ray_remote_args_fn" not in args
+
+
+def test_gsm8k_r1_api_conf_needs_its_key(monkeypatch):
+    cfg = to_dict(load(["conf=gsm8k_r1_api"]))
+    assert (cfg["teacher"]["name"], cfg["teacher"]["model"]) == ("openai", "deepseek-reasoner")
+    monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-x")
+    kwargs = constructor_kwargs(cfg["teacher"], cfg["sampling"])
+    assert kwargs["api_key"].reveal() == "sk-x"
+    assert "sk-x" not in repr(kwargs) and "sk-x" not in repr(cfg)
