@@ -27,6 +27,10 @@ LIMITS = {"cpu_s": 1.0, "wall_s": 2.0, "total_wall_s": 8.0, "memory_mb": 256,
           "max_processes": 16, "max_output_bytes": 1 << 20, "file_mb": 8, "tmpfs_mb": 16}
 SLOT_UIDS = range(sandbox.UID_BASE, sandbox.UID_BASE + sandbox.UID_SLOTS)
 UNREACHABLE = "only-a-successful-attack-prints-this"
+# For programs that must end in a memory or crash verdict after real work: room
+# enough that a loaded machine (load average 50+ on 2 cores, seen here) does not
+# turn them into time limits.
+ROOMY = {"cpu_s": 4.0, "wall_s": 10.0, "total_wall_s": 20.0}
 
 
 def run(program: str, stdin: str = "", expected: str = UNREACHABLE, **params: object) -> Verdict:
@@ -102,7 +106,7 @@ def test_thread_bomb():
     "import mmap; m = mmap.mmap(-1, 10**10); m[-1] = 1",
 ])
 def test_memory_bombs(program):
-    verdict = run(program)
+    verdict = run(program, **ROOMY)
     assert failed(verdict, "memory limit") or failed(verdict, "runtime error"), verdict
     assert "MemoryError" in verdict.detail or "Cannot allocate memory" in verdict.detail
 
@@ -215,15 +219,14 @@ def test_internet_fails_instantly():
     program = """
         import socket
         try:
+            started = time.monotonic()
             socket.create_connection(("1.1.1.1", 80), timeout=5)
             print("connected")
-        except OSError as exc:
-            print(type(exc).__name__, exc.errno)
+        except OSError as exc:  # at once, not after the 5 s timeout of a dropped packet
+            print(type(exc).__name__, exc.errno, time.monotonic() - started < 1)
     """
-    start = time.monotonic()
-    verdict = run(program, expected="connected")
-    assert time.monotonic() - start < 2
-    assert failed(verdict, "wrong answer") and "97" in verdict.detail  # EAFNOSUPPORT
+    verdict = run("import time\n" + textwrap.dedent(program), expected="connected", **ROOMY)
+    assert failed(verdict, "wrong answer") and "97 True" in verdict.detail  # EAFNOSUPPORT
 
 
 def test_dns_lookup_fails():
@@ -308,7 +311,7 @@ def test_ptrace_and_unshare_denied():
 
 
 def test_segfault():
-    verdict = run("import ctypes; ctypes.string_at(0)")
+    verdict = run("import ctypes; ctypes.string_at(0)", **ROOMY)
     assert failed(verdict, "runtime error") and "SIGSEGV" in verdict.detail
 
 
@@ -321,7 +324,7 @@ def test_deep_recursion():
             nested = [nested]
         print(repr(nested))  # recursion in C: overflows the C stack
     """
-    verdict = run(program)
+    verdict = run(program, **ROOMY)
     assert failed(verdict, "runtime error") and "SIGSEGV" in verdict.detail
 
 
