@@ -44,6 +44,12 @@ FORMS = [
     ("#### 1,200", "The answer is 1,200."),
     ("#### 1200", "\\boxed{1,200}"),
     ("#### 1,200,000", "The answer is 1,200,000 people."),
+    ("#### 1200000", "\\boxed{1\\,200\\,000}"),
+    ("#### 1200", "\\boxed{1{,}200}"),
+    ("#### 18", "The answer is: **18**"),
+    ("#### 18", "**Answer:** 18"),
+    ("#### 18", "The answer is 18%."),
+    ("#### 18", "Final Answer: The final answer is $18$. I hope it is correct."),
 ]
 
 

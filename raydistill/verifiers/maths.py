@@ -56,7 +56,8 @@ _BOX = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _LEAD_INS = re.compile(
     r"(?:answer\s+is\s*:?|answer\s*:|(?:^|\n)\s*A\s*:|####)\s*(.+?)\s*(?:\n|$)", re.I)
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*")
-_THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}(?!\d))")
+# "1,200", and LaTeX's "1\,200" / "1{,}200" (thin space, braced comma).
+_THOUSANDS = re.compile(r"(?<=\d)(?:,|\\,|\{,\}|\\!|\\ )(?=\d{3}(?!\d))")
 _UNITS = re.compile(r"(?<=\d)(?:\s*\\(?:text|mbox|mathrm)\{[^{}]*\}|\s+[A-Za-z]+\.?)+\s*$")
 _E_CONST = re.compile(r"\\(?:mathrm|text|mathit|rm)\s*\{\s*e\s*\}")
 _BARE_PI = re.compile(r"(?<![\\A-Za-z])pi(?![A-Za-z])")
@@ -106,7 +107,7 @@ def final_answer(solution: str) -> str | None:
         answer = bolds[-1]
     else:
         answer = solution
-    answer = answer.replace("\\$", "").strip().rstrip(".").strip()
+    answer = answer.replace("\\$", "").replace("**", "").strip().rstrip(".").strip()
     if answer.startswith("$") and answer.endswith("$"):
         answer = answer.strip("$").strip()
     answer = normalise(_THOUSANDS.sub("", answer))  # before units: \mathrm{e} is no unit
