@@ -322,7 +322,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load([a for a in args if "=" in a])
         source, target = positional
         _check_target(cfg, target)
-        resolve(source, cfg.s3_endpoint, cfg.s3_region)
+        fs, root = resolve(source, cfg.s3_endpoint, cfg.s3_region)
+        if not list_files(fs, root, tuple(FORMATS)):  # raises if it does not exist
+            raise StorageError(f"{source}: no .jsonl or .parquet files")
     except (ConfigError, StorageError) as exc:
         print(f"raydistill.verify: {exc}", file=sys.stderr)
         return 2

@@ -68,6 +68,8 @@ def test_bad_keys_fail_naming_the_key():
 def test_cli_refuses_bad_config_before_ray(tmp_path, capsys):
     assert verify.main([str(tmp_path / "in.jsonl"), str(tmp_path / "o.jsonl"), "verify.x=1"]) == 2
     assert "verify.x" in capsys.readouterr().err
+    assert verify.main([str(tmp_path / "missing.jsonl"), str(tmp_path / "o.jsonl")]) == 2
+    assert "not found" in capsys.readouterr().err
 
 
 @pytest.mark.slow
