@@ -11,6 +11,7 @@ interleaves its requests:
 - ``empty``: 200 with an empty body (DeepSeek under load);
 - ``malformed``: 200 with a JSON body cut short;
 - ``slow``: sleep ``slow_s`` before answering (longer than the client's timeout);
+- ``drip``: the answer a few bytes every 0.2 s, ``slow_s`` in all (each read is quick);
 - ``drop``: close the connection without an answer;
 - ``401``: a client error whose body echoes the request's Authorization header;
 - ``length``: 200 with a trace cut inside its reasoning (``finish_reason=length``).
@@ -111,6 +112,18 @@ class FaultServer:
             status = 401
             payload = json.dumps({"error": f"bad key {handler.headers.get('Authorization')}"}
                                  ).encode()
+        elif action == "drip":
+            payload = json.dumps(self.completion(body)).encode()
+            handler.send_response(200)
+            handler.send_header("Content-Length", str(len(payload)))
+            handler.end_headers()
+            chunks = max(1, int(self.slow_s / 0.2))
+            step = len(payload) // chunks + 1
+            for i in range(0, len(payload), step):
+                handler.wfile.write(payload[i:i + step])
+                handler.wfile.flush()
+                time.sleep(0.2)
+            return
         elif action == "drop":
             handler.close_connection = True
             handler.connection.shutdown(2)

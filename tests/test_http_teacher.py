@@ -109,6 +109,16 @@ def test_retry_after_is_a_floor_for_the_wait():
     assert len(rows["p0"]["samples"]) == 2
 
 
+def test_a_server_dripping_bytes_is_cut_at_the_request_timeout():
+    # Each read takes 0.2 s (under httpx's 0.5 s read timeout); the whole answer 2 s.
+    with FaultServer(lambda p: ["drip"], slow_s=2.0) as server:
+        teacher = HTTPTeacher(teacher_cfg(server.url), sampling_cfg())
+        rows = generate(teacher, ["q"])
+    first, second = server.log
+    assert second["t"] - first["t"] < 1.5
+    assert len(rows["p0"]["samples"]) == 2
+
+
 def test_retry_deadline_ends_retries_early():
     with FaultServer(lambda p: ["500"] * 20) as server:
         teacher = HTTPTeacher(teacher_cfg(server.url, backoff_base_s=0.3, backoff_max_s=0.3,

@@ -1,6 +1,7 @@
 """The HTTP teacher through the real pipeline (Ray Data actors): a real `vllm serve`
 of the tiny teacher with the deepseek_r1 reasoning parser, and the fault server."""
 
+import asyncio
 import json
 import os
 import signal
@@ -15,11 +16,12 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
 
-from raydistill.config import load
+from raydistill import records
+from raydistill.config import load, to_dict
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX
 from raydistill.sinks import OutputLocation
-from raydistill.teachers import resolve_model
+from raydistill.teachers import HTTPTeacher, resolve_model
 from tests.conftest import free_port
 from tests.fault_server import FaultServer
 
@@ -176,12 +178,21 @@ def test_vllm_serve_through_the_pipeline(ray_cluster, vllm_server, tmp_path):
     assert stored["config"]["teacher"]["name"] == "openai"
 
 
-def test_vllm_serve_truncation_inside_the_reasoning(ray_cluster, vllm_server, tmp_path):
-    cfg = load(http_overrides(tmp_path / "out", vllm_server, "source.limit=4",
-                              "sampling.max_tokens=6"))
-    summary = run(cfg, OutputLocation(cfg.output))
-    rows = read_all(OutputLocation(cfg.output))
-    assert set(rows["finish_reason"].to_pylist()) == {"length"}
-    assert not any(rows["think_closed"].to_pylist())
-    assert summary["truncated"] == rows.num_rows == 8
-    assert set(rows["verdict_detail"].to_pylist()) == {"truncated: reasoning never closed"}
+def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
+    # The HTTP teacher in this process (the same class the pipeline puts in actors).
+    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server, "sampling.max_tokens=6")))
+    teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
+    row = {"problem_id": "p", "input_error": None, "messages": [
+        {"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does "
+                                    "Tom have now?" + R1_MATH_SUFFIX}]}
+
+    async def collect():
+        batch = records.table([row], records.GENERATION)
+        return [r async for table in teacher(batch) for r in table.to_pylist()]
+
+    (done,) = asyncio.run(collect())
+    assert done["teacher_error"] is None and len(done["samples"]) == 2
+    for sample in done["samples"]:
+        assert (sample["finish_reason"], sample["think_closed"], sample["solution"]) == (
+            "length", False, "")
+        assert sample["reasoning"] and sample["completion_tokens"] == 6

@@ -101,6 +101,7 @@ class HTTPTeacher:
         self.sampling = sampling
         headers = {"Authorization": f"Bearer {api_key.reveal()}"} if api_key else {}
         concurrency = teacher["max_concurrency"]
+        self.timeout_s = teacher["timeout_s"]
         self.client = httpx.AsyncClient(
             headers=headers,
             timeout=httpx.Timeout(teacher["timeout_s"]),
@@ -139,8 +140,11 @@ class HTTPTeacher:
         async with self.slots:
             self.metrics.waited(time.monotonic() - waiting)
             try:
-                response = await self.client.post(self.url, json=body)
-            except httpx.TimeoutException as exc:
+                # httpx's timeout bounds each read; wait_for bounds the whole request,
+                # so a server that drips bytes cannot hold a slot for ever.
+                response = await asyncio.wait_for(self.client.post(self.url, json=body),
+                                                  self.timeout_s)
+            except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
                 raise _Retryable(f"timeout ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
                 raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from None
