@@ -47,7 +47,7 @@ def failed(verdict: Verdict, label: str = "") -> bool:
 def sandbox_healthy_afterwards():
     yield
     assert stray_processes(SLOT_UIDS) == []
-    assert run("print(input())", "ok", "ok").passed
+    assert run("print(input())", "ok", "ok", **ROOMY).passed
 
 
 def test_probe_reports_full_isolation_here():
@@ -127,7 +127,7 @@ def test_endless_stdout():
 
 
 def test_one_100_mb_line():
-    assert failed(run("import sys; sys.stdout.write('x' * 100_000_000)"), "output limit")
+    assert failed(run("import sys; sys.stdout.write('x' * 100_000_000)", **ROOMY), "output limit")
 
 
 def test_endless_stderr():
