@@ -46,3 +46,44 @@ def ray_cluster(s3_server, metrics_port):
              _system_config={"metrics_report_interval_ms": 1000})
     yield
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def probe_run(ray_cluster, tmp_path_factory):
+    """One small real run shared by the metrics and report tests (one vLLM run, not two).
+
+    16 synthetic problems and one bad input row, n=4, under a unique source name and
+    a private copy of the tiny teacher, so its metric series are its own. Returns
+    ``(cfg, summary, source, teacher_path, progress_lines)``.
+    """
+    import json
+    import logging
+    import shutil
+    import uuid
+
+    from raydistill.config import load
+    from raydistill.pipeline import run
+    from raydistill.sinks import OutputLocation
+    from raydistill.teachers import resolve_model
+
+    root = tmp_path_factory.mktemp("probe")
+    model = shutil.copytree(resolve_model("builtin:tiny-teacher"), root / "teacher")
+    bad = root / "bad.jsonl"
+    bad.write_text(json.dumps({"question": "no answer here"}) + "\n")
+    source = f"probe_{uuid.uuid4().hex[:8]}"
+    cfg = load([
+        "conf=local", f"output.uri={root / 'out'}", "sampling.n=4", f"teacher.model={model}",
+        f"source.datasets=[{{name: {source}, format: synthetic_arithmetic, limit: 16}},"
+        f" {{name: {source}_bad, format: jsonl, path: '{bad}', preset: gsm8k}}]",
+    ])
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lambda record: lines.append(record.getMessage())
+    progress_log = logging.getLogger("raydistill.progress")
+    progress_log.addHandler(handler)
+    progress_log.setLevel(logging.INFO)
+    try:
+        summary = run(cfg, OutputLocation(cfg.output))
+    finally:
+        progress_log.removeHandler(handler)
+    return cfg, summary, source, str(model), lines

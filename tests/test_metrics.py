@@ -1,27 +1,22 @@
 """Live metrics reach Ray's Prometheus export, and the console funnel counts what the files hold.
 
-A real run (local Ray, vLLM on CPU with the tiny teacher), then a scrape of the
-metrics agent's endpoint on 127.0.0.1. The run's source name and teacher path are
-unique, so the series of other tests in the same Ray session do not mix in.
+A real run (``probe_run`` in conftest: local Ray, vLLM on CPU with the tiny
+teacher, 16 problems and one bad row), then a scrape of the metrics agent's
+endpoint on 127.0.0.1. The run's source name and teacher path are unique, so the
+series of other tests in the same Ray session do not mix in.
 """
 
-import json
-import logging
-import shutil
+import subprocess
+import sys
 import time
 import urllib.request
-import uuid
 from collections import defaultdict
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from raydistill.config import load
-from raydistill.metrics import FunnelCounter, TeacherMetrics, VerifierMetrics, reason_of
-from raydistill.pipeline import run
+from raydistill.metrics import FunnelCounter, reason_of
 from raydistill.progress import format_funnel
-from raydistill.sinks import OutputLocation
-from raydistill.teachers import resolve_model
 
 
 def scrape(port):
@@ -39,45 +34,19 @@ def total(found, name, **labels):
                                                             labels.items()))
 
 
-@pytest.fixture(scope="module")
-def probe_run(ray_cluster, tmp_path_factory):
-    """A small run whose series carry a unique source name and teacher path."""
-    root = tmp_path_factory.mktemp("metrics")
-    model = shutil.copytree(resolve_model("builtin:tiny-teacher"), root / "teacher")
-    bad = root / "bad.jsonl"
-    bad.write_text(json.dumps({"question": "no answer here"}) + "\n")
-    source = f"probe_{uuid.uuid4().hex[:8]}"
-    cfg = load([
-        "conf=local", f"output.uri={root / 'out'}", "sampling.n=2", f"teacher.model={model}",
-        f"source.datasets=[{{name: {source}, format: synthetic_arithmetic, limit: 12}},"
-        f" {{name: {source}_bad, format: jsonl, path: '{bad}', preset: gsm8k}}]",
-    ])
-    lines = []
-    handler = logging.Handler()
-    handler.emit = lambda record: lines.append(record.getMessage())
-    progress_log = logging.getLogger("raydistill.progress")
-    progress_log.addHandler(handler)
-    progress_log.setLevel(logging.INFO)
-    try:
-        summary = run(cfg, OutputLocation(cfg.output))
-    finally:
-        progress_log.removeHandler(handler)
-    return cfg, summary, source, str(model), lines
-
-
 @pytest.mark.slow
 def test_metrics_reach_prometheus(probe_run, metrics_port):
     cfg, summary, source, model, _ = probe_run
     expected = {
-        ("ray_raydistill_problems_read_total", "source", source): 12,
+        ("ray_raydistill_problems_read_total", "source", source): 16,
         ("ray_raydistill_problems_read_total", "source", f"{source}_bad"): 1,
         ("ray_raydistill_samples_generated_total", "teacher", model): summary["samples"],
         ("ray_raydistill_completion_tokens_total", "teacher", model):
             summary["completion_tokens"],
         ("ray_raydistill_prompt_tokens_total", "teacher", model): summary["prompt_tokens"],
-        ("ray_raydistill_problems_generated_total", "teacher", model): 12,
-        ("ray_raydistill_generation_seconds_count", "teacher", model): 12,
-        ("ray_raydistill_backpressure_wait_seconds_count", "teacher", model): 12,
+        ("ray_raydistill_problems_generated_total", "teacher", model): 16,
+        ("ray_raydistill_generation_seconds_count", "teacher", model): 16,
+        ("ray_raydistill_backpressure_wait_seconds_count", "teacher", model): 16,
     }
     # Metrics are exported every second; the last ones of a finished actor may lag.
     deadline = time.monotonic() + 60
@@ -114,8 +83,8 @@ def test_console_funnel_matches_the_files(probe_run):
     _, summary, _, _, lines = probe_run
     assert lines, "the funnel line was logged"
     final = lines[-1]
-    # 13 read, 12 answered: the bad input row is an error row, not a generated problem.
-    assert final.startswith(f"funnel: 13 read -> 12 generated ({summary['samples']} samples")
+    # 17 read, 16 answered: the bad input row is an error row, not a generated problem.
+    assert final.startswith(f"funnel: 17 read -> 16 generated ({summary['samples']} samples")
     # The bad input row is the one error row; verifier errors would add to it.
     assert (f"{summary['verified']} pass / {summary['failed']} fail / 0 error" in final)
     assert final.split("|")[1].strip() == "1 error rows"
@@ -129,16 +98,27 @@ def test_funnel_line_format():
                     " 10 pass / 29 fail / 1 error (25.0%) | 1 error rows | 65 s")
 
 
+OUTSIDE_RAY = """
+from raydistill.metrics import TeacherMetrics, VerifierMetrics
+teacher, verifier = TeacherMetrics("t"), VerifierMetrics()
+assert teacher.series is None and verifier.series is None
+teacher.problem({"samples": [{"completion_tokens": 3}], "prompt_tokens": 2})
+teacher.problem({"samples": [], "input_error": "missing field 'answer'"})
+verifier.sample({"domain": "math", "source": "s"}, "error", "verifier crashed: X", 0.1)
+teacher.flush()
+verifier.flush()
+assert not teacher.funnel.pending and teacher.funnel.handle is None
+import ray
+assert not ray.is_initialized(), "a hook started Ray"
+"""
+
+
 def test_hooks_outside_ray_count_nothing_and_do_not_fail():
-    # The verifier actor runs in plain unit tests and in tools without Ray.
-    teacher, verifier = TeacherMetrics("t"), VerifierMetrics()
-    assert teacher.series is None and verifier.series is None
-    teacher.problem({"samples": [{"completion_tokens": 3}], "prompt_tokens": 2})
-    teacher.problem({"samples": [], "input_error": "missing field 'answer'"})
-    verifier.sample({"domain": "math", "source": "s"}, "error", "verifier crashed: X", 0.1)
-    teacher.flush()
-    verifier.flush()
-    assert not teacher.funnel.pending and teacher.funnel.handle is None
+    # The verifier actor also runs in plain unit tests and tools without Ray; a fresh
+    # interpreter, because this session's tests may have started Ray already.
+    done = subprocess.run([sys.executable, "-c", OUTSIDE_RAY], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
 
 
 def test_funnel_counter_sums_and_resets():

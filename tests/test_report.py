@@ -1,7 +1,6 @@
 """The run report: rendered for a real local run, remade by tools/report.py on S3, and
 looked at in headless Chromium (a screenshot that must show more than a blank page)."""
 
-import json
 import re
 import shutil
 import subprocess
@@ -12,10 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from raydistill.config import load
-from raydistill.pipeline import run
 from raydistill.report import pass_at_k, render, verdict_category
-from raydistill.sinks import OutputLocation
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,20 +49,15 @@ def test_verdict_categories():
 
 
 @pytest.fixture(scope="module")
-def local_run(ray_cluster, tmp_path_factory):
-    root = tmp_path_factory.mktemp("report")
-    bad = root / "bad.jsonl"
-    bad.write_text(json.dumps({"question": "no answer here"}) + "\n")
-    cfg = load(["conf=local", f"output.uri={root / 'out'}", "sampling.n=4",
-                "source.datasets=[{name: synthetic_arithmetic, format: synthetic_arithmetic, "
-                f"limit: 16}}, {{name: bad, format: jsonl, path: '{bad}', preset: gsm8k}}]"])
-    summary = run(cfg, OutputLocation(cfg.output))
-    return root / "out", summary
+def local_run(probe_run):
+    """The shared real run (conftest): 16 problems + 1 bad row, n=4."""
+    cfg, summary, source, _, _ = probe_run
+    return Path(cfg.output.uri), summary, source
 
 
 @pytest.mark.slow
 def test_report_of_a_real_run(local_run):
-    out, summary = local_run
+    out, summary, source = local_run
     html = (out / "report.html").read_text()
     # Self-contained: nothing fetched (the SVG namespace is an identifier, not a fetch).
     assert not re.search(r"(src|href)\s*=|<link|@import|url\(", html)
@@ -77,8 +68,9 @@ def test_report_of_a_real_run(local_run):
     # The numbers of the run, as summary.json has them.
     assert f"<b>{summary['verified']}</b><span>verified samples</span>" in html
     assert f"<b>{summary['pass_rate']:.1%}</b><span>pass rate</span>" in html
-    assert f"<td>synthetic_arithmetic</td><td>16</td><td>16</td><td>64</td>" \
+    assert f"<td>{source}</td><td>16</td><td>16</td><td>64</td>" \
            f"<td>{summary['verified']}</td>" in html
+    assert f"<td>{source}_bad</td><td>1</td><td>0</td><td>0</td>" in html
     assert f"<td>wrong answer</td><td>fail</td><td>{summary['failed']}</td>" in html
     assert "<td>bad input</td><td>error</td><td>1</td>" in html
     assert "<td>pass@4</td>" in html.replace("<th>", "<td>").replace("</th>", "</td>")
@@ -86,7 +78,7 @@ def test_report_of_a_real_run(local_run):
 
 @pytest.mark.slow
 def test_report_tool_on_s3(local_run, s3_server):
-    out, summary = local_run
+    out, summary, _ = local_run
     s3 = pafs.S3FileSystem(endpoint_override=s3_server.split("://")[1], scheme="http",
                            region="us-east-1")
     pafs.copy_files(str(out), "raydistill-test/report-run", destination_filesystem=s3)
@@ -110,7 +102,7 @@ def test_report_tool_on_s3(local_run, s3_server):
 def test_report_screenshot_in_chromium(local_run, tmp_path):
     from PIL import Image
 
-    out, _ = local_run
+    out, _, _ = local_run
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     assert chromium, "chromium is installed by `make setup` (apt package chromium)"
     shot = tmp_path / "report.png"
