@@ -341,6 +341,7 @@ def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, 
             (judge.teacher.replicas >= 1, "judge.teacher.replicas", "must be >= 1"),
             (judge.sampling.n == 1, "judge.sampling.n", "must be 1 (one verdict per sample)"),
         ]
+        checks += [(ok, f"judge.{key}", why) for ok, key, why in _teacher_checks(judge.teacher)]
     return checks
 
 

@@ -195,3 +195,18 @@ def test_pipeline_with_the_tiny_judge(ray_cluster, tmp_path):
     math = latency["math"]
     assert math["checks"] == 16 and math["p99_ms"] >= math["p50_ms"]
     assert judged > 0 and latency["judge"]["checks"] == judged
+
+
+@pytest.mark.parametrize("override, key", [
+    ("judge.policy=judge_only", "judge.policy"),
+    ("judge.sampling.n=2", "judge.sampling.n"),
+    ("judge.teacher.name=openai", "judge.teacher.base_url"),
+    ("judge.teacher.replicas=0", "judge.teacher.replicas"),
+    ("judge.domains=[math, chess]", "judge.domains"),
+])
+def test_bad_judge_config_fails_naming_the_key(override, key):
+    from raydistill.config import ConfigError, load
+
+    policy = [] if override.startswith("judge.policy") else ["judge.policy=rule_or_judge"]
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+        load(["conf=local", "output.uri=/tmp/unused", *policy, override])
