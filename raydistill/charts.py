@@ -27,6 +27,15 @@ def _number(value: float) -> str:
     return f"{value:,.1f}" if abs(value) >= 10 else f"{value:.2f}"
 
 
+def _axis(value: float) -> str:
+    """A short axis label: 43,534.5 -> 44k, 1,471.8 -> 1.5k."""
+    if abs(value) >= 10_000:
+        return f"{value / 1000:,.0f}k"
+    if abs(value) >= 1000:
+        return f"{value / 1000:.1f}k"
+    return _number(value)
+
+
 def _colour(i: int, name: str) -> str:
     return VERDICT_COLOURS.get(name, PALETTE[i % len(PALETTE)])
 
@@ -92,7 +101,7 @@ def histogram(title: str, edges: Sequence[float], series: Mapping[str, Sequence[
     body = _legend(names, left, 32)
     body.append(f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' "
                 f"y2='{top + plot_h}' stroke='#333'/>")
-    body.append(f"<text x='{left - 4}' y='{top + 8}' text-anchor='end'>{_number(peak)}</text>")
+    body.append(f"<text x='{left - 4}' y='{top + 8}' text-anchor='end'>{_axis(peak)}</text>")
     body.append(f"<text x='{left - 4}' y='{top + plot_h}' text-anchor='end'>0</text>")
     bw = plot_w / max(1, bins)
     for b in range(bins):
@@ -129,7 +138,7 @@ def lines(title: str, xs: Sequence[float], series: Mapping[str, Sequence[float]]
     body.append(f"<line x1='{left}' y1='{top + plot_h}' x2='{left + plot_w}' "
                 f"y2='{top + plot_h}' stroke='#333'/>")
     body.append(f"<line x1='{left}' y1='{top}' x2='{left}' y2='{top + plot_h}' stroke='#333'/>")
-    body.append(f"<text x='{left - 4}' y='{top + 8}' text-anchor='end'>{_number(y_max)}</text>")
+    body.append(f"<text x='{left - 4}' y='{top + 8}' text-anchor='end'>{_axis(y_max)}</text>")
     body.append(f"<text x='{left - 4}' y='{top + plot_h}' text-anchor='end'>0</text>")
     for frac in (0, 0.25, 0.5, 0.75, 1):
         body.append(f"<text x='{left + plot_w * frac:.0f}' y='{top + plot_h + 14}' "
