@@ -45,18 +45,19 @@ def test_worker_node_removed_mid_run(tmp_path):
         cluster.wait_for_nodes()
         out = tmp_path / "out"
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        log = open(tmp_path / "driver.log", "w+")  # noqa: SIM115 - closed with the test dir
         driver = subprocess.Popen(
             [sys.executable, "-m", "raydistill.run", "conf=local", f"output.uri={out}",
              f"source.limit={PROBLEMS}", f"sampling.n={SAMPLES}", "ray.rows_per_block=4",
              "teacher.batch_size=4", "verify.batch_size=4", f"ray.address={cluster.address}",
              "teacher.resources={CPU: 0.5, engine_slot: 1}"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True,
+            # A file, not a pipe: a driver logging into a full, unread pipe blocks.
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         try:
             deadline = time.monotonic() + 900
             while committed(out / "_work" / "checkpoint") == 0:
-                assert driver.poll() is None, driver.communicate()[0][-4000:]
+                assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-4000:]
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
             done_at_removal = committed(out / "_work" / "checkpoint")
@@ -69,7 +70,8 @@ def test_worker_node_removed_mid_run(tmp_path):
             assert hosting is not None, "no teacher on a worker node"
             orphans = psutil.Process(raylet_pid(hosting)).children(recursive=True)
             cluster.remove_node(hosting, allow_graceful=False)
-            output, _ = driver.communicate(timeout=900)
+            driver.wait(timeout=900)
+            output = (tmp_path / "driver.log").read_text()
         finally:
             if driver.poll() is None:
                 driver.kill()

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,11 +36,19 @@ ARGS = ["conf=local", f"source.limit={PROBLEMS}", f"sampling.n={SAMPLES}",
 
 def start(uri: str, *extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    return subprocess.Popen(
+    # Output to a file, not a pipe: a driver logging into a full, unread pipe blocks.
+    log = tempfile.NamedTemporaryFile("w+", prefix="raydistill-driver-", suffix=".log")
+    proc = subprocess.Popen(
         [sys.executable, "-m", "raydistill.run", *ARGS, f"output.uri={uri}", *extra],
-        cwd=REPO, env=env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
     )
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def output_of(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)  # type: ignore[attr-defined]
+    return proc.log.read()  # type: ignore[attr-defined]
 
 
 def kill_session(proc: subprocess.Popen) -> None:
@@ -63,7 +72,8 @@ def kill_session(proc: subprocess.Popen) -> None:
 
 
 def finish(proc: subprocess.Popen, timeout: float = 900) -> str:
-    output, _ = proc.communicate(timeout=timeout)
+    proc.wait(timeout=timeout)
+    output = output_of(proc)
     assert proc.returncode == 0, output[-4000:]
     return output
 
@@ -132,9 +142,10 @@ def interrupt_and_resume(uri: str, extra: list[str], reference: list[tuple[str, 
     # 2. Killed while blocks are being committed (their ids pending or committed).
     kill_when(start(uri, *extra), mid_generation(out))
     assert len(committed(out)) < PROBLEMS // 4
-    done_before = set(pads.dataset([f"{out.checkpoint}/{f}" for f in committed(out)],
-                                   filesystem=out.fs, format="parquet")
-                      .to_table()["problem_id"].to_pylist())
+    # Possibly none yet: killed between a block's pending ids and its commit.
+    done_before = {pid for f in committed(out) for pid in pads.dataset(
+        f"{out.checkpoint}/{f}", filesystem=out.fs, format="parquet"
+    ).to_table()["problem_id"].to_pylist()}
     killed_at = time.time()
     # 3. Killed after generation, while publishing all/ and verified/.
     kill_when(start(uri, *extra), manifest_says(out, "generated"))
@@ -181,7 +192,8 @@ def test_rerun_of_a_finished_run_and_changed_config(tmp_path):
     again = finish(start(uri, *small))
     assert "finished run" in again or "verified (pass)" in again
     changed = start(uri, *small, "sampling.temperature=0.5", "prompt.template=bespoke")
-    output, _ = changed.communicate(timeout=120)
+    changed.wait(timeout=120)
+    output = output_of(changed)
     assert changed.returncode == 2
     assert "sampling.temperature (1.0 -> 0.5)" in output and "prompt.template" in output
     assert "output.overwrite=true" in output
@@ -243,7 +255,8 @@ def test_s3_server_stopping_mid_write(flaky_s3, reference_keys):
         time.sleep(0.05)
     flaky_s3.down()
     try:
-        output, _ = proc.communicate(timeout=900)
+        proc.wait(timeout=900)
+        output = output_of(proc)
     finally:
         kill_session(proc)
         flaky_s3.up()
