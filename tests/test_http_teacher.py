@@ -57,7 +57,7 @@ def test_scripted_faults_are_retried_with_backoff_and_nothing_is_lost(caplog):
     }
     prompts = list(scripts)
     caplog.set_level(logging.DEBUG)
-    with FaultServer(lambda p: scripts[p], slow_s=1.5) as server:
+    with FaultServer(lambda p: scripts[p], slow_s=3.0) as server:
         teacher = HTTPTeacher(teacher_cfg(server.url), sampling_cfg(), api_key=Secret(KEY))
         rows = generate(teacher, prompts)
 
@@ -75,9 +75,9 @@ def test_scripted_faults_are_retried_with_backoff_and_nothing_is_lost(caplog):
     gaps = [b["t"] - a["t"] for a, b in zip(faulty, faulty[1:], strict=False)]
     floors = [min(0.4, 0.05 * 2**k) / 2 for k in range(len(gaps))]
     assert all(gap >= floor for gap, floor in zip(gaps, floors, strict=True)), (gaps, floors)
-    # The slow answer was abandoned at the 0.5 s timeout, not waited for (1.5 s).
+    # The slow answer was abandoned at the 0.5 s timeout, not waited for (3 s).
     slow_gap = gaps[scripts["every fault once"].index("slow")]
-    assert 0.5 <= slow_gap < 1.4
+    assert 0.5 <= slow_gap < 2.5
 
     # Retry budget exhausted: one error row with the reason, after exactly 1 + 6 attempts.
     assert len(server.requests_for("always 503")) == 7
@@ -110,12 +110,12 @@ def test_retry_after_is_a_floor_for_the_wait():
 
 
 def test_a_server_dripping_bytes_is_cut_at_the_request_timeout():
-    # Each read takes 0.2 s (under httpx's 0.5 s read timeout); the whole answer 2 s.
-    with FaultServer(lambda p: ["drip"], slow_s=2.0) as server:
+    # Each read takes 0.2 s (under httpx's 0.5 s read timeout); the whole answer 3 s.
+    with FaultServer(lambda p: ["drip"], slow_s=3.0) as server:
         teacher = HTTPTeacher(teacher_cfg(server.url), sampling_cfg())
         rows = generate(teacher, ["q"])
     first, second = server.log
-    assert second["t"] - first["t"] < 1.5
+    assert second["t"] - first["t"] < 2.5
     assert len(rows["p0"]["samples"]) == 2
 
 
@@ -191,6 +191,26 @@ def test_requests_per_minute_limit_spaces_requests():
     assert all(sum(1 for t in times if s <= t < s + 1.0) <= 21 for s in times)
 
 
+def test_tokens_per_minute_reserves_max_tokens_and_refunds_what_was_not_used():
+    # 6000/min = 100 tokens/s, 100 at once. Each request reserves its max_tokens (64)
+    # plus the prompt; the server reports ~10 used, the rest comes back at once.
+    with FaultServer() as server:
+        teacher = HTTPTeacher(teacher_cfg(server.url, tokens_per_minute=6000.0, max_concurrency=1),
+                              sampling_cfg(n=1))
+        started = time.monotonic()
+        generate(teacher, [f"q{i}" for i in range(10)])
+        refunded = time.monotonic() - started
+        # Without the refund, 4 requests of >= 64 tokens need >= (256 - 100) / 100 s.
+        teacher = HTTPTeacher(teacher_cfg(server.url, tokens_per_minute=6000.0, max_concurrency=1),
+                              sampling_cfg(n=1))
+        teacher.limiter.settle = lambda estimate, used: None
+        started = time.monotonic()
+        generate(teacher, [f"r{i}" for i in range(4)])
+        kept = time.monotonic() - started
+    assert refunded < 4.0  # 10 x 64 tokens without refunds would need >= 5.4 s
+    assert kept >= 1.5
+
+
 def test_rate_limits_are_shared_between_replicas():
     with FaultServer() as server:
         teacher = HTTPTeacher(teacher_cfg(server.url, requests_per_minute=600.0,
@@ -214,9 +234,10 @@ def test_token_bucket_waits_for_tokens_and_takes_unused_ones_back():
         return first, second, third
 
     first, second, third = asyncio.run(run())
-    assert first < 0.05
-    assert 0.45 <= second < 0.8
-    assert third - second < 0.05
+    # Lower bounds are exact; upper bounds leave room for a loaded machine.
+    assert first < 0.3
+    assert 0.45 <= second < 1.5
+    assert third - second < 0.3
 
 
 def test_missing_api_key_variable_fails_before_work_naming_it(monkeypatch):

@@ -136,8 +136,10 @@ class HTTPTeacher:
 
     async def _post_once(self, body: dict[str, Any], estimate: int) -> dict[str, Any]:
         waiting = time.monotonic()
-        await self.limiter.acquire(estimate)
         async with self.slots:
+            # Reserve the rate budget only once a slot is free: requests queued for
+            # a slot must not hold tokens they cannot spend yet.
+            await self.limiter.acquire(estimate)
             self.metrics.waited(time.monotonic() - waiting)
             try:
                 # httpx's timeout bounds each read; wait_for bounds the whole request,
