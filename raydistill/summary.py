@@ -139,7 +139,9 @@ def format_table(summary: dict[str, Any]) -> str:
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
         ("completion tokens", summary["completion_tokens"]),
         ("tokens/s while generating", f"{summary['completion_tokens_per_s']:.0f}"),
-        ("teacher cost (config prices)", f"{summary.get('usage', {}).get('cost', 0.0):.4f}"),
+        # Only for priced teachers (an API): a self-hosted engine has no prices set.
+        *((("teacher cost (config prices)", f"{summary['usage']['cost']:.4f}"),)
+          if summary.get("usage", {}).get("cost") else ()),
         *((f"{kind} latency p50/p90/p99",
            f"{v['p50_ms']:.1f} / {v['p90_ms']:.1f} / {v['p99_ms']:.1f} ms "
            f"({v['checks']} checks, {v['retries']} retried)")
