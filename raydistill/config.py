@@ -36,7 +36,8 @@ class DatasetConfig:
     preset: str = ""
     question_field: str = ""
     answer_field: str = ""
-    domain: str = "math"
+    # "" = the preset's domain (code for apps, mcq for sciq, math without a preset).
+    domain: str = ""
     limit: int | None = None
     seed: int = 0
 
@@ -229,6 +230,10 @@ def load(args: list[str]) -> Config:
         cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None
+    from raydistill import presets  # light: json and the code verifier's test parser
+
+    for ds in cfg.source.datasets:
+        ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
     return cfg
 
@@ -269,6 +274,8 @@ def validate(cfg: Config) -> None:
     checks.append((cfg.teacher.name in TEACHERS, "teacher.name",
                    f"must be one of {sorted(TEACHERS)}"))
     checks += _teacher_checks(cfg.teacher)
+    from raydistill import presets
+
     domains = verifiers.known_domains()
     for i, ds in enumerate(cfg.source.datasets):
         key = f"source.datasets[{i}]"
@@ -277,6 +284,8 @@ def validate(cfg: Config) -> None:
             (ds.format == "synthetic_arithmetic" or bool(ds.path), f"{key}.path",
              f"is required for format {ds.format!r}"),
             (ds.domain in domains, f"{key}.domain", f"must be one of {domains}"),
+            (not ds.preset or ds.preset in presets.PRESETS, f"{key}.preset",
+             f"must be one of {sorted(presets.PRESETS)}"),
         ]
     for ok, key, problem in checks:
         if not ok:

@@ -70,7 +70,7 @@ def provenance(cfg: Config) -> dict[str, Any]:
         "max_tokens": cfg.sampling.max_tokens,
         "n": cfg.sampling.n,
         "seed": cfg.sampling.seed,
-        "template_hash": template_hash(cfg.prompt),
+        "template_hash": template_hash(cfg.prompt, {ds.domain for ds in cfg.source.datasets}),
         "raydistill_version": raydistill.__version__,
     }
 

@@ -1,10 +1,13 @@
 """Read problems from data sets and normalise them into ``records.PROBLEM`` rows.
 
-Each data set maps its own fields onto ``problem`` and ``ground_truth_solution``
-(a ``preset`` names a known mapping, or give ``question_field``/``answer_field``).
+Each data set maps its own fields onto ``problem``, ``ground_truth_solution``,
+``test_cases`` and ``starter_code`` through its ``preset`` (see
+:mod:`raydistill.presets`; ``question_field``/``answer_field`` override the
+field names), which also gives the rows' verifier ``domain`` unless set.
 Every problem gets a stable ``problem_id``: a hash of the source name and the
 problem text, so reruns and dedup line up. A row that cannot be used (missing or
-empty field, not UTF-8, not JSON) is kept with its ``input_error``, never dropped.
+empty field, not UTF-8, not JSON, tests the verifier cannot read) is kept with its
+``input_error``, never dropped.
 
 >>> spec = DatasetConfig(name="gsm8k", preset="gsm8k")
 >>> to_problem({"question": "1+1?", "answer": "#### 2"}, spec, 0)["input_error"] is None
@@ -24,19 +27,11 @@ from typing import Any
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from raydistill import synthetic
+from raydistill import presets, synthetic
 from raydistill.config import DatasetConfig, SourceConfig
 from raydistill.storage import list_files, resolve
 
 logger = logging.getLogger(__name__)
-
-# Field names of the data sets users start with: (question, answer).
-PRESETS: dict[str, tuple[str, str]] = {
-    "gsm8k": ("question", "answer"),
-    "numinamath": ("problem", "solution"),
-    "math": ("problem", "solution"),
-}
-
 
 def problem_id(source: str, text: str) -> str:
     """Stable id of a problem: 16 hex digits of sha256(source, text).
@@ -49,51 +44,28 @@ def problem_id(source: str, text: str) -> str:
     return hashlib.sha256(f"{source}\x00{text}".encode()).hexdigest()[:16]
 
 
-def fields_of(spec: DatasetConfig) -> tuple[str, str]:
-    """The (question, answer) field names of a data set."""
-    question, answer = PRESETS.get(spec.preset, ("question", "answer"))
-    if spec.preset and spec.preset not in PRESETS:
-        raise ValueError(f"unknown preset {spec.preset!r}; known: {', '.join(sorted(PRESETS))}")
-    return spec.question_field or question, spec.answer_field or answer
-
-
-def _text_error(value: Any, field: str) -> str | None:
-    if value is None:
-        return f"missing field {field!r}"
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            return f"field {field!r} is not valid UTF-8"
-    if not isinstance(value, str):
-        return f"field {field!r} is {type(value).__name__}, not text"
-    if not value.strip():
-        return f"empty field {field!r}"
-    return None
-
-
 def to_problem(raw: dict[str, Any], spec: DatasetConfig, index: int) -> dict[str, Any]:
-    """Map one raw row of a data set onto a problem row."""
-    question_field, answer_field = fields_of(spec)
-    question, answer = raw.get(question_field), raw.get(answer_field)
-    error = _text_error(question, question_field) or _text_error(answer, answer_field)
-    if error is None:
-        text, gold = str(question), str(answer)
-        pid = problem_id(spec.name, text)
-    else:
+    """Map one raw row of a data set onto a problem row through its preset."""
+    preset = presets.get(spec.preset)
+    try:
+        fields = preset.map(raw, spec.question_field, spec.answer_field)
+        error = None
+        pid = problem_id(spec.name, fields["problem"])
+    except presets.RowError as exc:
+        error = str(exc)
         # Keep what we can show of the bad row; its id still has to be stable.
-        text = question if isinstance(question, str) else ""
-        gold = answer if isinstance(answer, str) else ""
+        question = raw.get(spec.question_field or preset.question)
+        answer = raw.get(spec.answer_field or preset.answer)
+        fields = {"problem": question if isinstance(question, str) else "",
+                  "ground_truth_solution": answer if isinstance(answer, str) else "",
+                  "test_cases": "", "starter_code": ""}
         pid = problem_id(spec.name, f"#{index}:{raw!r}")
     return {
         "problem_id": pid,
         "source": spec.name,
         "source_index": index,
-        "domain": spec.domain,
-        "problem": text,
-        "ground_truth_solution": gold,
-        "test_cases": "",
-        "starter_code": "",
+        "domain": spec.domain or preset.domain,
+        **fields,
         "input_error": error,
     }
 
