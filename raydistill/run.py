@@ -35,6 +35,25 @@ def init_ray(cfg: Config) -> None:
         ray.init(address="local", num_cpus=cfg.ray.num_cpus)
 
 
+def check_sources(cfg: Config) -> None:
+    """Fail before any work if a file source names nothing readable, naming its key."""
+    from raydistill.config import s3_endpoint
+    from raydistill.storage import list_files, resolve
+
+    suffixes = {"jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}
+    for i, ds in enumerate(cfg.source.datasets):
+        if ds.format not in suffixes:
+            continue
+        key = f"config key 'source.datasets[{i}].path'"
+        try:
+            fs, path = resolve(ds.path, s3_endpoint(cfg.output))
+            found = list_files(fs, path, suffixes[ds.format])
+        except (StorageError, OSError) as exc:
+            raise StorageError(f"{key}: {exc}") from None
+        if not found:
+            raise StorageError(f"{key}: no {'/'.join(suffixes[ds.format])} files under {ds.path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -54,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if problem := preflight(to_dict(cfg)["verify"]["code"]):
                 raise ConfigError(f"config key 'verify.code.allow_weak_sandbox': {problem}")
+        check_sources(cfg)
         out = OutputLocation(cfg.output)
         out.check_writable()
         manifest = open_run(out, cfg)

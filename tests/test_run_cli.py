@@ -1,0 +1,38 @@
+"""The entry point refuses bad runs before Ray starts, naming the problem."""
+
+import pytest
+
+import raydistill.run
+from raydistill.run import main
+
+
+@pytest.fixture(autouse=True)
+def no_ray(monkeypatch):
+    """Starting Ray at all fails the test: these runs must stop before it."""
+    def refuse(cfg):
+        raise AssertionError("Ray was started")
+    monkeypatch.setattr(raydistill.run, "init_ray", refuse)
+
+
+def test_missing_source_file_fails_before_ray_naming_the_key(tmp_path, capsys):
+    missing = tmp_path / "nope.jsonl"
+    code = main(["conf=gsm8k_local", f"output.uri={tmp_path / 'out'}",
+                 f"source.datasets=[{{name: g, format: jsonl, path: '{missing}', preset: gsm8k}}]"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "source.datasets[0].path" in err and "not found" in err
+    assert not (tmp_path / "out").exists()  # nothing written, no run opened
+
+
+def test_source_directory_without_matching_files_fails(tmp_path, capsys):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "notes.txt").write_text("not data")
+    code = main(["conf=gsm8k_local", f"output.uri={tmp_path / 'out'}",
+                 f"source.datasets=[{{name: g, format: parquet, path: '{tmp_path / 'src'}'}}]"])
+    assert code == 2
+    assert "no .parquet files under" in capsys.readouterr().err
+
+
+def test_misspelled_key_fails_before_ray(tmp_path, capsys):
+    assert main(["conf=local", f"output.uri={tmp_path}", "sampling.temprature=1"]) == 2
+    assert "sampling.temprature" in capsys.readouterr().err
