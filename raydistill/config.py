@@ -172,7 +172,7 @@ class RayConfig:
     address: str | None = None
     num_cpus: int | None = None
     rows_per_block: int = 16
-    max_task_retries: int = 3
+    max_task_retries: int = 10
 
 
 @dataclass

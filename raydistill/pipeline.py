@@ -93,6 +93,7 @@ def generate(cfg: Config, out: OutputLocation) -> None:
     are skipped (Ray Data's row-level checkpoint, keyed by ``problem_id``).
     """
     teacher_cls = get_teacher(cfg.teacher.name)
+    out.settle_half_commits()
     context = DataContext.get_current()
     # Every dataset copies the current context when it is created: set it for
     # this plan only, so the flattening pass (not one row per id) stays plain.

@@ -89,6 +89,29 @@ class OutputLocation:
         if self.fs.get_file_info(path).type == pafs.FileType.Directory:
             self.fs.delete_dir(path)
 
+    def settle_half_commits(self) -> int:
+        """Finish commits of the checkpoint that a crash cut between copy and delete.
+
+        Ray Data commits a block by moving ``X.pending.parquet`` to ``X.parquet``.
+        On S3 a move is a copy then a delete: a crash between them leaves both.
+        The copy proves the data file was complete, but Ray Data's recovery sees
+        the pending file, deletes the data file and keeps the committed ids: those
+        problems would be lost. Deleting such pending files first keeps them.
+        Returns how many were settled.
+        """
+        infos = self.fs.get_file_info(pafs.FileSelector(self.checkpoint, allow_not_found=True))
+        names = {i.base_name for i in infos if i.type == pafs.FileType.File}
+        settled = 0
+        for name in names:
+            if name.endswith(".pending.parquet"):
+                done = name[: -len(".pending.parquet")] + ".parquet"
+                if done in names:
+                    self.fs.delete_file(f"{self.checkpoint}/{name}")
+                    settled += 1
+        if settled:
+            logger.info("settled %d checkpoint commits cut short by a crash", settled)
+        return settled
+
     def stage_problems(self, problems: Iterable[dict[str, Any]], per_file: int) -> dict[str, int]:
         """Write problem rows as Parquet parts, dropping repeats of a ``problem_id``.
 

@@ -80,7 +80,9 @@ def test_worker_node_removed_mid_run(tmp_path):
                     proc.kill()
                 except psutil.Error:
                     pass
-        assert driver.returncode == 0, output[-4000:]
+        key_lines = [line for line in output.splitlines()
+                     if line.startswith("raydistill") or "Error" in line or "retries" in line]
+        assert driver.returncode == 0, "\n".join(key_lines[-40:])
         assert done_at_removal < PROBLEMS // 4
         table = pads.dataset(out / "all", format="parquet").to_table(
             columns=["problem_id", "sample_idx", "response"])

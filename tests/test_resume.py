@@ -81,7 +81,8 @@ def finish(proc: subprocess.Popen, timeout: float = 900) -> str:
 def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], timeout: float = 900) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
-        assert proc.poll() is None, f"driver ended before the kill point: {proc.returncode}"
+        assert proc.poll() is None, (
+            f"driver ended before the kill point: {proc.returncode}\n{output_of(proc)[-3000:]}")
         assert time.monotonic() < deadline, "kill point never reached"
         time.sleep(0.05)
     kill_session(proc)

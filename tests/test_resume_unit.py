@@ -92,3 +92,15 @@ def test_error_budget(tmp_path):
     error_budget(out, f"{out.root}/t", None)
     with pytest.raises(RunFailed, match=r"1 of 4 rows.*max_error_fraction=0.2.*teacher"):
         error_budget(out, f"{out.root}/t", 0.2)
+
+
+def test_a_commit_cut_between_copy_and_delete_is_settled(tmp_path):
+    # On S3 Ray Data's commit (a move) is copy + delete; a crash between them
+    # leaves both files, and its recovery would delete the complete data file.
+    out = OutputLocation(config(tmp_path).output)
+    ids = records.table([{"problem_id": "a"}], records.PROBLEM).select(["problem_id"])
+    for name in ("x.parquet", "x.pending.parquet", "y.pending.parquet"):
+        write_table_atomic(out.fs, f"{out.checkpoint}/{name}", ids)
+    assert out.settle_half_commits() == 1
+    assert sorted(p.name for p in (tmp_path / "out" / "_work" / "checkpoint").iterdir()) == [
+        "x.parquet", "y.pending.parquet"]
