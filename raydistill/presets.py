@@ -9,8 +9,8 @@ releases on the Hugging Face hub:
 - ``apps`` (codeparrot/apps), ``taco`` (BAAI/TACO): ``question``,
   ``input_output`` (a JSON string: ``inputs``/``outputs``, plus ``fn_name`` when
   the tests call a function) and ``starter_code``; ``test_cases`` is
-  ``input_output`` as the code verifier reads it. About 5% of APPS rows have an
-  empty ``input_output``: they become input errors.
+  ``input_output`` as the code verifier reads it (checked with the verifier's own
+  parser). Rows with an empty or unreadable ``input_output`` become input errors.
 - ``humaneval`` (openai_humaneval): ``prompt`` (also the starter code), ``test``,
   ``entry_point``; gold is ``canonical_solution``.
 - ``mbpp`` (mbpp, config full): ``text``, ``test_list``, ``test_setup_code``; the
@@ -98,11 +98,12 @@ def _math(raw: Mapping[str, Any], question: str, answer: str) -> dict[str, str]:
 
 def _apps(raw: Mapping[str, Any], question: str, answer: str) -> dict[str, str]:
     problem = text_field(raw, question)
-    io_text = text_field(raw, "input_output")
-    try:
-        tests = json.loads(io_text)
-    except json.JSONDecodeError as exc:
-        raise RowError(f"field 'input_output' is not JSON: {exc}") from None
+    tests = raw.get("input_output")
+    if not isinstance(tests, Mapping):  # the hub's releases store it as a JSON string
+        try:
+            tests = json.loads(text_field(raw, "input_output"))
+        except json.JSONDecodeError as exc:
+            raise RowError(f"field 'input_output' is not JSON: {exc}") from None
     if not isinstance(tests, dict):
         raise RowError("field 'input_output' is not a JSON object")
     starter = text_field(raw, "starter_code", required=False)

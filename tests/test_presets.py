@@ -240,3 +240,8 @@ def test_mcq_rows_pass_the_gold_letter_and_fail_another(raw, preset):
     other = "A" if gold != "A" else "B"
     assert verdict(row, f"Checking each option.\nAnswer: {gold}") == f"pass: {gold} == {gold}"
     assert verdict(row, f"\\boxed{{{other}}}") == f"fail: {other} != {gold}"
+
+
+def test_input_output_already_parsed_is_accepted():
+    raw = {**APPS_STDIN, "input_output": json.loads(APPS_STDIN["input_output"])}
+    assert mapped(raw, "apps")["test_cases"] == mapped(APPS_STDIN, "apps")["test_cases"]
