@@ -33,6 +33,8 @@ class DatasetConfig:
     format: str = "jsonl"
     path: str = ""
     split: str = "train"
+    # The hub data set's configuration name (format hf): "ARC-Challenge", "gpqa_diamond".
+    subset: str = ""
     preset: str = ""
     question_field: str = ""
     answer_field: str = ""

@@ -111,7 +111,8 @@ def _parquet_rows(fs: pafs.FileSystem, path: str, spec: DatasetConfig) -> Iterat
 def _hf_rows(spec: DatasetConfig) -> Iterator[dict[str, Any]]:
     import datasets  # heavy import, only for this format
 
-    for index, raw in enumerate(datasets.load_dataset(spec.path, split=spec.split)):
+    rows = datasets.load_dataset(spec.path, spec.subset or None, split=spec.split)
+    for index, raw in enumerate(rows):
         yield to_problem(dict(raw), spec, index)
 
 

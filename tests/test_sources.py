@@ -116,3 +116,26 @@ def test_staging_drops_duplicates_and_counts_them(tmp_path):
     staged = pq.read_table(out.problems)
     assert staged.num_rows == 3
     assert len(list((tmp_path / "out/_work/problems").iterdir())) == 2
+
+
+def test_hf_source_passes_split_and_subset(monkeypatch):
+    import datasets
+
+    from raydistill.config import DatasetConfig
+    from raydistill.sources import read_dataset
+
+    calls = []
+
+    def load_dataset(path, name=None, split=None):  # stands in for the hub (no network here)
+        calls.append((path, name, split))
+        return [{"question": "Which is a gas? A) iron B) helium", "answer": "#### B"}]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    spec = DatasetConfig(name="arc", format="hf", path="allenai/ai2_arc",
+                         subset="ARC-Challenge", split="test", preset="gsm8k", domain="math")
+    rows = list(read_dataset(spec, limit=None))
+    assert calls == [("allenai/ai2_arc", "ARC-Challenge", "test")]
+    assert rows[0]["source"] == "arc" and rows[0]["input_error"] is None
+    spec.subset = ""
+    list(read_dataset(spec, limit=None))
+    assert calls[-1] == ("allenai/ai2_arc", None, "test")
