@@ -125,7 +125,8 @@ def read_dataset(
     spec: DatasetConfig, limit: int | None, endpoint: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """Yield up to ``limit`` problem rows of one data set."""
-    cap = min(x for x in (spec.limit, limit) if x is not None) if (spec.limit or limit) else None
+    caps = [x for x in (spec.limit, limit) if x is not None]
+    cap = min(caps) if caps else None  # 0 means none, not all
     if spec.format == "synthetic_arithmetic":
         rows: Iterator[dict[str, Any]] = _synthetic_rows(spec, cap if cap is not None else 1000)
     elif spec.format == "hf":

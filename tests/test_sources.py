@@ -139,3 +139,14 @@ def test_hf_source_passes_split_and_subset(monkeypatch):
     spec.subset = ""
     list(read_dataset(spec, limit=None))
     assert calls[-1] == ("allenai/ai2_arc", None, "test")
+
+
+def test_limit_zero_reads_nothing():
+    from raydistill.config import DatasetConfig
+    from raydistill.sources import read_dataset
+
+    spec = DatasetConfig(name="s", format="synthetic_arithmetic", domain="math")
+    assert list(read_dataset(spec, limit=0)) == []
+    spec.limit = 0
+    assert list(read_dataset(spec, limit=None)) == []
+    assert len(list(read_dataset(spec, limit=5))) == 0
