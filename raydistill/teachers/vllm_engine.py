@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sys
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -163,5 +164,8 @@ class VLLMTeacher:
 
     def __del__(self) -> None:
         engine = getattr(self, "engine", None)
-        if engine is not None:
+        # At interpreter exit module globals are already gone (shutdown() then
+        # raised "'NoneType' object is not callable"); vLLM's own exit hooks stop
+        # the engine processes in that case.
+        if engine is not None and not sys.is_finalizing():
             engine.shutdown()
