@@ -45,27 +45,22 @@ def one_run(problems: int, max_tokens: int, extra: list[str]) -> dict[str, float
            "sampling.n=1", f"sampling.max_tokens={max_tokens}", "ray.rows_per_block=256",
            "teacher.batch_size=64", "verify.batch_size=64", f"output.uri={out}", *extra]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    driver = psutil.Process(proc.pid)
-    peak_driver = peak_total = 0
-    log: list[str] = []
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    while proc.poll() is None:
-        try:
-            peak_driver = max(peak_driver, driver.memory_info().rss)
-        except psutil.Error:
-            pass
-        peak_total = max(peak_total, session_rss(proc.pid))
-        chunk = proc.stdout.read()
-        if chunk:
-            log.append(chunk)
-        time.sleep(0.5)
-    log.append(proc.stdout.read() or "")
+    log_path = Path(out + ".log")
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe blocks the driver
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, start_new_session=True,
+                                stdout=log, stderr=subprocess.STDOUT)
+        driver = psutil.Process(proc.pid)
+        peak_driver = peak_total = 0
+        while proc.poll() is None:
+            try:
+                peak_driver = max(peak_driver, driver.memory_info().rss)
+            except psutil.Error:
+                pass
+            peak_total = max(peak_total, session_rss(proc.pid))
+            time.sleep(0.5)
     wall = time.monotonic() - started
     if proc.returncode != 0:
-        raise SystemExit(f"run of {problems} failed:\n{''.join(log)[-3000:]}")
+        raise SystemExit(f"run of {problems} failed:\n{log_path.read_text()[-3000:]}")
     summary = json.loads(Path(out, "summary.json").read_text())
     rows = pads.dataset(f"{out}/all", format="parquet").count_rows()
     return {"problems": problems, "rows": rows, "wall_s": wall,
