@@ -1,6 +1,6 @@
 """Pipeline overhead: teacher-stage tokens/s inside raydistill vs plain ``vllm.LLM.generate``.
 
-    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench_overhead.py [--problems 2000] [--n 4]
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench_overhead.py [--problems 2000] [key=value ...]
 
 One process, one machine, same model (the shipped tiny teacher), same prompts
 (raydistill's own chat messages and template), same sampling parameters and
@@ -114,11 +114,12 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=2000)
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-tokens", type=int, default=128)
+    parser.add_argument("overrides", nargs="*", help="more key=value config overrides")
     opts = parser.parse_args()
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     out = tempfile.mkdtemp(prefix="raydistill-bench-overhead-")
     args = ["conf=local", f"source.limit={opts.problems}", f"sampling.n={opts.n}",
-            f"sampling.max_tokens={opts.max_tokens}", f"output.uri={out}"]
+            f"sampling.max_tokens={opts.max_tokens}", f"output.uri={out}", *opts.overrides]
     cfg = load(args)
     problems = list(read_problems(cfg.source, None))
     raw = raw_vllm(cfg, problems)
