@@ -75,9 +75,10 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("extra", nargs="*", help="more key=value overrides")
     opts = parser.parse_args()
-    results = [one_run(size, opts.max_tokens, opts.extra) for size in opts.sizes]
-    for r in results:
-        print(json.dumps(r))
+    results = []
+    for size in opts.sizes:
+        results.append(one_run(size, opts.max_tokens, opts.extra))
+        print(json.dumps(results[-1]), flush=True)
     small, large = results[0], results[-1]
     print(f"\n{'problems':>10} {'rows':>8} {'wall s':>8} {'driver MB':>10} {'total MB':>9}")
     for r in results:
