@@ -36,6 +36,8 @@ ARGS = ["conf=local", f"source.limit={PROBLEMS}", f"sampling.n={SAMPLES}",
 
 def start(uri: str, *extra: str) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # A loaded CI machine can take longer than Ray's default 60 s to start a raylet.
+    env.setdefault("RAY_raylet_start_wait_time_s", "180")
     # Output to a file, not a pipe: a driver logging into a full, unread pipe blocks.
     log = tempfile.NamedTemporaryFile("w+", prefix="raydistill-driver-", suffix=".log")
     proc = subprocess.Popen(
