@@ -251,9 +251,14 @@ class HTTPTeacher:
         return row
 
     async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
-        """Generate every problem of ``batch``, yielding each as it finishes."""
+        """Generate every problem of ``batch`` at once; yield the rows in input order.
+
+        Input order, not completion order: when Ray retries a task whose actor
+        died, it skips the outputs already delivered by position, which is only
+        right if a rerun yields the same rows in the same order.
+        """
         pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
-        for finished in asyncio.as_completed(pending):
+        for finished in pending:
             row = await finished
             self.metrics.problem(row)
             yield records.table([row], records.GENERATION)

@@ -5,8 +5,9 @@ Each actor holds one ``vllm.AsyncLLMEngine`` (the async engine every vLLM from
 keeps only the first of ``n`` samples and returns no ``finish_reason``.
 
 Rows go in one per problem and come out one per problem, the samples as a list
-column, yielded as each problem finishes so the engine stays full while Ray Data
-keeps feeding it. A problem that cannot be generated (prompt longer than the
+column. A batch's problems all enter the engine at once and up to four batches
+are in flight per actor, so the engine stays full; rows are yielded in input
+order so that a retried task yields the same sequence. A problem that cannot be generated (prompt longer than the
 context, a request the engine rejects) comes out with ``teacher_error`` set; a
 dead engine kills the actor process so Ray restarts it with a fresh engine.
 
@@ -154,9 +155,14 @@ class VLLMTeacher:
         return row
 
     async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
-        """Generate every problem of ``batch``, yielding each as it finishes."""
+        """Generate every problem of ``batch`` at once; yield the rows in input order.
+
+        Input order, not completion order: when Ray retries a task whose actor
+        died, it skips the outputs already delivered by position, which is only
+        right if a rerun yields the same rows in the same order.
+        """
         pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
-        for finished in asyncio.as_completed(pending):
+        for finished in pending:
             row = await finished
             self.metrics.problem(row)
             yield records.table([row], records.GENERATION)
