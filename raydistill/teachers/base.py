@@ -1,10 +1,17 @@
-"""What every teacher shares: the fields it fills on a row, model names, request seeds."""
+"""What every teacher shares: row fields, model names, seeds, batch streaming."""
 
 from __future__ import annotations
 
+import asyncio
 import zlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+
+import pyarrow as pa
+
+from raydistill import records
+from raydistill.metrics import TeacherMetrics
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUILTIN_PREFIX = "builtin:"
@@ -40,3 +47,29 @@ def start_row(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with the teacher's output fields reset: no samples, no error, no timings."""
     return dict(row, samples=[], teacher_error=None, prompt_tokens=0,
                 generated_at=None, generation_seconds=None)
+
+
+class StreamingTeacher:
+    """A Ray Data actor that maps a batch of problem rows to rows with samples.
+
+    Subclasses set ``self.metrics`` and implement ``_generate(row) -> row``.
+    """
+
+    metrics: TeacherMetrics
+
+    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
+        """Generate every problem of ``batch`` at once; yield the rows in input order.
+
+        Input order, not completion order: when Ray retries a task whose actor
+        died, it skips the outputs already delivered by position, which is only
+        right if a rerun yields the same rows in the same order.
+        """
+        pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
+        for finished in pending:
+            row = await finished
+            self.metrics.problem(row)
+            yield records.table([row], records.GENERATION)
+        self.metrics.flush()

@@ -38,17 +38,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pyarrow as pa
 
-from raydistill import records
 from raydistill.config import ConfigError
 from raydistill.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, make_sample
-from raydistill.teachers.base import request_seed, start_row
+from raydistill.teachers.base import StreamingTeacher, request_seed, start_row
 from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -86,7 +83,7 @@ def read_api_key(teacher: dict[str, Any]) -> Secret | None:
     return Secret(value)
 
 
-class HTTPTeacher:
+class HTTPTeacher(StreamingTeacher):
     """An OpenAI-compatible chat-completions client inside a Ray Data actor."""
 
     def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any],
@@ -250,16 +247,3 @@ class HTTPTeacher:
         row["samples"] = samples
         return row
 
-    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
-        """Generate every problem of ``batch`` at once; yield the rows in input order.
-
-        Input order, not completion order: when Ray retries a task whose actor
-        died, it skips the outputs already delivered by position, which is only
-        right if a rerun yields the same rows in the same order.
-        """
-        pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
-        for finished in pending:
-            row = await finished
-            self.metrics.problem(row)
-            yield records.table([row], records.GENERATION)
-        self.metrics.flush()

@@ -7,9 +7,10 @@ keeps only the first of ``n`` samples and returns no ``finish_reason``.
 Rows go in one per problem and come out one per problem, the samples as a list
 column. A batch's problems all enter the engine at once and up to four batches
 are in flight per actor, so the engine stays full; rows are yielded in input
-order so that a retried task yields the same sequence. A problem that cannot be generated (prompt longer than the
-context, a request the engine rejects) comes out with ``teacher_error`` set; a
-dead engine kills the actor process so Ray restarts it with a fresh engine.
+order so that a retried task yields the same sequence. A problem that cannot be
+generated (prompt longer than the context, a request the engine rejects) comes
+out with ``teacher_error`` set; a dead engine kills the actor process so Ray
+restarts it with a fresh engine.
 
 Where the replica runs (GPUs, Ascend NPUs, CPU; one device or a tensor/pipeline
 parallel group in a placement group) is decided by :mod:`.placement`; the engine
@@ -23,15 +24,11 @@ import logging
 import os
 import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
-import pyarrow as pa
-
-from raydistill import records
 from raydistill.metrics import TeacherMetrics
 from raydistill.parsing import THINK_OPEN, make_sample
-from raydistill.teachers.base import request_seed, resolve_model, start_row
+from raydistill.teachers.base import StreamingTeacher, request_seed, resolve_model, start_row
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
     return bool(tokenizer.decode(list(prompt_ids[-4:])).rstrip().endswith(THINK_OPEN))
 
 
-class VLLMTeacher:
+class VLLMTeacher(StreamingTeacher):
     """One vLLM engine replica inside a Ray Data actor."""
 
     def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any]) -> None:
@@ -154,19 +151,6 @@ class VLLMTeacher:
         ]
         return row
 
-    async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
-        """Generate every problem of ``batch`` at once; yield the rows in input order.
-
-        Input order, not completion order: when Ray retries a task whose actor
-        died, it skips the outputs already delivered by position, which is only
-        right if a rerun yields the same rows in the same order.
-        """
-        pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
-        for finished in pending:
-            row = await finished
-            self.metrics.problem(row)
-            yield records.table([row], records.GENERATION)
-        self.metrics.flush()
 
     def __del__(self) -> None:
         engine = getattr(self, "engine", None)
