@@ -42,6 +42,7 @@ from raydistill.sinks import OutputLocation, check_coverage, error_budget, flatt
 from raydistill.sources import read_problems
 from raydistill.summary import summarize, teacher_usage
 from raydistill.teachers import constructor_kwargs, get_teacher
+from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.judge import JudgeActor
@@ -111,8 +112,10 @@ def _generate_plan(cfg: Config, out: OutputLocation, teacher_cls: type) -> None:
     ds = ds.map_batches(partial(add_prompts, prompt_cfg=cfg.prompt), batch_format="pyarrow")
     ds = ds.map_batches(
         teacher_cls,
+        # The crash ledger outlives engine restarts: a prompt that kills the
+        # engine every time ends as one error row (teachers/crashes.py).
         fn_constructor_kwargs=constructor_kwargs(to_dict(cfg)["teacher"],
-                                                 to_dict(cfg)["sampling"]),
+                                                 to_dict(cfg)["sampling"], start_ledger()),
         batch_size=cfg.teacher.batch_size,
         batch_format="pyarrow",
         # Data-parallel replicas: a fixed pool unless teacher.max_replicas lets it grow.

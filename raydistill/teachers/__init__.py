@@ -35,14 +35,18 @@ def get_teacher(name: str) -> type:
         raise KeyError(f"unknown teacher {name!r}; known: {', '.join(sorted(TEACHERS))}") from None
 
 
-def constructor_kwargs(teacher: dict[str, Any], sampling: dict[str, Any]) -> dict[str, Any]:
+def constructor_kwargs(teacher: dict[str, Any], sampling: dict[str, Any],
+                       crash_ledger: Any | None = None) -> dict[str, Any]:
     """``fn_constructor_kwargs`` of the teacher actors.
 
     The HTTP teacher's API key is read here, in the driver, so that a missing one
     fails before any work, and travels to the actors as a ``Secret`` (never in the
-    config, the summary or Ray's displayed arguments).
+    config, the summary or Ray's displayed arguments). ``crash_ledger``
+    (:func:`.crashes.start_ledger`) goes to vLLM teachers, whose engines can crash.
     """
     kwargs: dict[str, Any] = {"teacher": teacher, "sampling": sampling}
+    if teacher["name"] == "vllm" and crash_ledger is not None:
+        kwargs["crash_ledger"] = crash_ledger
     if teacher["name"] == "openai" and teacher.get("api_key_env"):
         kwargs["api_key"] = read_api_key(teacher)
     return kwargs

@@ -60,6 +60,9 @@ class StreamingTeacher:
     async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
+    async def _before_batch(self, rows: list[dict[str, Any]]) -> None:
+        """Called once per batch before any of its rows is generated (default: nothing)."""
+
     async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
         """Generate every problem of ``batch`` at once; yield the rows in input order.
 
@@ -67,7 +70,9 @@ class StreamingTeacher:
         died, it skips the outputs already delivered by position, which is only
         right if a rerun yields the same rows in the same order.
         """
-        pending = [asyncio.ensure_future(self._generate(r)) for r in records.rows(batch)]
+        rows = records.rows(batch)
+        await self._before_batch(rows)
+        pending = [asyncio.ensure_future(self._generate(r)) for r in rows]
         for finished in pending:
             row = await finished
             self.metrics.problem(row)

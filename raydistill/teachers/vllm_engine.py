@@ -10,7 +10,8 @@ are in flight per actor, so the engine stays full; rows are yielded in input
 order so that a retried task yields the same sequence. A problem that cannot be
 generated (prompt longer than the context, a request the engine rejects) comes
 out with ``teacher_error`` set; a dead engine kills the actor process so Ray
-restarts it with a fresh engine.
+restarts it with a fresh engine. A prompt that kills the engine every time is
+found and ends as one error row, the other problems generated (:mod:`.crashes`).
 
 Where the replica runs (GPUs, Ascend NPUs, CPU; one device or a tensor/pipeline
 parallel group in a placement group) is decided by :mod:`.placement`; the engine
@@ -29,6 +30,7 @@ from typing import Any
 from raydistill.metrics import TeacherMetrics
 from raydistill.parsing import THINK_OPEN, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, resolve_model, start_row
+from raydistill.teachers.crashes import CrashGuard
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +73,9 @@ def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
 class VLLMTeacher(StreamingTeacher):
     """One vLLM engine replica inside a Ray Data actor."""
 
-    def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any]) -> None:
+    def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any],
+                 crash_ledger: Any | None = None) -> None:
+        """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts."""
         from vllm import AsyncEngineArgs, AsyncLLMEngine, SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
@@ -90,6 +94,7 @@ class VLLMTeacher(StreamingTeacher):
         # FINAL_ONLY: without it some rows came back with fewer than n samples.
         self.output_kind = RequestOutputKind.FINAL_ONLY
         self.requests = 0
+        self.crashes = CrashGuard(crash_ledger)
         self.metrics = TeacherMetrics(teacher["model"])
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
@@ -104,9 +109,18 @@ class VLLMTeacher(StreamingTeacher):
             output_kind=self.output_kind,
         )
 
+    async def _before_batch(self, rows: list[dict[str, Any]]) -> None:
+        # One ledger call per batch, not per row: the stage's overhead is
+        # measured against raw vLLM (tools/bench_overhead.py).
+        await self.crashes.check_batch(r["problem_id"] for r in rows)
+
     async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
         row = start_row(row)
         if row["input_error"]:
+            return row
+        poison = self.crashes.poison(row["problem_id"])
+        if poison:
+            row["teacher_error"] = poison
             return row
         prompt_ids: Any = self.tokenizer.apply_chat_template(
             row["messages"], add_generation_prompt=True, tokenize=True
@@ -127,7 +141,7 @@ class VLLMTeacher(StreamingTeacher):
         final = None
         prompt: Any = {"prompt_token_ids": list(prompt_ids)}  # vllm's TokensPrompt
         waiting = time.monotonic()
-        async with self.slots:
+        async with self.crashes.running(row["problem_id"]), self.slots:
             self.metrics.waited(time.monotonic() - waiting)
             try:
                 async for output in self.engine.generate(
@@ -138,6 +152,7 @@ class VLLMTeacher(StreamingTeacher):
             except Exception as exc:
                 if type(exc).__name__ == "EngineDeadError":
                     logger.error("vLLM engine died; exiting so Ray restarts this actor")
+                    self.crashes.engine_died()
                     os._exit(1)
                 row["teacher_error"] = f"generation failed: {type(exc).__name__}: {exc}"
                 return row
@@ -150,7 +165,6 @@ class VLLMTeacher(StreamingTeacher):
             for c in final.outputs
         ]
         return row
-
 
     def __del__(self) -> None:
         engine = getattr(self, "engine", None)
