@@ -20,7 +20,9 @@ import datetime as dt
 import json
 import logging
 import math
+from array import array
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from html import escape
 from typing import Any
 
@@ -41,6 +43,8 @@ REPORT_NAME = "report.html"
 LENGTH_BINS = 20
 TIME_BINS = 40
 VERDICTS = ("pass", "fail", "error")
+SAMPLE_COLUMNS = ("problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail",
+                  "prompt_tokens", "completion_tokens", "generated_at", "generation_seconds")
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}
@@ -99,19 +103,77 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def read_samples(out: OutputLocation) -> pa.Table:
-    """The per-sample columns the report needs; texts reduced to their lengths while scanning."""
+def read_samples(out: OutputLocation) -> pads.Dataset:
+    """``all/`` as a dataset; :func:`render` scans it batch by batch."""
     if out.fs.get_file_info(out.all).type != pafs.FileType.Directory:
         raise StorageError(f"{out.uri} holds no finished run (no all/ directory)")
-    dataset = pads.dataset(out.all, filesystem=out.fs, format="parquet")
-    columns: dict[str, Any] = {
-        name: pc.field(name)
-        for name in ("problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail",
-                     "prompt_tokens", "completion_tokens", "generated_at", "generation_seconds")
-    }
+    return pads.dataset(out.all, filesystem=out.fs, format="parquet")
+
+
+def scan(samples: pads.Dataset | pa.Table) -> Iterator[pa.RecordBatch]:
+    """The per-sample columns the report needs; texts reduced to their lengths while scanning.
+
+    A table (as tests build) must already hold these columns.
+    """
+    if isinstance(samples, pa.Table):
+        yield from samples.to_batches()
+        return
+    columns: dict[str, Any] = {name: pc.field(name) for name in SAMPLE_COLUMNS}
     for text in ("response", "reasoning", "solution"):
         columns[f"{text}_chars"] = pc.utf8_length(pc.field(text))
-    return dataset.to_table(columns=columns)
+    yield from samples.to_batches(columns=columns)
+
+
+class Tally:
+    """What the sections draw, added one batch of samples at a time.
+
+    Memory: one small entry per problem (for pass@k and the funnels) and a few
+    numbers per sample (for the histograms), never the rows themselves.
+    """
+
+    def __init__(self) -> None:
+        # problem_id -> [source, domain, samples generated, samples passed]
+        self.problems: dict[str, list[Any]] = {}
+        self.verdicts: Counter[tuple[str, str]] = Counter()
+        self.example: dict[tuple[str, str], str] = {}
+        self.completion_tokens = 0
+        # Per generated sample: status, reasoning and answer tokens; per timed one: end, tokens.
+        self.status = array("b")
+        self.lengths = {"reasoning": array("d"), "answer": array("d")}
+        self.timed_status = array("b")
+        self.starts, self.ends, self.tokens = array("d"), array("d"), array("d")
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Count the samples of ``batch`` (the columns :func:`scan` yields)."""
+        names: dict[str, str] = {}  # one str object per distinct source/domain
+        for s in batch.to_pylist():
+            status = _status(s["verdict"])
+            key = (status, verdict_category(s["verdict"], s["verdict_detail"]))
+            self.verdicts[key] += 1
+            self.example.setdefault(key, s["verdict_detail"] or "")
+            self.completion_tokens += s["completion_tokens"] or 0
+            source, domain = (names.setdefault(v, v) for v in (s["source"] or "unknown",
+                                                               s["domain"] or "unknown"))
+            entry = self.problems.setdefault(s["problem_id"], [source, domain, 0, 0])
+            entry[3] += s["verdict"] == "pass"
+            if s["response_chars"] is None:  # no sample was generated
+                continue
+            entry[2] += 1
+            self._add_lengths(s, VERDICTS.index(status))
+            if s["generated_at"] is not None:
+                self.timed_status.append(VERDICTS.index(status))
+                self.starts.append(s["generated_at"])
+                self.ends.append(s["generated_at"] + (s["generation_seconds"] or 0))
+                self.tokens.append(s["completion_tokens"] or 0)
+
+    def _add_lengths(self, s: dict[str, Any], status: int) -> None:
+        chars = (s["reasoning_chars"] or 0) + (s["solution_chars"] or 0)
+        if not chars:
+            return
+        tokens = s["completion_tokens"] or 0
+        self.status.append(status)
+        self.lengths["reasoning"].append(tokens * (s["reasoning_chars"] or 0) / chars)
+        self.lengths["answer"].append(tokens * (s["solution_chars"] or 0) / chars)
 
 
 def read_summary(out: OutputLocation) -> dict[str, Any]:
@@ -145,92 +207,74 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _funnel(samples: list[dict[str, Any]], key: str) -> tuple[str, str]:
-    groups: dict[str, dict[str, Any]] = defaultdict(
-        lambda: {"problems": set(), "answered": set(), "solved": set(), "samples": 0, "pass": 0})
-    for s in samples:
-        g = groups[s[key] or "unknown"]
-        g["problems"].add(s["problem_id"])
-        if s["response_chars"] is not None:
-            g["answered"].add(s["problem_id"])
-            g["samples"] += 1
-        if s["verdict"] == "pass":
-            g["pass"] += 1
-            g["solved"].add(s["problem_id"])
+def _funnel(tally: Tally, key: str) -> tuple[str, str]:
+    column = 0 if key == "source" else 1
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for entry in tally.problems.values():
+        g = groups[entry[column]]  # problems, answered, samples, verified samples, solved
+        g[0] += 1
+        g[1] += entry[2] > 0
+        g[2] += entry[2]
+        g[3] += entry[3]
+        g[4] += entry[3] > 0
     names = sorted(groups)
-    rows = [[name, len(g["problems"]), len(g["answered"]), g["samples"], g["pass"],
-             f"{g['pass'] / g['samples']:.1%}" if g["samples"] else "-", len(g["solved"])]
-            for name, g in ((n, groups[n]) for n in names)]
+    rows: list[list[Any]] = [
+        [name, g[0], g[1], g[2], g[3], f"{g[3] / g[2]:.1%}" if g[2] else "-", g[4]]
+        for name, g in ((n, groups[n]) for n in names)]
     table = _table([key, "problems", "answered", "samples", "verified samples", "pass rate",
                     "problems solved"], rows)
     chart = charts.bars(f"Funnel by {key}", names, {
-        "problems": [r[1] for r in rows], "samples": [r[3] for r in rows],
-        "verified samples": [r[4] for r in rows], "problems solved": [r[6] for r in rows]})
+        "problems": [groups[n][0] for n in names], "samples": [groups[n][2] for n in names],
+        "verified samples": [groups[n][3] for n in names],
+        "problems solved": [groups[n][4] for n in names]})
     return chart, table
 
 
-def _pass_at_k(samples: list[dict[str, Any]]) -> tuple[str, str]:
-    per_problem: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    source_of: dict[str, str] = {}
-    for s in samples:
-        if s["response_chars"] is None:  # no sample was generated
-            continue
-        counts = per_problem[s["problem_id"]]
-        counts[0] += 1
-        counts[1] += s["verdict"] == "pass"
-        source_of[s["problem_id"]] = s["source"]
+def _pass_at_k(tally: Tally) -> tuple[str, str]:
+    # (source, n, c) -> problems: few distinct keys, however many problems.
+    per_problem = Counter((e[0], e[2], e[3]) for e in tally.problems.values() if e[2])
     if not per_problem:
         return "<p>No samples were generated.</p>", ""
-    n_max = max(n for n, _ in per_problem.values())
+    n_max = max(n for _, n, _ in per_problem)
     ks = [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= n_max] or [1]
-    sources = sorted(set(source_of.values()))
+    sources = sorted({source for source, _, _ in per_problem})
     rows = []
     for source in [*sources, "all"]:
-        chosen = [v for p, v in per_problem.items() if source in ("all", source_of[p])]
-        row: list[Any] = [source, len(chosen)]
+        chosen = {(s, n, c): m for (s, n, c), m in per_problem.items() if source in ("all", s)}
+        row: list[Any] = [source, sum(chosen.values())]
         for k in ks:
-            usable = [pass_at_k(n, c, k) for n, c in chosen if n >= k]
-            row.append(f"{sum(usable) / len(usable):.1%}" if usable else "-")
+            usable = [(pass_at_k(n, c, k), m) for (_, n, c), m in chosen.items() if n >= k]
+            total = sum(m for _, m in usable)
+            row.append(f"{sum(p * m for p, m in usable) / total:.1%}" if total else "-")
         rows.append(row)
     table = _table(["source", "problems", *[f"pass@{k}" for k in ks]], rows)
-    passing = Counter(c for _, c in per_problem.values())
+    passing: Counter[int] = Counter()
+    for (_, _, c), m in per_problem.items():
+        passing[c] += m
     chart = charts.bars(
         "Problems by number of passing samples", [f"{c} of {n_max}" for c in range(n_max + 1)],
         {"problems": [passing.get(c, 0) for c in range(n_max + 1)]}, width=520)
     return chart, table
 
 
-def _lengths(samples: list[dict[str, Any]]) -> str:
-    parts: dict[str, list[tuple[str, float]]] = {"reasoning": [], "answer": []}
-    for s in samples:
-        chars = (s["reasoning_chars"] or 0) + (s["solution_chars"] or 0)
-        if s["response_chars"] is None or not chars:
-            continue
-        tokens = s["completion_tokens"] or 0
-        parts["reasoning"].append((s["verdict"], tokens * (s["reasoning_chars"] or 0) / chars))
-        parts["answer"].append((s["verdict"], tokens * (s["solution_chars"] or 0) / chars))
-    if not parts["reasoning"]:
+def _lengths(tally: Tally) -> str:
+    if not tally.status:
         return "<p>No samples were generated.</p>"
     svgs = []
-    for part, values in parts.items():
-        top = max(v for _, v in values) or 1.0
+    for part, values in tally.lengths.items():
+        top = max(values) or 1.0
         width = math.ceil(top / LENGTH_BINS) or 1
         edges = [float(i * width) for i in range(LENGTH_BINS + 1)]
         series = {v: [0] * LENGTH_BINS for v in VERDICTS}
-        for verdict, value in values:
-            series[_status(verdict)][min(int(value // width), LENGTH_BINS - 1)] += 1
+        for status, value in zip(tally.status, values, strict=True):
+            series[VERDICTS[status]][min(int(value // width), LENGTH_BINS - 1)] += 1
         svgs.append(charts.histogram(f"{part.capitalize()} length", edges, series,
                                      f"{part} tokens per sample", width=520))
     return "".join(svgs)
 
 
-def _verdicts(samples: list[dict[str, Any]]) -> tuple[str, str]:
-    by_category: Counter[tuple[str, str]] = Counter()
-    example: dict[tuple[str, str], str] = {}
-    for s in samples:
-        key = (_status(s["verdict"]), verdict_category(s["verdict"], s["verdict_detail"]))
-        by_category[key] += 1
-        example.setdefault(key, s["verdict_detail"] or "")
+def _verdicts(tally: Tally) -> tuple[str, str]:
+    by_category, example = tally.verdicts, tally.example
     keys = sorted(by_category, key=lambda k: (VERDICTS.index(k[0]), -by_category[k]))
     total = sum(by_category.values()) or 1
     rows = [[cat, verdict, by_category[k], f"{by_category[k] / total:.1%}", example[k][:100]]
@@ -242,20 +286,17 @@ def _verdicts(samples: list[dict[str, Any]]) -> tuple[str, str]:
     return chart, table
 
 
-def _throughput(samples: list[dict[str, Any]]) -> str:
-    timed = [s for s in samples if s["generated_at"] is not None and s["response_chars"]
-             is not None]
-    if not timed:
+def _throughput(tally: Tally) -> str:
+    if not tally.ends:
         return "<p>No timed generations.</p>"
-    ends = [s["generated_at"] + (s["generation_seconds"] or 0) for s in timed]
-    start, stop = min(s["generated_at"] for s in timed), max(ends)
+    start, stop = min(tally.starts), max(tally.ends)
     step = max((stop - start) / TIME_BINS, 1e-3)
     tokens = [0.0] * TIME_BINS
     finished = {v: [0.0] * TIME_BINS for v in VERDICTS}
-    for s, end in zip(timed, ends, strict=True):
+    for status, end, count in zip(tally.timed_status, tally.ends, tally.tokens, strict=True):
         b = min(int((end - start) / step), TIME_BINS - 1)
-        tokens[b] += (s["completion_tokens"] or 0) / step
-        finished[_status(s["verdict"])][b] += 1 / step
+        tokens[b] += count / step
+        finished[VERDICTS[status]][b] += 1 / step
     xs = [(b + 1) * step for b in range(TIME_BINS)]
     return (charts.lines("Teacher output tokens per second", xs, {"tokens/s": tokens},
                          "seconds since the first request", width=520)
@@ -295,16 +336,16 @@ def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
                    "RESOURCE=USD_PER_HOUR</code>; per-token prices from the teacher config.</p>")
 
 
-def _cards(summary: dict[str, Any], samples: list[dict[str, Any]]) -> str:
-    generated = sum(s["response_chars"] is not None for s in samples)
-    passed = sum(s["verdict"] == "pass" for s in samples)
+def _cards(summary: dict[str, Any], tally: Tally) -> str:
+    generated = sum(e[2] for e in tally.problems.values())
+    passed = sum(e[3] for e in tally.problems.values())
     cards = [
-        ("problems", summary.get("problems_read", len({s["problem_id"] for s in samples}))),
+        ("problems", summary.get("problems_read", len(tally.problems))),
         ("samples generated", generated),
         ("verified samples", passed),
         ("pass rate", f"{passed / generated:.1%}" if generated else "-"),
-        ("problems solved", len({s["problem_id"] for s in samples if s["verdict"] == "pass"})),
-        ("completion tokens", f"{sum(s['completion_tokens'] or 0 for s in samples):,}"),
+        ("problems solved", sum(e[3] > 0 for e in tally.problems.values())),
+        ("completion tokens", f"{tally.completion_tokens:,}"),
         ("tokens/s generating", f"{summary.get('completion_tokens_per_s', 0):,.0f}"),
         ("wall time", f"{summary.get('timings', {}).get('total_s', 0):,.0f} s"),
     ]
@@ -313,10 +354,12 @@ def _cards(summary: dict[str, Any], samples: list[dict[str, Any]]) -> str:
         for k, v in cards) + "</div>"
 
 
-def render(samples: pa.Table, summary: dict[str, Any], uri: str,
+def render(samples: pads.Dataset | pa.Table, summary: dict[str, Any], uri: str,
            prices: dict[str, float] | None = None) -> str:
     """The report's HTML for ``samples`` (see :func:`read_samples`) and ``summary``."""
-    rows = samples.to_pylist()
+    rows = Tally()
+    for batch in scan(samples):
+        rows.add(batch)
     teacher = summary.get("config", {}).get("teacher", {}).get("model", "?")
     funnel_source, table_source = _funnel(rows, "source")
     funnel_domain, table_domain = _funnel(rows, "domain")

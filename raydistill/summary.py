@@ -11,67 +11,109 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from raydistill.sinks import OutputLocation
 
-COLUMNS = ["problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail", "verified",
-           "finish_reason", "think_closed", "prompt_tokens", "completion_tokens", "response",
-           "generated_at", "generation_seconds"]
+# Scanned batch by batch: the response text is reduced to "was one generated"
+# while reading, so the summary's memory does not grow with the traces.
+COLUMNS: dict[str, Any] = {
+    **{name: pc.field(name) for name in (
+        "problem_id", "sample_idx", "source", "verdict", "verdict_detail", "verified",
+        "finish_reason", "think_closed", "prompt_tokens", "completion_tokens", "generated_at",
+        "generation_seconds", "verdicts")},
+    "generated": pc.field("response").is_valid(),
+}
+
+
+class Tally:
+    """The summary's counts, added one record batch of ``all/`` at a time.
+
+    Memory is the distinct problem ids with a verified sample plus one float
+    per verifier check (for the latency percentiles), not the rows.
+    """
+
+    def __init__(self) -> None:
+        self.rows = self.samples = self.truncated = 0
+        self.completion_tokens = self.prompt_tokens = 0
+        self.verdicts: Counter[str] = Counter()
+        self.error_reasons: Counter[str] = Counter()
+        self.by_source: dict[str, Counter[str]] = {}
+        self.passed_problems: set[str] = set()
+        self.first_start: float | None = None
+        self.last_end: float | None = None
+        self.checks: list[pa.Table] = []
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        """Count one batch (its columns: :data:`COLUMNS`)."""
+        self.rows += batch.num_rows
+        generated = batch.filter(batch["generated"])
+        self.samples += generated.num_rows
+        self.truncated += generated.filter(pc.or_(
+            pc.invert(generated["think_closed"]),
+            pc.equal(generated["finish_reason"], "length"))).num_rows
+        self.completion_tokens += pc.sum(generated["completion_tokens"]).as_py() or 0
+        # Prompt tokens are per problem, repeated on each of its sample rows.
+        self.prompt_tokens += pc.sum(
+            batch.filter(pc.equal(batch["sample_idx"], 0))["prompt_tokens"]).as_py() or 0
+        self.passed_problems.update(batch.filter(batch["verified"])["problem_id"].to_pylist())
+        verdicts = batch["verdict"].to_pylist()
+        self.verdicts.update(verdicts)
+        for source, verdict in zip(batch["source"].to_pylist(), verdicts, strict=True):
+            self.by_source.setdefault(source, Counter())[verdict] += 1
+        errors = batch.filter(pc.equal(batch["verdict"], "error"))["verdict_detail"]
+        self.error_reasons.update((d or "").split(":")[0] for d in errors.to_pylist())
+        timed = batch.filter(pc.is_valid(batch["generated_at"]))
+        if timed.num_rows:
+            start = pc.min(timed["generated_at"]).as_py()
+            end = pc.max(pc.add(timed["generated_at"], timed["generation_seconds"])).as_py()
+            self.first_start = min(start, self.first_start or start)
+            self.last_end = max(end, self.last_end or end)
+        self.checks.append(check_times(pc.list_flatten(batch["verdicts"])))
+
+    @property
+    def window(self) -> float:
+        """First request start to last request end, 0 when nothing was timed.
+
+        Engine start-up (~20-40 s on CPU) is outside it, so it does not dilute throughput.
+        """
+        if self.first_start is None or self.last_end is None:
+            return 0.0
+        return self.last_end - self.first_start
 
 
 def summarize(
     out: OutputLocation, staged: dict[str, int], timings: dict[str, float]
 ) -> dict[str, Any]:
     """Funnel counts, token throughput and pass rates by source and domain."""
-    rows = out.read_columns(out.all, COLUMNS)
-    verified_rows = out.read_columns(out.verified, ["problem_id"]).num_rows
-    generated = rows.filter(pc.is_valid(rows["response"]))
-    verdicts = Counter(rows["verdict"].to_pylist())
-    truncated = generated.filter(
-        pc.or_(pc.invert(generated["think_closed"]), pc.equal(generated["finish_reason"], "length"))
-    ).num_rows
-    completion_tokens = pc.sum(generated["completion_tokens"]).as_py() or 0
-    passed_problems = len(set(rows.filter(rows["verified"])["problem_id"].to_pylist()))
-    by_source: dict[str, dict[str, int]] = {}
-    for source, verdict in zip(rows["source"].to_pylist(), rows["verdict"].to_pylist(),
-                               strict=True):
-        by_source.setdefault(source, Counter())[verdict] += 1
-    details = Counter(
-        d.split(":")[0] for d, v in zip(rows["verdict_detail"].to_pylist(),
-                                        rows["verdict"].to_pylist(), strict=True)
-        if v == "error"
-    )
-    # Throughput while the teacher pool was generating: first request start to
-    # last request end, so engine start-up (~20-40 s on CPU) does not dilute it.
-    window = 0.0
-    timed = rows.filter(pc.is_valid(rows["generated_at"]))
-    if timed.num_rows:
-        ends = pc.add(timed["generated_at"], timed["generation_seconds"])
-        window = pc.max(ends).as_py() - pc.min(timed["generated_at"]).as_py()
+    tally = Tally()
+    dataset = pads.dataset(out.all, filesystem=out.fs, format="parquet")
+    for batch in dataset.to_batches(columns=COLUMNS):
+        tally.add(batch)
+    verified_rows = pads.dataset(out.verified, filesystem=out.fs, format="parquet").count_rows()
+    window = tally.window
     return {
         "output": out.uri,
         "problems_read": staged["problems"],
         "duplicate_problems_dropped": staged["duplicates"],
         "input_errors": staged["input_errors"],
-        "teacher_errors": rows.num_rows - generated.num_rows - staged["input_errors"],
-        "samples": generated.num_rows,
-        "rows_in_all": rows.num_rows,
+        "teacher_errors": tally.rows - tally.samples - staged["input_errors"],
+        "samples": tally.samples,
+        "rows_in_all": tally.rows,
         "verified": verified_rows,
-        "failed": verdicts.get("fail", 0),
-        "errors": verdicts.get("error", 0),
-        "error_reasons": dict(details),
-        "truncated": truncated,
-        "pass_rate": verified_rows / generated.num_rows if generated.num_rows else 0.0,
-        "problems_with_a_verified_sample": passed_problems,
-        # Prompt tokens are per problem, repeated on each of its sample rows.
-        "prompt_tokens": pc.sum(
-            rows.filter(pc.equal(rows["sample_idx"], 0))["prompt_tokens"]
-        ).as_py() or 0,
-        "completion_tokens": completion_tokens,
-        "completion_tokens_per_s": completion_tokens / window if window else 0.0,
+        "failed": tally.verdicts.get("fail", 0),
+        "errors": tally.verdicts.get("error", 0),
+        "error_reasons": dict(tally.error_reasons),
+        "truncated": tally.truncated,
+        "pass_rate": verified_rows / tally.samples if tally.samples else 0.0,
+        "problems_with_a_verified_sample": len(tally.passed_problems),
+        "prompt_tokens": tally.prompt_tokens,
+        "completion_tokens": tally.completion_tokens,
+        "completion_tokens_per_s": tally.completion_tokens / window if window else 0.0,
         "generation_window_s": window,
-        "by_source": {k: dict(v) for k, v in by_source.items()},
-        "verifier_latency": verifier_latency(out.read_columns(out.all, ["verdicts"])["verdicts"]),
+        "by_source": {k: dict(v) for k, v in tally.by_source.items()},
+        "verifier_latency": checks_latency(pa.concat_tables(tally.checks))
+        if tally.checks else {},
         "timings": timings,
     }
 
@@ -109,17 +151,25 @@ def verifier_latency(verdicts: pa.ChunkedArray) -> dict[str, dict[str, float]]:
     (p99 near ``verify.math_timeout_s`` or the sandbox's ``total_wall_s``) means
     the verifier pool can fall behind the teacher: add ``verify.replicas``.
     """
-    entries = pc.list_flatten(verdicts)
-    if not len(entries):
-        return {}
-    kinds = pc.struct_field(entries, "verifier")
+    return checks_latency(check_times(pc.list_flatten(verdicts)))
+
+
+def check_times(entries: pa.Array | pa.ChunkedArray) -> pa.Table:
+    """Kind, seconds and retries of each verifier check (one entry of a ``verdicts`` list)."""
+    return pa.table({name: pc.struct_field(entries, name)
+                     for name in ("verifier", "seconds", "retries")})
+
+
+def checks_latency(checks: pa.Table) -> dict[str, dict[str, float]]:
+    """:func:`verifier_latency` of the checks :func:`check_times` listed."""
     found: dict[str, dict[str, float]] = {}
-    for kind in sorted(set(kinds.to_pylist()) - {None}):
-        chosen = pc.filter(entries, pc.equal(kinds, kind))
-        ms = pc.multiply(pc.struct_field(chosen, "seconds"), 1000.0)
+    kinds = checks["verifier"]
+    for kind in sorted(set(pc.unique(kinds).to_pylist()) - {None}):
+        chosen = checks.filter(pc.equal(kinds, kind))
+        ms = pc.multiply(chosen["seconds"], 1000.0)
         p50, p90, p99 = pc.quantile(ms, q=[0.5, 0.9, 0.99]).to_pylist()
-        found[kind] = {"checks": len(chosen), "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
-                       "retries": pc.sum(pc.struct_field(chosen, "retries")).as_py() or 0}
+        found[kind] = {"checks": chosen.num_rows, "p50_ms": p50, "p90_ms": p90, "p99_ms": p99,
+                       "retries": pc.sum(chosen["retries"]).as_py() or 0}
     return found
 
 
