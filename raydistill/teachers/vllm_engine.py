@@ -141,7 +141,8 @@ class VLLMTeacher(StreamingTeacher):
         final = None
         prompt: Any = {"prompt_token_ids": list(prompt_ids)}  # vllm's TokensPrompt
         waiting = time.monotonic()
-        async with self.crashes.running(row["problem_id"]), self.slots:
+        # Slots first: only requests actually in the engine count as in flight.
+        async with self.slots, self.crashes.running(row["problem_id"]):
             self.metrics.waited(time.monotonic() - waiting)
             try:
                 async for output in self.engine.generate(
