@@ -175,6 +175,7 @@ class RayConfig:
     num_cpus: int | None = None
     rows_per_block: int = 16
     max_task_retries: int = 10
+    parquet_footer_readers: int = 2
 
 
 @dataclass
@@ -262,6 +263,7 @@ def validate(cfg: Config) -> None:
         *verify_checks(cfg.verify, cfg.judge),
         (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
         (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
+        (cfg.ray.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),
         (cfg.output.max_error_fraction is None or 0 <= cfg.output.max_error_fraction <= 1,
          "output.max_error_fraction", "must be in [0, 1] or null"),
         (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",

@@ -29,8 +29,8 @@ COLUMNS: dict[str, Any] = {
 class Tally:
     """The summary's counts, added one record batch of ``all/`` at a time.
 
-    Memory is the distinct problem ids with a verified sample plus one float
-    per verifier check (for the latency percentiles), not the rows.
+    Memory is Arrow columns of a few bytes per row (the ids of verified
+    samples, the time of each verifier check), never the rows' texts.
     """
 
     def __init__(self) -> None:
@@ -39,7 +39,7 @@ class Tally:
         self.verdicts: Counter[str] = Counter()
         self.error_reasons: Counter[str] = Counter()
         self.by_source: dict[str, Counter[str]] = {}
-        self.passed_problems: set[str] = set()
+        self.passed_ids: list[pa.Array] = []
         self.first_start: float | None = None
         self.last_end: float | None = None
         self.checks: list[pa.Table] = []
@@ -56,7 +56,7 @@ class Tally:
         # Prompt tokens are per problem, repeated on each of its sample rows.
         self.prompt_tokens += pc.sum(
             batch.filter(pc.equal(batch["sample_idx"], 0))["prompt_tokens"]).as_py() or 0
-        self.passed_problems.update(batch.filter(batch["verified"])["problem_id"].to_pylist())
+        self.passed_ids.append(batch.filter(batch["verified"])["problem_id"])
         verdicts = batch["verdict"].to_pylist()
         self.verdicts.update(verdicts)
         for source, verdict in zip(batch["source"].to_pylist(), verdicts, strict=True):
@@ -70,6 +70,13 @@ class Tally:
             self.first_start = min(start, self.first_start or start)
             self.last_end = max(end, self.last_end or end)
         self.checks.append(check_times(pc.list_flatten(batch["verdicts"])))
+
+    def passed_problems(self) -> int:
+        """Distinct problems with at least one verified sample."""
+        if not self.passed_ids:
+            return 0
+        distinct = pc.count_distinct(pa.chunked_array(self.passed_ids, pa.string()))
+        return int(distinct.as_py())
 
     @property
     def window(self) -> float:
@@ -106,7 +113,7 @@ def summarize(
         "error_reasons": dict(tally.error_reasons),
         "truncated": tally.truncated,
         "pass_rate": verified_rows / tally.samples if tally.samples else 0.0,
-        "problems_with_a_verified_sample": len(tally.passed_problems),
+        "problems_with_a_verified_sample": tally.passed_problems(),
         "prompt_tokens": tally.prompt_tokens,
         "completion_tokens": tally.completion_tokens,
         "completion_tokens_per_s": tally.completion_tokens / window if window else 0.0,

@@ -23,8 +23,11 @@ import argparse
 import json
 import os
 import tempfile
+import threading
 import time
+from collections import Counter
 
+import psutil
 import pyarrow.dataset as pads
 
 from raydistill.config import load, to_dict
@@ -48,6 +51,42 @@ def idle_seconds(starts: list[float], durations: list[float]) -> tuple[float, fl
     return window, window - busy
 
 
+class CpuByProcess(threading.Thread):
+    """CPU seconds used by each of this process's descendants (and itself), by process title.
+
+    Sampled every 0.5 s, so a process's CPU is counted up to its last sample:
+    where the cores went while raydistill ran (the engine, the teacher actor,
+    the verifiers, Ray Data's driver loop, Ray's own daemons).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.seen: dict[int, tuple[str, float]] = {}
+        self.stop = threading.Event()
+
+    def sample(self) -> None:
+        me = psutil.Process()
+        for proc in [me, *me.children(recursive=True)]:
+            try:
+                title = " ".join(proc.cmdline())[:70] or proc.name()
+                times = proc.cpu_times()
+                # The latest title: Ray workers retitle themselves after start.
+                self.seen[proc.pid] = (title, times.user + times.system)
+            except psutil.Error:
+                continue
+
+    def run(self) -> None:
+        while not self.stop.wait(0.5):
+            self.sample()
+
+    def totals(self) -> dict[str, float]:
+        """CPU seconds by title, largest first."""
+        found: Counter[str] = Counter()
+        for title, seconds in self.seen.values():
+            found[title] += seconds
+        return {title: round(s, 1) for title, s in found.most_common(12)}
+
+
 def raw_vllm(cfg, problems: list[dict]) -> dict[str, float]:
     from vllm import LLM, SamplingParams, TokensPrompt
 
@@ -67,12 +106,18 @@ def raw_vllm(cfg, problems: list[dict]) -> dict[str, float]:
         params.append(SamplingParams(n=s.n, temperature=s.temperature, top_p=s.top_p,
                                      max_tokens=s.max_tokens,
                                      seed=request_seed(s.seed, p["problem_id"])))
+    cpu = CpuByProcess()
+    cpu.sample()
     started = time.monotonic()
     outputs = llm.generate(prompts, params, use_tqdm=False)
     seconds = time.monotonic() - started
     tokens = sum(len(c.token_ids) for o in outputs for c in o.outputs)
+    cpu_before = cpu.totals()
+    cpu.sample()
+    used = {t: round(s - cpu_before.get(t, 0.0), 1) for t, s in cpu.totals().items()}
     del llm
-    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds}
+    return {"tokens": tokens, "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "cpu_s_by_process": used}
 
 
 def in_raydistill(args: list[str]) -> dict[str, float]:
@@ -82,18 +127,26 @@ def in_raydistill(args: list[str]) -> dict[str, float]:
     from raydistill.sinks import OutputLocation
 
     cfg = load(args)
+    cpu = CpuByProcess()
+    before = psutil.Process().cpu_times()
     ray.init(address="local", num_cpus=cfg.ray.num_cpus, include_dashboard=False)
+    cpu.start()
     try:
         summary = run(cfg, OutputLocation(cfg.output))
     finally:
+        cpu.sample()
+        cpu.stop.set()
         ray.shutdown()
+    driver = psutil.Process().cpu_times()
     rows = pads.dataset(f"{cfg.output.uri}/_work/generations", format="parquet").to_table(
         columns=["generated_at", "generation_seconds"])
     window, idle = idle_seconds(rows["generated_at"].to_pylist(),
                                 rows["generation_seconds"].to_pylist())
     return {"tokens": summary["completion_tokens"], "seconds": summary["generation_window_s"],
             "tokens_per_s": summary["completion_tokens_per_s"], "idle_s": idle,
-            "window_s": window, "wall_s": summary["timings"]["total_s"]}
+            "window_s": window, "wall_s": summary["timings"]["total_s"],
+            "driver_cpu_s": driver.user + driver.system - before.user - before.system,
+            "cpu_s_by_process": cpu.totals()}
 
 
 def verifier_ms(uri: str, params: dict, limit: int = 500) -> float:

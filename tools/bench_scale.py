@@ -7,7 +7,9 @@ its own session with its own local Ray cluster. Every 0.5 s the script sums the
 resident memory (RSS) of the driver and of every process of that session (Ray's
 GCS, raylet, workers, the vLLM engine): the peaks of both are reported with the
 wall time and the row count, and the ratio of the largest size to the smallest.
-A flat pipeline has a ratio close to 1 while the input grows 10x.
+A flat pipeline has a ratio close to 1 while the input grows 10x. With each
+driver peak goes the run's phase at that moment (the last phase line of its
+log), so a peak can be traced to staging, generation, publishing or the report.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -25,6 +28,17 @@ import psutil
 import pyarrow.dataset as pads
 
 REPO = Path(__file__).resolve().parent.parent
+# Log lines that start a phase of a run (raydistill's own, Ray Data's per dataset).
+PHASES = re.compile(r"staged \d+ problems|Execution plan of Dataset.*|report written|"
+                    r"raydistill\.\w+: funnel")
+
+
+def phase(log_path: Path) -> str:
+    """The last phase line in the log so far (its last 64 KiB)."""
+    with open(log_path, "rb") as log:
+        log.seek(max(0, log_path.stat().st_size - 65536))
+        found = PHASES.findall(log.read().decode(errors="replace"))
+    return found[-1][-120:] if found else "start"
 
 
 def session_rss(sid: int) -> int:
@@ -51,9 +65,12 @@ def one_run(problems: int, max_tokens: int, extra: list[str]) -> dict[str, float
                                 stdout=log, stderr=subprocess.STDOUT)
         driver = psutil.Process(proc.pid)
         peak_driver = peak_total = 0
+        peak_phase = "start"
         while proc.poll() is None:
             try:
-                peak_driver = max(peak_driver, driver.memory_info().rss)
+                rss = driver.memory_info().rss
+                if rss > peak_driver:
+                    peak_driver, peak_phase = rss, phase(log_path)
             except psutil.Error:
                 pass
             peak_total = max(peak_total, session_rss(proc.pid))
@@ -64,7 +81,8 @@ def one_run(problems: int, max_tokens: int, extra: list[str]) -> dict[str, float
     summary = json.loads(Path(out, "summary.json").read_text())
     rows = pads.dataset(f"{out}/all", format="parquet").count_rows()
     return {"problems": problems, "rows": rows, "wall_s": wall,
-            "peak_driver_rss_mb": peak_driver / 2**20, "peak_total_rss_mb": peak_total / 2**20,
+            "peak_driver_rss_mb": peak_driver / 2**20, "driver_peak_phase": peak_phase,
+            "peak_total_rss_mb": peak_total / 2**20,
             "completion_tokens": summary["completion_tokens"],
             "tokens_per_s": summary["completion_tokens_per_s"], "output": out}
 

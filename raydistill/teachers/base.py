@@ -64,17 +64,17 @@ class StreamingTeacher:
         """Called once per batch before any of its rows is generated (default: nothing)."""
 
     async def __call__(self, batch: pa.Table) -> AsyncIterator[pa.Table]:
-        """Generate every problem of ``batch`` at once; yield the rows in input order.
+        """Generate every problem of ``batch`` at once; yield its rows as one table, in input order.
 
-        Input order, not completion order: when Ray retries a task whose actor
-        died, it skips the outputs already delivered by position, which is only
-        right if a rerun yields the same rows in the same order.
+        One output per task: when Ray retries a task whose actor died, it skips
+        the outputs already delivered by position, and a single output is either
+        delivered or not. (A table per row cost the teacher actor a third of its
+        CPU in serialising small blocks: tools/bench_overhead.py.)
         """
         rows = records.rows(batch)
         await self._before_batch(rows)
-        pending = [asyncio.ensure_future(self._generate(r)) for r in rows]
-        for finished in pending:
-            row = await finished
+        done = await asyncio.gather(*(self._generate(r) for r in rows))
+        for row in done:
             self.metrics.problem(row)
-            yield records.table([row], records.GENERATION)
         self.metrics.flush()
+        yield records.table(list(done), records.GENERATION)

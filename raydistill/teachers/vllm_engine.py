@@ -5,9 +5,10 @@ Each actor holds one ``vllm.AsyncLLMEngine`` (the async engine every vLLM from
 keeps only the first of ``n`` samples and returns no ``finish_reason``.
 
 Rows go in one per problem and come out one per problem, the samples as a list
-column. A batch's problems all enter the engine at once and up to four batches
-are in flight per actor, so the engine stays full; rows are yielded in input
-order so that a retried task yields the same sequence. A problem that cannot be
+column. A batch's problems all enter the engine at once and enough batches are
+in flight per actor (``pipeline.teacher_batches_in_flight``) that the engine
+stays full; a batch comes back as one table, so a retried task yields the same
+output. A problem that cannot be
 generated (prompt longer than the context, a request the engine rejects) comes
 out with ``teacher_error`` set; a dead engine kills the actor process so Ray
 restarts it with a fresh engine. A prompt that kills the engine every time is
