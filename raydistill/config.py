@@ -109,6 +109,8 @@ class SamplingConfig:
     temperature: float = 0.6
     top_p: float = 0.95
     max_tokens: int = 4096
+    # vLLM's min_tokens: no end of sequence before this many tokens (0 = none).
+    min_tokens: int = 0
     seed: int | None = None
 
 
@@ -254,6 +256,8 @@ def validate(cfg: Config) -> None:
         (cfg.sampling.temperature >= 0, "sampling.temperature", "must be >= 0"),
         (0 < cfg.sampling.top_p <= 1, "sampling.top_p", "must be in (0, 1]"),
         (cfg.sampling.max_tokens >= 1, "sampling.max_tokens", "must be >= 1"),
+        (0 <= cfg.sampling.min_tokens <= cfg.sampling.max_tokens, "sampling.min_tokens",
+         "must be between 0 and sampling.max_tokens"),
         (cfg.source.limit is None or cfg.source.limit >= 0, "source.limit", "must be >= 0"),
         (bool(cfg.source.datasets), "source.datasets", "needs at least one data set"),
         (cfg.teacher.replicas >= 1, "teacher.replicas", "must be >= 1"),

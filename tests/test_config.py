@@ -57,6 +57,8 @@ def test_wrong_type_is_named():
     [
         ("sampling.n=0", "sampling.n"),
         ("sampling.top_p=1.5", "sampling.top_p"),
+        ("sampling.min_tokens=129", "sampling.min_tokens"),  # over max_tokens (128)
+        ("ray.parquet_footer_readers=0", "ray.parquet_footer_readers"),
         ("teacher.replicas=0", "teacher.replicas"),
         ("prompt.template=nope", "prompt.template"),
         ("teacher.name=nope", "teacher.name"),

@@ -128,6 +128,8 @@ class HTTPTeacher(StreamingTeacher):
             body["n"] = n
         if seed is not None:
             body["seed"] = seed
+        if s.get("min_tokens"):  # vLLM servers take it; other APIs may refuse it
+            body["min_tokens"] = s["min_tokens"]
         body.update(self.request_fields)
         return body
 

@@ -106,6 +106,7 @@ class VLLMTeacher(StreamingTeacher):
             temperature=s["temperature"],
             top_p=s["top_p"],
             max_tokens=s["max_tokens"],
+            min_tokens=s.get("min_tokens", 0),
             seed=request_seed(s["seed"], problem_id),
             output_kind=self.output_kind,
         )
