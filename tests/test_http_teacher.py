@@ -255,3 +255,10 @@ def test_connection_refused_is_retried_then_an_error_row():
     rows = generate(teacher, ["q"])
     assert rows["p0"]["teacher_error"].startswith("connection error (ConnectError")
     assert rows["p0"]["teacher_error"].endswith("after 3 attempts")
+
+
+def test_min_tokens_is_sent_only_when_set():
+    with FaultServer() as server:
+        generate(HTTPTeacher(teacher_cfg(server.url), sampling_cfg(n=1, min_tokens=32)), ["q"])
+        generate(HTTPTeacher(teacher_cfg(server.url), sampling_cfg(n=1)), ["r"])
+    assert [r["body"].get("min_tokens") for r in server.log] == [32, None]

@@ -3,7 +3,7 @@
 import pytest
 
 from raydistill.config import load, to_dict
-from raydistill.teachers import TEACHERS, constructor_kwargs, get_teacher
+from raydistill.teachers import TEACHERS, constructor_kwargs, get_teacher, request_seed
 from raydistill.teachers.placement import remote_args, replica_layout
 from raydistill.teachers.vllm_engine import engine_args
 
@@ -40,3 +40,18 @@ def test_gsm8k_r1_api_conf_needs_its_key(monkeypatch):
     kwargs = constructor_kwargs(cfg["teacher"], cfg["sampling"])
     assert kwargs["api_key"].reveal() == "sk-x"
     assert "sk-x" not in repr(kwargs) and "sk-x" not in repr(cfg)
+
+
+def test_vllm_sampling_params_follow_the_sampling_config():
+    from vllm import SamplingParams
+    from vllm.sampling_params import RequestOutputKind
+
+    from raydistill.teachers.vllm_engine import VLLMTeacher
+
+    teacher = VLLMTeacher.__new__(VLLMTeacher)  # the parameters only: no engine
+    teacher.make_params, teacher.output_kind = SamplingParams, RequestOutputKind.FINAL_ONLY
+    teacher.sampling = {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 64,
+                        "min_tokens": 16, "seed": 5}
+    params = teacher._params("p1")
+    assert (params.n, params.max_tokens, params.min_tokens) == (3, 64, 16)
+    assert params.seed == request_seed(5, "p1")
