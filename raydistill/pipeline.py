@@ -237,6 +237,7 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
         with Progress(manifest.staged["problems"]):  # the console's funnel line
             generate(cfg, out)
         timings["generate_s"] = time.monotonic() - mark
+        logger.info("checking that every staged problem was generated exactly once")
         check_coverage(out)
         manifest.generated = True
         manifest.save(out)
@@ -246,6 +247,7 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     timings["publish_s"] = time.monotonic() - mark
     timings["total_s"] = time.monotonic() - started
 
+    logger.info("summing up the run from %s", out.all)
     summary = summarize(out, manifest.staged, timings)
     summary["attempts"] = manifest.attempts
     summary["config"] = to_dict(cfg)

@@ -22,13 +22,12 @@ import logging
 import math
 from array import array
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from html import escape
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from raydistill import charts
@@ -103,25 +102,19 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - math.comb(n - c, k) / math.comb(n, k)
 
 
-def read_samples(out: OutputLocation) -> pads.Dataset:
-    """``all/`` as a dataset; :func:`render` scans it batch by batch."""
+def read_samples(out: OutputLocation) -> Iterator[pa.Table]:
+    """The per-sample columns the report needs, one part of ``all/`` at a time.
+
+    Texts are reduced to their lengths before the next part is read, so making
+    the report of a large run holds one part's texts at most.
+    """
     if out.fs.get_file_info(out.all).type != pafs.FileType.Directory:
         raise StorageError(f"{out.uri} holds no finished run (no all/ directory)")
-    return pads.dataset(out.all, filesystem=out.fs, format="parquet")
-
-
-def scan(samples: pads.Dataset | pa.Table) -> Iterator[pa.RecordBatch]:
-    """The per-sample columns the report needs; texts reduced to their lengths while scanning.
-
-    A table (as tests build) must already hold these columns.
-    """
-    if isinstance(samples, pa.Table):
-        yield from samples.to_batches()
-        return
-    columns: dict[str, Any] = {name: pc.field(name) for name in SAMPLE_COLUMNS}
-    for text in ("response", "reasoning", "solution"):
-        columns[f"{text}_chars"] = pc.utf8_length(pc.field(text))
-    yield from samples.to_batches(columns=columns)
+    texts = ("response", "reasoning", "solution")
+    for part in out.iter_columns(out.all, [*SAMPLE_COLUMNS, *texts]):
+        for text in texts:
+            part = part.append_column(f"{text}_chars", pc.utf8_length(part[text]))
+        yield part.drop_columns(list(texts))
 
 
 class Tally:
@@ -144,7 +137,7 @@ class Tally:
         self.starts, self.ends, self.tokens = array("d"), array("d"), array("d")
 
     def add(self, batch: pa.RecordBatch) -> None:
-        """Count the samples of ``batch`` (the columns :func:`scan` yields)."""
+        """Count the samples of ``batch`` (the columns :func:`read_samples` yields)."""
         names: dict[str, str] = {}  # one str object per distinct source/domain
         for s in batch.to_pylist():
             status = _status(s["verdict"])
@@ -354,12 +347,13 @@ def _cards(summary: dict[str, Any], tally: Tally) -> str:
         for k, v in cards) + "</div>"
 
 
-def render(samples: pads.Dataset | pa.Table, summary: dict[str, Any], uri: str,
+def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri: str,
            prices: dict[str, float] | None = None) -> str:
-    """The report's HTML for ``samples`` (see :func:`read_samples`) and ``summary``."""
+    """The report's HTML for ``samples`` (parts as :func:`read_samples` yields) and ``summary``."""
     rows = Tally()
-    for batch in scan(samples):
-        rows.add(batch)
+    for part in [samples] if isinstance(samples, pa.Table) else samples:
+        for batch in part.to_batches():
+            rows.add(batch)
     teacher = summary.get("config", {}).get("teacher", {}).get("model", "?")
     funnel_source, table_source = _funnel(rows, "source")
     funnel_domain, table_domain = _funnel(rows, "domain")

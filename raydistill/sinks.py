@@ -22,12 +22,11 @@ import json
 import logging
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -155,7 +154,28 @@ class OutputLocation:
 
     def read_columns(self, path: str, columns: list[str]) -> pa.Table:
         """Read a few columns of a Parquet directory (for counting, not for data)."""
-        return pads.dataset(path, filesystem=self.fs, format="parquet").to_table(columns=columns)
+        return pa.concat_tables(self.iter_columns(path, columns), promote_options="permissive")
+
+    def iter_columns(self, path: str, columns: list[str],
+                     rows: int = 4096) -> Iterator[pa.Table]:
+        """``columns`` of the Parquet files under ``path``, ``rows`` rows at a time, in order.
+
+        File by file rather than through ``pyarrow.dataset``: a dataset keeps
+        every file's footer once read, which for the 342 files of a 100k-problem
+        run held 75 MiB to read 2 MiB of ids; this holds one slice of one file.
+        """
+        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=True))
+        # Hidden and underscore files are skipped, as pyarrow.dataset skips them.
+        files = sorted(i.path for i in infos if i.type == pafs.FileType.File
+                       and i.base_name.endswith(".parquet")
+                       and not i.base_name.startswith((".", "_")))
+        if not files:
+            raise StorageError(f"no Parquet files under {path}")
+        for file in files:
+            with pq.ParquetFile(self.fs.open_input_file(file)) as parquet:
+                for batch in parquet.iter_batches(batch_size=rows, columns=columns,
+                                                  use_threads=False):
+                    yield pa.Table.from_batches([batch])
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json`` (atomically)."""

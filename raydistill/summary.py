@@ -11,19 +11,14 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 
 from raydistill.sinks import OutputLocation
 
-# Scanned batch by batch: the response text is reduced to "was one generated"
-# while reading, so the summary's memory does not grow with the traces.
-COLUMNS: dict[str, Any] = {
-    **{name: pc.field(name) for name in (
-        "problem_id", "sample_idx", "source", "verdict", "verdict_detail", "verified",
-        "finish_reason", "think_closed", "prompt_tokens", "completion_tokens", "generated_at",
-        "generation_seconds", "verdicts")},
-    "generated": pc.field("response").is_valid(),
-}
+# Read file by file; each file's response text is reduced to "was one generated"
+# before the next is read, so the summary's memory does not grow with the run.
+COLUMNS = ["problem_id", "sample_idx", "source", "verdict", "verdict_detail", "verified",
+           "finish_reason", "think_closed", "prompt_tokens", "completion_tokens",
+           "generated_at", "generation_seconds", "verdicts", "response"]
 
 
 class Tally:
@@ -44,10 +39,10 @@ class Tally:
         self.last_end: float | None = None
         self.checks: list[pa.Table] = []
 
-    def add(self, batch: pa.RecordBatch) -> None:
-        """Count one batch (its columns: :data:`COLUMNS`)."""
+    def add(self, batch: pa.Table) -> None:
+        """Count one part of ``all/`` (its columns: :data:`COLUMNS`)."""
         self.rows += batch.num_rows
-        generated = batch.filter(batch["generated"])
+        generated = batch.filter(pc.is_valid(batch["response"]))
         self.samples += generated.num_rows
         self.truncated += generated.filter(pc.or_(
             pc.invert(generated["think_closed"]),
@@ -94,10 +89,9 @@ def summarize(
 ) -> dict[str, Any]:
     """Funnel counts, token throughput and pass rates by source and domain."""
     tally = Tally()
-    dataset = pads.dataset(out.all, filesystem=out.fs, format="parquet")
-    for batch in dataset.to_batches(columns=COLUMNS):
-        tally.add(batch)
-    verified_rows = pads.dataset(out.verified, filesystem=out.fs, format="parquet").count_rows()
+    for part in out.iter_columns(out.all, COLUMNS):
+        tally.add(part)
+    verified_rows = sum(t.num_rows for t in out.iter_columns(out.verified, ["problem_id"]))
     window = tally.window
     return {
         "output": out.uri,

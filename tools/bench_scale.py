@@ -30,7 +30,8 @@ import pyarrow.dataset as pads
 REPO = Path(__file__).resolve().parent.parent
 # Log lines that start a phase of a run (raydistill's own, Ray Data's per dataset).
 PHASES = re.compile(r"staged \d+ problems|Execution plan of Dataset.*|report written|"
-                    r"raydistill\.\w+: funnel")
+                    r"raydistill\.\w+: funnel|checking that every staged problem|"
+                    r"summing up the run")
 
 
 def phase(log_path: Path) -> str:
