@@ -42,6 +42,15 @@ def phase(log_path: Path) -> str:
     return found[-1][-120:] if found else "start"
 
 
+def stage_of(marker: str) -> str:
+    """The stage a phase line belongs to: generate, publish, or summary (summary and report)."""
+    if "summing up" in marker or "report written" in marker:
+        return "summary"
+    if any(m in marker for m in ("VLLMTeacher", "funnel", "staged", "start")):
+        return "generate"
+    return "publish"
+
+
 def session_rss(sid: int) -> int:
     total = 0
     for proc in psutil.process_iter(["pid"]):
@@ -67,11 +76,14 @@ def one_run(problems: int, max_tokens: int, extra: list[str]) -> dict[str, float
         driver = psutil.Process(proc.pid)
         peak_driver = peak_total = 0
         peak_phase = "start"
+        by_stage = {"generate": 0, "publish": 0, "summary": 0}
         while proc.poll() is None:
             try:
                 rss = driver.memory_info().rss
+                now = phase(log_path)
+                by_stage[stage_of(now)] = max(by_stage[stage_of(now)], rss)
                 if rss > peak_driver:
-                    peak_driver, peak_phase = rss, phase(log_path)
+                    peak_driver, peak_phase = rss, now
             except psutil.Error:
                 pass
             peak_total = max(peak_total, session_rss(proc.pid))
@@ -83,6 +95,7 @@ def one_run(problems: int, max_tokens: int, extra: list[str]) -> dict[str, float
     rows = pads.dataset(f"{out}/all", format="parquet").count_rows()
     return {"problems": problems, "rows": rows, "wall_s": wall,
             "peak_driver_rss_mb": peak_driver / 2**20, "driver_peak_phase": peak_phase,
+            **{f"driver_{stage}_mb": rss / 2**20 for stage, rss in by_stage.items()},
             "peak_total_rss_mb": peak_total / 2**20,
             "completion_tokens": summary["completion_tokens"],
             "tokens_per_s": summary["completion_tokens_per_s"], "output": out}
@@ -99,13 +112,17 @@ def main() -> None:
         results.append(one_run(size, opts.max_tokens, opts.extra))
         print(json.dumps(results[-1]), flush=True)
     small, large = results[0], results[-1]
-    print(f"\n{'problems':>10} {'rows':>8} {'wall s':>8} {'driver MB':>10} {'total MB':>9}")
+    print(f"\n{'problems':>10} {'rows':>8} {'wall s':>8} {'driver MB':>10} {'total MB':>9}"
+          f" {'driver MB: generate':>20} {'publish':>8} {'summary+report':>15}")
     for r in results:
         print(f"{r['problems']:>10} {r['rows']:>8} {r['wall_s']:>8.0f} "
-              f"{r['peak_driver_rss_mb']:>10.0f} {r['peak_total_rss_mb']:>9.0f}")
+              f"{r['peak_driver_rss_mb']:>10.0f} {r['peak_total_rss_mb']:>9.0f} "
+              f"{r['driver_generate_mb']:>20.0f} {r['driver_publish_mb']:>8.0f} "
+              f"{r['driver_summary_mb']:>15.0f}")
     print(f"peak RSS ratio {large['problems']}/{small['problems']}: driver "
           f"{large['peak_driver_rss_mb'] / small['peak_driver_rss_mb']:.2f}, total "
-          f"{large['peak_total_rss_mb'] / small['peak_total_rss_mb']:.2f}")
+          f"{large['peak_total_rss_mb'] / small['peak_total_rss_mb']:.2f}, driver while "
+          f"generating {large['driver_generate_mb'] / small['driver_generate_mb']:.2f}")
 
 
 if __name__ == "__main__":
