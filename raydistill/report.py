@@ -212,8 +212,8 @@ def _funnel(tally: Tally, key: str) -> tuple[str, str]:
         g[4] += entry[3] > 0
     names = sorted(groups)
     rows: list[list[Any]] = [
-        [name, g[0], g[1], g[2], g[3], f"{g[3] / g[2]:.1%}" if g[2] else "-", g[4]]
-        for name, g in ((n, groups[n]) for n in names)]
+        [name, *groups[name][:4], f"{groups[name][3] / groups[name][2]:.1%}"
+         if groups[name][2] else "-", groups[name][4]] for name in names]
     table = _table([key, "problems", "answered", "samples", "verified samples", "pass rate",
                     "problems solved"], rows)
     chart = charts.bars(f"Funnel by {key}", names, {
@@ -350,20 +350,20 @@ def _cards(summary: dict[str, Any], tally: Tally) -> str:
 def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri: str,
            prices: dict[str, float] | None = None) -> str:
     """The report's HTML for ``samples`` (parts as :func:`read_samples` yields) and ``summary``."""
-    rows = Tally()
+    tally = Tally()
     for part in [samples] if isinstance(samples, pa.Table) else samples:
         for batch in part.to_batches():
-            rows.add(batch)
+            tally.add(batch)
     teacher = summary.get("config", {}).get("teacher", {}).get("model", "?")
-    funnel_source, table_source = _funnel(rows, "source")
-    funnel_domain, table_domain = _funnel(rows, "domain")
-    pass_chart, pass_table = _pass_at_k(rows)
-    verdict_chart, verdict_table = _verdicts(rows)
+    funnel_source, table_source = _funnel(tally, "source")
+    funnel_domain, table_domain = _funnel(tally, "domain")
+    pass_chart, pass_table = _pass_at_k(tally)
+    verdict_chart, verdict_table = _verdicts(tally)
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         f"<h1>raydistill run report</h1><p>{escape(uri)} &middot; teacher {escape(teacher)}"
         f" &middot; made {now}</p>",
-        _cards(summary, rows),
+        _cards(summary, tally),
         "<h2>Funnel: problems &rarr; samples &rarr; verified</h2>",
         f"<div class='charts'>{funnel_source}{funnel_domain}</div>{table_source}{table_domain}",
         "<h2>pass@k per problem</h2>",
@@ -371,11 +371,11 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
         "<p class='note'>pass@k: the chance that at least one of k samples passes, unbiased "
         "estimate from the n samples of each problem.</p>",
         "<h2>Reasoning and answer lengths</h2>",
-        f"<div class='charts'>{_lengths(rows)}</div>",
+        f"<div class='charts'>{_lengths(tally)}</div>",
         "<p class='note'>Tokens per part: each sample's completion tokens split by the "
         "characters of its reasoning and its answer.</p>",
         "<h2>Verdicts</h2>", f"<div class='charts'>{verdict_chart}</div>{verdict_table}",
-        "<h2>Throughput over time</h2>", f"<div class='charts'>{_throughput(rows)}</div>",
+        "<h2>Throughput over time</h2>", f"<div class='charts'>{_throughput(tally)}</div>",
         "<h2>Cost</h2>", _cost(summary, prices or {}),
     ]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

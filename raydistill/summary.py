@@ -62,8 +62,8 @@ class Tally:
         if timed.num_rows:
             start = pc.min(timed["generated_at"]).as_py()
             end = pc.max(pc.add(timed["generated_at"], timed["generation_seconds"])).as_py()
-            self.first_start = min(start, self.first_start or start)
-            self.last_end = max(end, self.last_end or end)
+            self.first_start = start if self.first_start is None else min(start, self.first_start)
+            self.last_end = end if self.last_end is None else max(end, self.last_end)
         self.checks.append(check_times(pc.list_flatten(batch["verdicts"])))
 
     def passed_problems(self) -> int:
