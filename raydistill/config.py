@@ -235,7 +235,7 @@ def load(args: list[str]) -> Config:
         cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None
-    from raydistill import presets  # light: json and the code verifier's test parser
+    from raydistill.sources import presets
 
     for ds in cfg.source.datasets:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
@@ -282,7 +282,7 @@ def validate(cfg: Config) -> None:
     checks.append((cfg.teacher.name in TEACHERS, "teacher.name",
                    f"must be one of {sorted(TEACHERS)}"))
     checks += _teacher_checks(cfg.teacher)
-    from raydistill import presets
+    from raydistill.sources import presets
 
     domains = verifiers.known_domains()
     for i, ds in enumerate(cfg.source.datasets):

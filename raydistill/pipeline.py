@@ -35,14 +35,16 @@ from ray.data.expressions import col
 import raydistill
 from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
-from raydistill.manifest import Manifest, open_run
-from raydistill.metrics import count_read
-from raydistill.progress import Progress
+from raydistill.observe.metrics import count_read
+from raydistill.observe.progress import Progress
+from raydistill.observe.report import report_run
+from raydistill.observe.summary import summarize, teacher_usage
+from raydistill.output.checks import check_coverage, error_budget
+from raydistill.output.flatten import flatten_generations
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import Manifest, open_run
 from raydistill.prompts import build_messages, template_hash
-from raydistill.report import report_run
-from raydistill.sinks import OutputLocation, check_coverage, error_budget, flatten_generations
 from raydistill.sources import read_problems
-from raydistill.summary import summarize, teacher_usage
 from raydistill.teachers import constructor_kwargs, get_teacher
 from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
@@ -209,7 +211,7 @@ def versions() -> dict[str, str]:
 def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> dict[str, Any]:
     """Run, or resume, the pipeline into ``out`` (Ray already initialised); return the summary.
 
-    ``manifest`` is the run :func:`~raydistill.manifest.open_run` returned (opened
+    ``manifest`` is the run :func:`~raydistill.output.manifest.open_run` returned (opened
     here if not given). Each step the manifest records as committed is skipped.
     """
     manifest = manifest or open_run(out, cfg)

@@ -41,6 +41,8 @@ VERDICT = pa.struct(
     [
         ("verifier", pa.string()),
         ("status", pa.string()),
+        # A code of raydistill.reasons ("wrong_answer", "timeout", ...).
+        ("reason", pa.string()),
         ("detail", pa.string()),
         ("seconds", pa.float64()),
         ("retries", pa.int64()),

@@ -13,32 +13,19 @@ the keys; ``output.overwrite=true`` deletes it and starts a new run.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 from raydistill.config import Config, ConfigError, load
-from raydistill.storage import StorageError
+from raydistill.output.storage import StorageError
+from raydistill.ray_session import init_ray
 
 logger = logging.getLogger("raydistill")
-
-
-def init_ray(cfg: Config) -> None:
-    """Join the cluster named by ``ray.address``/``RAY_ADDRESS``, else start a local one."""
-    import ray
-
-    address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        # A fresh local cluster; num_cpus may exceed the real cores so that actor
-        # pools cannot reserve every CPU and starve the read tasks (a 2-core stall).
-        ray.init(address="local", num_cpus=cfg.ray.num_cpus)
 
 
 def check_sources(cfg: Config) -> None:
     """Fail before any work if a file source names nothing readable, naming its key."""
     from raydistill.config import s3_endpoint
-    from raydistill.storage import list_files, resolve
+    from raydistill.output.storage import list_files, resolve
 
     suffixes = {"jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}
     for i, ds in enumerate(cfg.source.datasets):
@@ -61,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return 0
-    from raydistill.manifest import open_run
-    from raydistill.sinks import OutputLocation
+    from raydistill.output.location import OutputLocation
+    from raydistill.output.manifest import open_run
 
     try:
         cfg = load(args)
@@ -81,15 +68,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raydistill: {exc}", file=sys.stderr)
         return 2
 
+    from raydistill.observe.summary import format_table
+    from raydistill.output.checks import RunFailed
     from raydistill.pipeline import run
-    from raydistill.sinks import RunFailed
-    from raydistill.summary import format_table
 
     if manifest.published is not None:
         logger.info("%s is a finished run with this config; its summary:", out.uri)
         print("\n" + format_table(out.read_summary()))
         return 0
-    init_ray(cfg)
+    init_ray(cfg.ray)
     try:
         summary = run(cfg, out, manifest)
     except RunFailed as exc:

@@ -53,9 +53,9 @@ from raydistill.config import (
     to_dict,
     verify_checks,
 )
+from raydistill.observe.summary import verifier_latency
+from raydistill.output.storage import StorageError, list_files, resolve
 from raydistill.parsing import split_response
-from raydistill.storage import StorageError, list_files, resolve
-from raydistill.summary import verifier_latency
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.judge import JudgeActor
 

@@ -62,8 +62,8 @@ def probe_run(ray_cluster, tmp_path_factory):
     import uuid
 
     from raydistill.config import load
+    from raydistill.output.location import OutputLocation
     from raydistill.pipeline import run
-    from raydistill.sinks import OutputLocation
     from raydistill.teachers import resolve_model
 
     root = tmp_path_factory.mktemp("probe")
@@ -79,7 +79,7 @@ def probe_run(ray_cluster, tmp_path_factory):
     lines = []
     handler = logging.Handler()
     handler.emit = lambda record: lines.append(record.getMessage())
-    progress_log = logging.getLogger("raydistill.progress")
+    progress_log = logging.getLogger("raydistill.observe.progress")
     progress_log.addHandler(handler)
     progress_log.setLevel(logging.INFO)
     try:

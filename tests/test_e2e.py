@@ -8,8 +8,8 @@ import pytest
 
 from raydistill import records
 from raydistill.config import load
+from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
-from raydistill.sinks import OutputLocation
 
 pytestmark = pytest.mark.slow
 

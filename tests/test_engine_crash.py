@@ -97,8 +97,8 @@ def test_guard_records_requests_in_flight_and_condemns_only_poison():
 @pytest.mark.slow
 def test_prompt_that_crashes_the_engine_is_one_error_row(ray_cluster, tmp_path):
     from raydistill.config import load
+    from raydistill.output.location import OutputLocation
     from raydistill.pipeline import run
-    from raydistill.sinks import OutputLocation
     from tests.poison_engine import MARKER
 
     good, samples = 24, 2

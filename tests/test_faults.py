@@ -19,8 +19,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from raydistill.config import load
+from raydistill.output.checks import RunFailed
+from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
-from raydistill.sinks import OutputLocation, RunFailed
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,9 @@ import pytest
 
 from raydistill import records
 from raydistill.config import load, to_dict
+from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX
-from raydistill.sinks import OutputLocation
 from raydistill.teachers import HTTPTeacher, resolve_model
 from tests.conftest import free_port
 from tests.fault_server import FaultServer

@@ -165,8 +165,8 @@ def test_pipeline_with_the_tiny_judge(ray_cluster, tmp_path):
     import pyarrow.dataset as pads
 
     from raydistill.config import load
+    from raydistill.output.location import OutputLocation
     from raydistill.pipeline import run
-    from raydistill.sinks import OutputLocation
 
     uri = tmp_path / "run"
     cfg = load(["conf=local", f"output.uri={uri}", "source.limit=8", "sampling.n=2",

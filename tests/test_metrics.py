@@ -15,8 +15,8 @@ from collections import defaultdict
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from raydistill.metrics import FunnelCounter, reason_of
-from raydistill.progress import format_funnel
+from raydistill.observe.metrics import FunnelCounter, reason_of
+from raydistill.observe.progress import format_funnel
 
 
 def scrape(port):
@@ -99,7 +99,7 @@ def test_funnel_line_format():
 
 
 OUTSIDE_RAY = """
-from raydistill.metrics import TeacherMetrics, VerifierMetrics
+from raydistill.observe.metrics import TeacherMetrics, VerifierMetrics
 teacher, verifier = TeacherMetrics("t"), VerifierMetrics()
 assert teacher.series is None and verifier.series is None
 teacher.problem({"samples": [{"completion_tokens": 3}], "prompt_tokens": 2})

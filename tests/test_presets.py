@@ -16,8 +16,8 @@ import pytest
 
 from raydistill import verifiers
 from raydistill.config import ConfigError, DatasetConfig, load
-from raydistill.presets import PRESETS, domain_of
 from raydistill.sources import read_dataset, to_problem
+from raydistill.sources.presets import PRESETS, domain_of
 
 APPS_STDIN = {
     "problem_id": 4012, "difficulty": "introductory", "url": "https://codeforces.com/problemset/problem/1/A",

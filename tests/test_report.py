@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pytest
 
-from raydistill.report import pass_at_k, render, verdict_category
+from raydistill.observe.report import pass_at_k, render, verdict_category
 
 ROOT = Path(__file__).resolve().parent.parent
 

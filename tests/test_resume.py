@@ -21,8 +21,8 @@ import pyarrow.fs as pafs
 import pytest
 
 from raydistill.config import load
-from raydistill.manifest import load_manifest
-from raydistill.sinks import OutputLocation
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import load_manifest
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow

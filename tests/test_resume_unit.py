@@ -6,9 +6,10 @@ import pytest
 
 from raydistill import records
 from raydistill.config import load
-from raydistill.manifest import diff_keys, fingerprint, load_manifest, open_run
-from raydistill.sinks import OutputLocation, RunFailed, check_coverage, error_budget
-from raydistill.storage import StorageError, write_table_atomic
+from raydistill.output.checks import RunFailed, check_coverage, error_budget
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import diff_keys, fingerprint, load_manifest, open_run
+from raydistill.output.storage import StorageError, write_table_atomic
 
 
 def config(tmp_path, *extra):

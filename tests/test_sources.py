@@ -4,7 +4,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from raydistill.config import DatasetConfig, OutputConfig, SourceConfig
-from raydistill.sinks import OutputLocation
+from raydistill.output.location import OutputLocation
 from raydistill.sources import problem_id, read_dataset, read_problems, to_problem
 
 

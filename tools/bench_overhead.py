@@ -130,8 +130,8 @@ def raw_vllm(cfg, problems: list[dict]) -> dict[str, float]:
 def in_raydistill(args: list[str]) -> dict[str, float]:
     import ray
 
+    from raydistill.output.location import OutputLocation
     from raydistill.pipeline import run
-    from raydistill.sinks import OutputLocation
 
     cfg = load(args)
     cpu = CpuByProcess()

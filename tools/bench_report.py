@@ -5,7 +5,7 @@
 Writes a synthetic ``all/`` (records.OUTPUT schema, ``--samples`` rows whose
 reasoning is ``--chars`` characters, a third of them passing) and a
 ``summary.json`` into a temporary directory, then times
-:func:`raydistill.report.write_report` on it and prints one table.
+:func:`raydistill.observe.report.write_report` on it and prints one table.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 
 from raydistill import records
 from raydistill.config import OutputConfig
-from raydistill.report import write_report
-from raydistill.sinks import OutputLocation
+from raydistill.observe.report import write_report
+from raydistill.output.location import OutputLocation
 
 ROWS_PER_FILE = 10_000
 

@@ -15,9 +15,9 @@ import logging
 import sys
 
 from raydistill.config import OutputConfig
-from raydistill.report import REPORT_NAME, write_report
-from raydistill.sinks import OutputLocation
-from raydistill.storage import StorageError
+from raydistill.observe.report import REPORT_NAME, write_report
+from raydistill.output.location import OutputLocation
+from raydistill.output.storage import StorageError
 
 
 def parse_price(text: str) -> tuple[str, float]:

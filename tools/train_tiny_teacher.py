@@ -2,7 +2,7 @@
 
 A two-layer Qwen2 causal LM (hidden size 128, head_dim 64, ~0.6M parameters) with a
 small byte-level BPE tokenizer, trained from scratch on CPU in a few minutes to
-answer the synthetic arithmetic word problems of :mod:`raydistill.synthetic` in
+answer the synthetic arithmetic word problems of :mod:`raydistill.sources.synthetic` in
 DeepSeek-R1 form::
 
     <think>
@@ -43,7 +43,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere: import the checkout
     sys.path.insert(0, str(REPO))
 
-from raydistill.synthetic import ArithmeticProblem, problems  # noqa: E402
+from raydistill.sources.synthetic import ArithmeticProblem, problems  # noqa: E402
 
 DEFAULT_OUT = REPO / "raydistill" / "assets" / "tiny-teacher"
 
@@ -349,7 +349,7 @@ def model_card(
 
 A tiny Qwen2 causal LM ({shape}, tied embeddings, float32) with a {vocab}-token byte-level
 BPE tokenizer, trained from scratch on the synthetic arithmetic word problems of
-`raydistill.synthetic`. It is the teacher of the local demo (`conf/local.yaml`,
+`raydistill.sources.synthetic`. It is the teacher of the local demo (`conf/local.yaml`,
 `model: builtin:tiny-teacher`), small enough to serve with vLLM on a laptop CPU.
 
 It only knows one prompt, DeepSeek-R1's (`raydistill.prompts`, template `r1`): the

@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 
 from raydistill import records
-from raydistill.metrics import TeacherMetrics
+from raydistill.observe.metrics import TeacherMetrics
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUILTIN_PREFIX = "builtin:"

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from raydistill.config import ConfigError
-from raydistill.metrics import TeacherMetrics
+from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, start_row
 from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from raydistill.metrics import TeacherMetrics
+from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import THINK_OPEN, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, resolve_model, start_row
 from raydistill.teachers.crashes import CrashGuard

@@ -10,23 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-Status = Literal["pass", "fail", "error"]
+from raydistill.reasons import DEFAULT_FOR_STATUS, Status, is_known, status_of
 
 
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of checking one sample.
 
+    ``reason`` is a code of :mod:`raydistill.reasons`; left empty it is the
+    status's default (``wrong_answer`` for a fail, ``verifier_error`` for an error).
+
     >>> Verdict("fail", "expected 18, got 17").passed
     False
+    >>> Verdict("fail", "expected 18, got 17").reason
+    'wrong_answer'
+    >>> Verdict("fail", "no \\boxed{} answer", "no_answer").reason
+    'no_answer'
     """
 
     status: Status
     detail: str = ""
+    reason: str = field(default="", repr=False)
     # Infrastructure errors (a failed sandbox) retried before this verdict.
     retries: int = field(default=0, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.reason:
+            object.__setattr__(self, "reason", DEFAULT_FOR_STATUS[self.status])
+        elif not is_known(self.reason) or status_of(self.reason) != self.status:
+            raise ValueError(f"reason {self.reason!r} does not go with status {self.status!r}")
 
     @property
     def passed(self) -> bool:
@@ -40,8 +54,8 @@ def entry(verifier: str, verdict: Verdict, seconds: float) -> dict[str, Any]:
     >>> entry("math", Verdict("pass", "18 == 18"), 0.002)["status"]
     'pass'
     """
-    return {"verifier": verifier, "status": verdict.status, "detail": verdict.detail,
-            "seconds": seconds, "retries": verdict.retries}
+    return {"verifier": verifier, "status": verdict.status, "reason": verdict.reason,
+            "detail": verdict.detail, "seconds": seconds, "retries": verdict.retries}
 
 
 VerifierFn = Callable[[Mapping[str, Any], Mapping[str, Any]], Verdict]

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from raydistill import records, verifiers
-from raydistill.metrics import VerifierMetrics
+from raydistill.observe.metrics import VerifierMetrics
 from raydistill.verifiers import Verdict
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ as a plain int) and match when equal, floats within the tolerance, tuples as
 lists, bools only bools; ``outputs`` entries wrapped in a one-element list (as in
 TACO) match the bare value too. Assert-based tests run inside the sandbox, in a
 checker process that holds only the test code and talks to the program through
-plain values (see :mod:`raydistill.sandbox_runner`).
+plain values (see :mod:`raydistill.sandbox.runner`).
 
 Verdicts: ``pass`` "accepted"; ``fail`` "wrong answer", "time limit", "memory
 limit", "runtime error", "output limit" (each naming the first failing test) or
@@ -53,7 +53,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun
-from raydistill.sandbox_runner import decode
+from raydistill.sandbox.runner import decode
 from raydistill.verifiers import Verdict, register
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raydistill.sinks import OutputLocation
+from raydistill.output.location import OutputLocation
 
 # Read file by file; each file's response text is reduced to "was one generated"
 # before the next is read, so the summary's memory does not grow with the run.

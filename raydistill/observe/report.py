@@ -6,7 +6,7 @@ again at any time for any output URI, local or ``s3://``
 Sections: headline numbers, the funnel (problems -> samples -> verified) by
 source and domain, pass@k per problem, reasoning and answer lengths in tokens,
 the verdict breakdown, throughput over time, and cost. Charts are inline SVG
-(:mod:`raydistill.charts`): the page fetches nothing, so it opens offline and
+(:mod:`raydistill.observe.charts`): the page fetches nothing, so it opens offline and
 can be mailed or attached to a ticket.
 
 Reasoning and answer lengths are each sample's ``completion_tokens`` split in
@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from raydistill import charts
-from raydistill.sinks import OutputLocation
-from raydistill.storage import StorageError
+from raydistill.observe import charts
+from raydistill.output.location import OutputLocation
+from raydistill.output.storage import StorageError
 
 logger = logging.getLogger(__name__)
 

@@ -21,24 +21,18 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydistill import records
 from raydistill.config import OutputConfig, s3_endpoint
-from raydistill.storage import StorageError, resolve, write_bytes_atomic, write_table_atomic
+from raydistill.output.storage import StorageError, resolve, write_bytes_atomic, write_table_atomic
 
 logger = logging.getLogger(__name__)
-
-
-class RunFailed(RuntimeError):
-    """A run that finished its work but must not be published as it is."""
 
 
 class OutputLocation:
@@ -219,67 +213,3 @@ class OutputLocation:
                 parts[name].append({"path": target[len(self.root) + 1 :], "rows": rows})
         self.delete_dir(self.publish)
         return parts
-
-
-def check_coverage(out: OutputLocation) -> None:
-    """Fail unless ``_work/generations`` holds every staged problem exactly once.
-
-    Cheap (one id column each) and the last line of defence for exactly-once:
-    a lost or duplicated problem stops the run before anything is published.
-    """
-    # Arrow arrays, not Python sets: 100k ids as Python strings cost the driver ~50 MiB.
-    staged = out.read_columns(out.problems, ["problem_id"])["problem_id"]
-    done = out.read_columns(out.generations, ["problem_id"])["problem_id"]
-    counts = pc.value_counts(done)
-    repeats = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
-    missing = pc.filter(staged, pc.invert(pc.is_in(staged, value_set=done)))
-    if len(repeats) or len(missing) or len(done) != len(staged):
-        raise RunFailed(
-            f"generations under {out.generations} do not cover the problems exactly once: "
-            f"{len(staged)} staged, {len(done)} generated, {len(missing)} missing "
-            f"(e.g. {sorted(missing.to_pylist())[:3]}), {len(repeats)} repeated "
-            f"(e.g. {repeats.to_pylist()[:3]})"
-        )
-
-
-def error_budget(out: OutputLocation, path: str, max_fraction: float | None) -> None:
-    """Fail loudly if more than ``max_fraction`` of the rows at ``path`` are errors."""
-    if max_fraction is None:
-        return
-    rows = out.read_columns(path, ["verdict", "verdict_detail"])
-    errors = rows.filter(pc.equal(rows["verdict"], "error"))
-    if rows.num_rows and errors.num_rows / rows.num_rows > max_fraction:
-        reasons = Counter(d.split(":")[0] for d in errors["verdict_detail"].to_pylist())
-        raise RunFailed(
-            f"{errors.num_rows} of {rows.num_rows} rows are errors "
-            f"({errors.num_rows / rows.num_rows:.1%}), over output.max_error_fraction="
-            f"{max_fraction}; reasons: {dict(reasons.most_common(5))}. Nothing was "
-            f"published; the rows are under {path}"
-        )
-
-
-def _output_row(problem: dict[str, Any], idx: int, sample: dict[str, Any] | None,
-                provenance: dict[str, Any]) -> dict[str, Any]:
-    row = {**problem, **provenance, "sample_idx": idx}
-    if sample is None:
-        reason = (f"input: {problem['input_error']}" if problem["input_error"]
-                  else f"teacher: {problem['teacher_error']}")
-        row.update(verdict="error", verdict_detail=reason, verified=False, completion_tokens=0)
-    else:
-        row.update(sample, verified=sample["verdict"] == "pass")
-    return row
-
-
-def flatten_generations(batch: pa.Table, provenance: dict[str, Any]) -> pa.Table:
-    """One output row per sample; a problem with no samples keeps one error row.
-
-    Rows the teacher could not serve (bad input, prompt too long) are kept with
-    their reason as ``verdict=error``, so nothing disappears between stages.
-    """
-    out = []
-    for problem in records.rows(batch):
-        samples = problem.pop("samples") or []
-        if not samples:
-            out.append(_output_row(problem, 0, None, provenance))
-        out += [_output_row(problem, i, s, provenance) for i, s in enumerate(samples)]
-    return records.table(out, records.OUTPUT)

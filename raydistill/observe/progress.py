@@ -1,6 +1,6 @@
 """The console's periodic one-line funnel, next to Ray Data's own progress bars.
 
-The driver owns one small named actor (:class:`raydistill.metrics.FunnelCounter`)
+The driver owns one small named actor (:class:`raydistill.observe.metrics.FunnelCounter`)
 that the teacher and verifier hooks send their counts to; a daemon thread reads
 it every :data:`INTERVAL_S` seconds and logs one line::
 
@@ -16,7 +16,7 @@ import time
 from types import TracebackType
 from typing import Any
 
-from raydistill.metrics import FUNNEL_ACTOR, FunnelCounter
+from raydistill.observe.metrics import FUNNEL_ACTOR, FunnelCounter
 
 logger = logging.getLogger(__name__)
 

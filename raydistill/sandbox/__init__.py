@@ -18,7 +18,7 @@ Protected against:
   uid per concurrent slot (``setpriv``), so a slot can signal or count only its
   own processes; further user namespaces disabled.
 - Kernel surface: a seccomp filter (built here as classic BPF, no library: see
-  :mod:`raydistill.seccomp`) denies ptrace, ``process_vm_*``, ``pidfd_getfd``,
+  :mod:`raydistill.sandbox.seccomp`) denies ptrace, ``process_vm_*``, ``pidfd_getfd``,
   mount/unshare/setns, keyctl, bpf, perf, io_uring, userfaultfd, module and
   clock calls, namespace flags in ``clone`` (``clone3`` answers ENOSYS so libc
   falls back to ``clone``), and kills any other syscall ABI (x32, i386).
@@ -28,7 +28,7 @@ Protected against:
   SIGKILLs the process group, whose death takes down the pid namespace; output
   read with a byte budget; stray processes of the slot's uid killed afterwards.
 - Verdict forgery: results travel over the runner's own pipe, which user code
-  cannot reach (see :mod:`raydistill.sandbox_runner`); expected outputs never
+  cannot reach (see :mod:`raydistill.sandbox.runner`); expected outputs never
   enter the sandbox; values come back as plain data compared in the parent.
 
 Not protected against:
@@ -68,11 +68,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from raydistill.seccomp import EAFNOSUPPORT, seccomp_filter
+from raydistill.sandbox.seccomp import EAFNOSUPPORT, seccomp_filter
 
 logger = logging.getLogger(__name__)
 
-RUNNER = Path(__file__).with_name("sandbox_runner.py")
+RUNNER = Path(__file__).with_name("runner.py")
 INSIDE_UID = 1000
 PROPERTIES = ("namespaces", "seccomp", "distinct_uid")
 # Host uids for sandboxes: far above any account's, one per concurrent slot; 64
@@ -435,7 +435,7 @@ def probe() -> Isolation:
 
 
 class Sandbox:
-    """Runs jobs of :mod:`raydistill.sandbox_runner` under the isolation configured."""
+    """Runs jobs of :mod:`raydistill.sandbox.runner` under the isolation configured."""
 
     def __init__(self, limits: Limits | None = None, *, allow_weak: bool = False,
                  required: tuple[str, ...] = PROPERTIES) -> None:

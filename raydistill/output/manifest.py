@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import raydistill
 from raydistill.config import Config, to_dict
-from raydistill.storage import StorageError, write_bytes_atomic
+from raydistill.output.storage import StorageError, write_bytes_atomic
 
 if TYPE_CHECKING:
-    from raydistill.sinks import OutputLocation
+    from raydistill.output.location import OutputLocation
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each data set maps its own fields onto ``problem``, ``ground_truth_solution``,
 ``test_cases`` and ``starter_code`` through its ``preset`` (see
-:mod:`raydistill.presets`; ``question_field``/``answer_field`` override the
+:mod:`raydistill.sources.presets`; ``question_field``/``answer_field`` override the
 field names), which also gives the rows' verifier ``domain`` unless set.
 Every problem gets a stable ``problem_id``: a hash of the source name and the
 problem text, so reruns and dedup line up. A row that cannot be used (missing or
@@ -27,9 +27,9 @@ from typing import Any
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from raydistill import presets, synthetic
 from raydistill.config import DatasetConfig, SourceConfig
-from raydistill.storage import list_files, resolve
+from raydistill.output.storage import list_files, resolve
+from raydistill.sources import presets, synthetic
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ node exports it on the node's Prometheus endpoint (``ray start
 
 The same counts also go, a few times a minute per actor, to one small named
 actor (:class:`FunnelCounter`) that the driver's progress line reads
-(``raydistill.progress``). Hooks cost a few counter updates per problem and
+(``raydistill.observe.progress``). Hooks cost a few counter updates per problem and
 one actor call per batch. Outside a Ray worker (plain unit tests) every hook is a no-op.
 """
 

@@ -1,0 +1,36 @@
+"""Pass 2's UDF: one output row per sample, a problem without samples kept as one error row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from raydistill import records
+
+
+def _output_row(problem: dict[str, Any], idx: int, sample: dict[str, Any] | None,
+                provenance: dict[str, Any]) -> dict[str, Any]:
+    row = {**problem, **provenance, "sample_idx": idx}
+    if sample is None:
+        reason = (f"input: {problem['input_error']}" if problem["input_error"]
+                  else f"teacher: {problem['teacher_error']}")
+        row.update(verdict="error", verdict_detail=reason, verified=False, completion_tokens=0)
+    else:
+        row.update(sample, verified=sample["verdict"] == "pass")
+    return row
+
+
+def flatten_generations(batch: pa.Table, provenance: dict[str, Any]) -> pa.Table:
+    """One output row per sample; a problem with no samples keeps one error row.
+
+    Rows the teacher could not serve (bad input, prompt too long) are kept with
+    their reason as ``verdict=error``, so nothing disappears between stages.
+    """
+    out = []
+    for problem in records.rows(batch):
+        samples = problem.pop("samples") or []
+        if not samples:
+            out.append(_output_row(problem, 0, None, provenance))
+        out += [_output_row(problem, i, s, provenance) for i, s in enumerate(samples)]
+    return records.table(out, records.OUTPUT)

@@ -1,0 +1,120 @@
+"""One record for every stage of every plan, and the one function that runs a plan.
+
+A plan (generate, publish, verify-only, export, filters, the loop's rounds) is a
+list of :class:`Stage` applied in order to a Ray Data dataset by :func:`apply`.
+Each stage says what it runs (a function or a stateful actor class), with which
+arguments, on what compute, which input columns it needs and what schema it
+returns; :func:`check_plan` checks the chain against :mod:`raydistill.records`
+before Ray runs anything, so a stage that reads a column its predecessor does not
+give fails when the plan is built, not hours into a run.
+
+>>> import pyarrow as pa
+>>> a = pa.schema([("problem_id", pa.string()), ("problem", pa.string())])
+>>> b = pa.schema([("problem_id", pa.string()), ("messages", pa.string())])
+>>> plan = [Stage("prompts", fn=len, needs=("problem",), output=b),
+...         Stage("teacher", fn=len, needs=("messages",), output=a)]
+>>> check_plan(plan, a).names
+['problem_id', 'problem']
+>>> check_plan(list(reversed(plan)), a)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+raydistill.stages.PlanError: stage 'teacher' needs columns ['messages'] ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+
+class PlanError(ValueError):
+    """A plan whose stages do not fit together."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One ``map_batches`` step of a plan.
+
+    ``fn`` is a function ``(pa.Table, **fn_kwargs) -> pa.Table`` run as Ray
+    tasks, or a class (constructed with ``constructor_kwargs``, called per batch)
+    run on a fixed pool of ``actors`` actors. ``needs`` are the input columns it
+    reads; ``output`` the exact schema of the tables it returns (``None``: the
+    input's schema, for filters and stages that only change values).
+    """
+
+    name: str
+    fn: Callable[..., Any]
+    needs: tuple[str, ...] = ()
+    output: pa.Schema | None = None
+    fn_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    # Actor pool size for a class: (min, max); equal for a fixed pool.
+    actors: tuple[int, int] | None = None
+    # Batches queued per actor (Ray Data's max_tasks_in_flight_per_actor).
+    batches_in_flight: int | None = None
+    num_cpus: float | None = None
+    # Anything else Ray Data's map_batches takes per stage: resources, runtime
+    # env, a placement-group scheduling strategy (teachers/placement.py).
+    remote_args: Mapping[str, Any] = field(default_factory=dict)
+    # Retried when a worker dies; None: the plan's ray.max_task_retries.
+    max_task_retries: int | None = None
+
+    @property
+    def is_actor(self) -> bool:
+        """True when ``fn`` is a class run on an actor pool."""
+        return isinstance(self.fn, type)
+
+    def map_batches_kwargs(self, max_task_retries: int) -> dict[str, Any]:
+        """The keyword arguments of ``Dataset.map_batches`` for this stage."""
+        from ray.data import ActorPoolStrategy
+
+        kwargs: dict[str, Any] = {"batch_format": "pyarrow", **self.remote_args}
+        if self.batch_size is not None:
+            kwargs["batch_size"] = self.batch_size
+        if self.num_cpus is not None:
+            kwargs["num_cpus"] = self.num_cpus
+        if self.is_actor:
+            low, high = self.actors or (1, 1)
+            strategy: dict[str, Any] = {"min_size": low, "max_size": high}
+            if self.batches_in_flight is not None:
+                strategy["max_tasks_in_flight_per_actor"] = self.batches_in_flight
+            kwargs["compute"] = ActorPoolStrategy(**strategy)
+            kwargs["fn_constructor_kwargs"] = dict(self.constructor_kwargs)
+            kwargs["max_task_retries"] = (max_task_retries if self.max_task_retries is None
+                                          else self.max_task_retries)
+        else:
+            kwargs["max_retries"] = (max_task_retries if self.max_task_retries is None
+                                     else self.max_task_retries)
+        if self.fn_kwargs:
+            kwargs["fn_kwargs"] = dict(self.fn_kwargs)
+        return kwargs
+
+
+def check_plan(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
+    """Check that each stage's ``needs`` are in what the stage before gives; return the end schema.
+
+    ``schema`` is the schema of the rows the plan starts from.
+    """
+    current = schema
+    for stage in stages:
+        missing = [c for c in stage.needs if c not in current.names]
+        if missing:
+            raise PlanError(
+                f"stage {stage.name!r} needs columns {missing} that its input lacks "
+                f"(it has: {', '.join(current.names)})"
+            )
+        if stage.output is not None:
+            current = stage.output
+    return current
+
+
+def apply(ds: Any, stages: Sequence[Stage], schema: pa.Schema, max_task_retries: int) -> Any:
+    """Chain ``stages`` onto the Ray dataset ``ds`` (whose rows have ``schema``), checked first."""
+    check_plan(stages, schema)
+    for stage in stages:
+        ds = ds.map_batches(stage.fn, **stage.map_batches_kwargs(max_task_retries))
+    return ds
