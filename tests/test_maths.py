@@ -2,8 +2,12 @@ import time
 
 import pytest
 
+from raydistill.config import VerifyConfig, to_dict
 from raydistill.verifiers.math_child import MathChild
-from raydistill.verifiers.maths import compare, final_answer, gold_answer, verify_math
+from raydistill.verifiers.math_compare import compare
+from raydistill.verifiers.maths import final_answer, gold_answer, verify_math
+
+PARAMS = to_dict(VerifyConfig())  # the pipeline passes the verify section
 
 # (gold solution, text after </think>, expected status)
 CASES = [
@@ -55,13 +59,13 @@ FORMS = [
 
 @pytest.mark.parametrize("gold, answer, expected", CASES)
 def test_math_verdicts(gold, answer, expected):
-    status, detail = compare(gold, answer)
+    status, detail, _ = compare(gold, answer)
     assert status == expected, detail
 
 
 @pytest.mark.parametrize("gold, answer", FORMS)
 def test_prediction_forms_pass(gold, answer):
-    status, detail = compare(gold, answer)
+    status, detail, _ = compare(gold, answer)
     assert status == "pass", detail
     wrong = gold.replace("18", "19").replace("1,200", "1,300").replace("1200", "1300")
     assert compare(wrong, answer)[0] == "fail"
@@ -78,14 +82,30 @@ def test_final_answer_takes_the_last_box_only():
     assert final_answer("first \\boxed{1}, then \\boxed{2") is None
 
 
-def test_no_answer_is_a_fail_with_reason():
-    status, detail = compare("#### 3", "hmm")
-    assert status == "fail" and "no answer" in detail
+@pytest.mark.parametrize("gold, answer, reason", [
+    ("#### 3", "hmm", "no_answer"),
+    ("#### 3", "", "no_answer"),
+    ("#### 3", "So it is \\boxed{3", "no_answer"),
+    ("#### 3", "\\boxed{4}", "wrong_answer"),
+    ("#### 3", "\\boxed{3}", "pass"),
+    ("", "\\boxed{3}", "verifier_error"),
+])
+def test_reason_codes(gold, answer, reason):
+    assert compare(gold, answer)[2] == reason
 
 
 def test_verify_math_runs_in_the_child():
-    verdict = verify_math({"ground_truth_solution": "#### 18", "solution": "\\boxed{18}"}, {})
-    assert verdict.status == "pass", verdict.detail
+    record = {"ground_truth_solution": "#### 18", "solution": "\\boxed{18}"}
+    verdict = verify_math(record, PARAMS)
+    assert (verdict.status, verdict.reason) == ("pass", "pass"), verdict.detail
+    no_answer = verify_math({**record, "solution": "I give up."}, PARAMS)
+    assert (no_answer.status, no_answer.reason) == ("fail", "no_answer")
+
+
+def test_the_deadline_has_one_home():
+    verdict = verify_math({"ground_truth_solution": "#### 1", "solution": "1"}, {})
+    assert (verdict.status, verdict.reason) == ("error", "verifier_error")
+    assert "math_timeout_s" in verdict.detail
 
 
 def test_hanging_input_is_killed_and_the_child_respawned():
@@ -93,14 +113,14 @@ def test_hanging_input_is_killed_and_the_child_respawned():
     # a real pathological input, the kind Math-Verify issue 65 reports.
     child = MathChild()
     try:
-        assert child.check("#### 5", "\\boxed{18}", 30.0)[0] == "fail"  # starts the child
+        assert child.check("#### 5", "\\boxed{18}", 30.0)[:3:2] == ("fail", "wrong_answer")  # starts the child
         first = child.proc
         started = time.monotonic()
-        status, detail = child.check("#### 5", "\\boxed{9^{9^{9^{9}}}}", 2.0)
+        status, detail, reason = child.check("#### 5", "\\boxed{9^{9^{9^{9}}}}", 2.0)
         assert time.monotonic() - started < 4.0
-        assert status == "error" and "over 2 s" in detail
+        assert status == "error" and reason == "verifier_error" and "over 2 s" in detail
         assert first.poll() is not None and child.restarts == 1  # killed, not leaked
-        assert child.check("#### 18", "The answer is 18.", 30.0) == ("pass", "18 == 18")
+        assert child.check("#### 18", "The answer is 18.", 30.0) == ("pass", "18 == 18", "pass")
         assert child.proc is not first
     finally:
         child.close()
@@ -113,7 +133,7 @@ def test_dead_child_gives_error_then_recovers():
         child.proc.stdout.close()  # a broken pipe to the checker, as if it crashed
         child.proc.kill()
         child.proc.wait()
-        status, _ = child.check("#### 1", "1", 30.0)
+        status, _, _ = child.check("#### 1", "1", 30.0)
         assert status in ("pass", "error")  # poll() sees the death and respawns first
         assert child.check("#### 2", "2", 30.0)[0] == "pass"
     finally:

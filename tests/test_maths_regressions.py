@@ -9,7 +9,7 @@ upgrade that fixes (or changes) math-verify shows up here.
 import pytest
 
 from raydistill.parsing import split_response
-from raydistill.verifiers.maths import compare
+from raydistill.verifiers.math_compare import compare
 
 # (case, gold, response, math-verify 0.9.0 alone, raydistill, why)
 TABLE = [
@@ -50,5 +50,5 @@ def _math_verify_alone(gold: str, response: str) -> bool:
 def test_regression_table(case, gold, response, alone, ours, why):
     assert _math_verify_alone(gold, response) is alone
     trace = split_response(response)
-    status, detail = compare(gold, trace.solution)
+    status, detail, _ = compare(gold, trace.solution)
     assert status == ours, f"{case}: {detail} (expected {ours} because {why})"

@@ -3,10 +3,14 @@
 One child per verifier slot (per process: :func:`checker` is a process-wide
 singleton). The parent writes one JSON line ``{"gold": str, "solution": str}``
 and waits at most ``timeout_s`` for one JSON line ``{"status": str, "detail":
-str}``; only strings cross, never sympy objects (printing some of them hangs).
+str, "reason": str}`` (a code of :mod:`raydistill.reasons`); only strings cross, never sympy objects (printing some of them hangs).
 A child that misses the deadline, dies or answers garbage is SIGKILLed, the
-sample gets ``error``, and a fresh child is started for the next one (start-up
+sample gets ``error``/``verifier_error``, and a fresh child is started for the next one (start-up
 ~1 s: sympy and math-verify imports, not counted against any sample's deadline).
+
+The comparison itself lives in :mod:`raydistill.verifiers.math_compare`, which
+only the child imports: this module does not know it (:func:`serve` is handed
+the function), so the parent never loads sympy and no import cycle exists.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+from raydistill.reasons import CODES, status_of
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +34,10 @@ PACKAGE_PARENT = str(Path(__file__).resolve().parents[2])
 # Importing sympy + math-verify takes ~1 s; 120 s allows for a loaded 2-core node.
 START_TIMEOUT_S = 120.0
 _READY = b"ready\n"
+_CHILD_MAIN = ("from raydistill.verifiers.math_compare import compare; "
+               "from raydistill.verifiers.math_child import serve; serve(compare)")
+
+Reply = tuple[str, str, str]  # (status, detail, reason code)
 
 
 class MathChild:
@@ -40,7 +51,7 @@ class MathChild:
 
     def _start(self) -> subprocess.Popen[bytes]:
         code = (f"import sys; sys.path.insert(0, {PACKAGE_PARENT!r}); "
-                "from raydistill.verifiers.math_child import serve; serve()")
+                f"{_CHILD_MAIN}")
         proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, bufsize=0)
         self.buffer = b""
@@ -73,8 +84,8 @@ class MathChild:
             if stream is not None:
                 stream.close()
 
-    def check(self, gold: str, solution: str, timeout_s: float) -> tuple[str, str]:
-        """``(status, detail)`` from the child; ``error`` if it misses the deadline."""
+    def check(self, gold: str, solution: str, timeout_s: float) -> Reply:
+        """``(status, detail, reason)`` from the child; an error if it misses the deadline."""
         with self.lock:
             if self.proc is None or self.proc.poll() is not None:
                 self.proc = self._start()
@@ -96,7 +107,7 @@ class MathChild:
                 self._kill(proc)
                 self.proc = None
                 self.restarts += 1
-                return "error", why
+                return "error", why, "verifier_error"
             return reply
 
     def close(self) -> None:
@@ -107,15 +118,15 @@ class MathChild:
                 self.proc = None
 
 
-def _reply(line: bytes) -> tuple[str, str] | None:
+def _reply(line: bytes) -> Reply | None:
     try:
         data = json.loads(line)
-        status, detail = data["status"], data["detail"]
+        status, detail, reason = data["status"], data["detail"], data["reason"]
     except (ValueError, KeyError, TypeError):
         return None
-    if status not in ("pass", "fail", "error") or not isinstance(detail, str):
+    if not isinstance(detail, str) or reason not in CODES or status_of(reason) != status:
         return None
-    return status, detail
+    return status, detail, reason
 
 
 _CHECKER: MathChild | None = None
@@ -131,10 +142,8 @@ def checker() -> MathChild:
         return _CHECKER
 
 
-def serve() -> None:
-    """The child's loop: a JSON request line in, a JSON reply line out, until EOF."""
-    from raydistill.verifiers.maths import compare
-
+def serve(compare: Callable[[str, str], Reply]) -> None:
+    """The child's loop: a JSON request line in, ``compare``'s reply line out, until EOF."""
     # The protocol owns the real stdout; anything a library prints goes to stderr.
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)
@@ -144,7 +153,9 @@ def serve() -> None:
     for line in sys.stdin.buffer:
         try:
             request = json.loads(line)
-            status, detail = compare(str(request["gold"]), str(request["solution"]))
+            status, detail, reason = compare(str(request["gold"]), str(request["solution"]))
         except Exception as exc:  # noqa: BLE001 - reported as an error verdict
-            status, detail = "error", f"math checker failed: {type(exc).__name__}: {exc}"
-        out.write(json.dumps({"status": status, "detail": str(detail)}).encode() + b"\n")
+            status, detail, reason = ("error", f"math checker failed: {type(exc).__name__}: {exc}",
+                                      "verifier_error")
+        out.write(json.dumps({"status": status, "detail": str(detail),
+                              "reason": reason}).encode() + b"\n")
