@@ -91,7 +91,7 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
 
 def _last_box_group(text: str, found: list[tuple[int, int, str]]) -> str:
     group = [found[-1][2]]
-    for previous, following in zip(found[-2::-1], found[:0:-1]):
+    for previous, following in zip(found[-2::-1], found[:0:-1], strict=True):
         between = text[previous[1]:following[0]]
         if len(between) > 40 or not _BOX_JOINER.fullmatch(between):
             break

@@ -3,9 +3,10 @@
 One child per verifier slot (per process: :func:`checker` is a process-wide
 singleton). The parent writes one JSON line ``{"gold": str, "solution": str}``
 and waits at most ``timeout_s`` for one JSON line ``{"status": str, "detail":
-str, "reason": str}`` (a code of :mod:`raydistill.reasons`); only strings cross, never sympy objects (printing some of them hangs).
-A child that misses the deadline, dies or answers garbage is SIGKILLed, the
-sample gets ``error``/``verifier_error``, and a fresh child is started for the next one (start-up
+str, "reason": str}`` (a code of :mod:`raydistill.reasons`); only strings
+cross, never sympy objects (printing some of them hangs). A child that misses
+the deadline, dies or answers garbage is SIGKILLed, the sample gets
+``error``/``verifier_error``, and a fresh child is started for the next one (start-up
 ~1 s: sympy and math-verify imports, not counted against any sample's deadline).
 
 The comparison itself lives in :mod:`raydistill.verifiers.math_compare`, which

@@ -33,8 +33,7 @@ from typing import Any
 import sympy
 from math_verify import parse, verify
 
-from raydistill.verifiers.math_answers import (
-    as_time, as_word, final_answer, gold_answer, normalise)
+from raydistill.verifiers.math_answers import as_time, as_word, final_answer, gold_answer, normalise
 
 # math-verify warns on every call made with its timeouts switched off.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -144,8 +143,8 @@ def same_answer(gold: str, answer: str) -> tuple[bool | None, str]:
         return _same_sequence(gold, answer)
     for text, other in ((gold, answer), (answer, gold)):
         if _DECIMAL_COMMA.fullmatch(text) and _DECIMAL_POINT.fullmatch(other):
-            same = float(text.replace(",", ".")) == float(other)
-            return same, f"decimal comma {answer!r} vs {gold!r}"
+            equal = float(text.replace(",", ".")) == float(other)
+            return equal, f"decimal comma {answer!r} vs {gold!r}"
     gold_pct, answer_pct = _PERCENT.search(gold), _PERCENT.search(answer)
     if gold_pct or answer_pct:
         gold_plain, answer_plain = _PERCENT.sub("", gold), _PERCENT.sub("", answer)
@@ -168,7 +167,7 @@ def _same_sequence(gold: str, answer: str) -> tuple[bool | None, str]:
     if len(gold_terms) != len(answer_terms) or [t == "..." for t in gold_terms] != [
             t == "..." for t in answer_terms]:
         return False, f"sequence {answer!r} != {gold!r}"
-    for gold_term, answer_term in zip(gold_terms, answer_terms):
+    for gold_term, answer_term in zip(gold_terms, answer_terms, strict=True):
         if gold_term != "..." and same_answer(gold_term, answer_term)[0] is not True:
             return False, f"sequence {answer!r} != {gold!r} at {answer_term!r}"
     return True, f"sequence {answer!r} == {gold!r}"
