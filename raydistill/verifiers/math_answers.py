@@ -23,8 +23,8 @@ whole text.
 '2, 3'
 >>> final_answer("We get 3 apples. The answer is 1,200 dollars.")
 '1200'
->>> clean(r"(-\infty, 1,000) \cup (2, 3)"), clean("1 000 000"), clean(r"4 4/9")
-('(-\\infty, 1,000) \\cup (2, 3)', '1000000', '4\\frac{4}{9}')
+>>> clean("(1,200)"), clean(r"(-\infty, 1,000]"), clean("1 000 000"), clean(r"4 4/9")
+('(1,200)', '(-\\infty, 1000]', '1000000', '4\\frac{4}{9}')
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ _HEADING = re.compile(r"[:：]\s*$|^\s*(?:step|étape|paso|schritt|шаг|步骤
 _COMMA_THOUSANDS = re.compile(r"-?\d{1,3}(?:(?:,|\\,|\{,\})\d{3})+(?:\.\d+)?")
 _SPACE_THOUSANDS = re.compile(r"-?\d{1,3}(?:(?: |\\ |\\,|\\!|~|\u00a0|\u202f)\d{3})+(?:\.\d+)?")
 _THOUSANDS_SEP = re.compile(r",|\\,|\{,\}|\\ |\\!|~| |\u00a0|\u202f")
+_BRACED_DECIMAL = re.compile(r"-?\d+\{,\}(?:\d{1,2}|\d{4,})")  # LaTeX's decimal comma
+_BRACKETS = re.compile(r"([(\[])([^()\[\]]*)([)\]])")
 _MIXED = re.compile(r"(-?\d+)\s+(\d+)\s*/\s*(\d+)")
 _UNITS = re.compile(
     r"(?<=[\d}])(?:\s*\\(?:text|mbox|mathrm)\{\s*[A-Za-z][A-Za-z. ]*\}(?:\^\{?[23]\}?)?"
@@ -174,16 +176,34 @@ def normalise(text: str) -> str:
 
 
 def clean(answer: str) -> str:
-    """Drop what is no part of the value: thousands separators, units, degrees."""
-    answer = _DISPLAY.sub("", answer).strip()
+    """Drop what is no part of the value: thousands separators, units, degrees.
+
+    A multi-line answer (a matrix) becomes one line: math-verify's ``$...$`` is one line.
+    """
+    answer = " ".join(_DISPLAY.sub("", answer).replace("\\$", "").split())
+    if as_time(answer):
+        return answer  # "p.m." is no unit
     answer = _DEGREES.sub("", answer)
     answer = _E_CONST.sub("e", answer)  # before units: \mathrm{e} is no unit
     answer = _UNITS.sub("", answer).strip()
     if _COMMA_THOUSANDS.fullmatch(answer) or _SPACE_THOUSANDS.fullmatch(answer):
         answer = _THOUSANDS_SEP.sub("", answer)
+    elif _BRACED_DECIMAL.fullmatch(answer):
+        answer = answer.replace("{,}", ".")
+    else:
+        answer = _BRACKETS.sub(_interval_ends, answer)
     if mixed := _MIXED.fullmatch(answer):
         answer = f"{mixed[1]}\\frac{{{mixed[2]}}}{{{mixed[3]}}}"
     return answer
+
+
+def _interval_ends(match: re.Match[str]) -> str:
+    """``(1,000, \\infty)``: two ends split by ", ", one written with a thousands comma."""
+    ends = re.split(r",\s+", match[2])
+    if len(ends) != 2 or "," not in match[2].replace(", ", "") or not all(
+            _COMMA_THOUSANDS.fullmatch(end.strip()) or "," not in end for end in ends):
+        return match[0]
+    return f"{match[1]}{', '.join(end.replace(',', '') for end in ends)}{match[3]}"
 
 
 def as_word(answer: str) -> str | None:
@@ -213,7 +233,9 @@ def as_time(answer: str) -> tuple[int, int, int] | None:
     >>> as_time("12:00"), as_time("3:15 p.m."), as_time("3:4"), as_time("7")
     ((12, 0, 0), (15, 15, 0), None, None)
     """
-    match = _TIME.fullmatch(answer.strip())
+    for _ in range(2):
+        answer = _WRAPPERS.sub(r" \1", answer)
+    match = _TIME.fullmatch(" ".join(answer.split()))
     if not match:
         return None
     hours, minutes, seconds = int(match[1]), int(match[2]), int(match[3] or 0)
