@@ -12,7 +12,8 @@ The final answer of a response is, in this order:
 3. the text after the last "answer is", "Answer:", "A:", "####" (or the same
    lead-in in French, Spanish, German, Portuguese, Russian or Chinese);
 4. the last ``**bold**`` of the last paragraph that is not a heading (``**Step 3:**``);
-5. else the last paragraph (math-verify then takes its last expression).
+5. else the last ``$...$`` of the last paragraph, or that whole paragraph
+   (math-verify then takes its last expression).
 
 An unterminated ``\boxed{`` is no answer: where the box would have closed is
 unknown (``\boxed{18`` may be a cut ``180``). A gold solution's answer is its
@@ -43,13 +44,14 @@ _LEAD_INS = re.compile(
     r"la\s+respuesta\s+(?:final\s+)?es\s*:?|respuesta\s*(?:final\s*)?:|"
     r"die\s+antwort\s+ist\s*:?|antwort\s*:|a\s+resposta\s+[ée]\s*:?|resposta\s*:|"
     r"ответ\s*:?|答案[是为：:]|最终答案[是为：:]?)\s*(.+?)\s*(?:\n|$)", re.I)
+_INLINE_MATH = re.compile(r"\$([^$]+)\$")
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*")
 _HEADING = re.compile(r"[:：]\s*$|^\s*(?:step|étape|paso|schritt|шаг|步骤|solution|answer)\b", re.I)
 
 # Whole-answer forms (anchored): a separator is a thousands separator only when
 # the whole answer is one such number, so "(1,200)" stays a pair.
-_COMMA_THOUSANDS = re.compile(r"-?\d{1,3}(?:(?:,|\\,|\{,\})\d{3})+(?:\.\d+)?")
-_SPACE_THOUSANDS = re.compile(r"-?\d{1,3}(?:(?: |\\ |\\,|\\!|~|\u00a0|\u202f)\d{3})+(?:\.\d+)?")
+_COMMA_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:(?:,|\\,|\{,\})\d{3})+(?:\.\d+)?")
+_SPACE_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:(?: |\\ |\\,|\\!|~|\u00a0|\u202f)\d{3})+(?:\.\d+)?")
 _THOUSANDS_SEP = re.compile(r",|\\,|\{,\}|\\ |\\!|~| |\u00a0|\u202f")
 _BRACED_DECIMAL = re.compile(r"-?\d+\{,\}(?:\d{1,2}|\d{4,})")  # LaTeX's decimal comma
 _BRACKETS = re.compile(r"([(\[])([^()\[\]]*)([)\]])")
@@ -133,7 +135,8 @@ def final_answer(solution: str) -> str | None:
     else:
         last_paragraph = solution.strip().rsplit("\n\n", 1)[-1]
         bolds = [b for b in _BOLD.findall(last_paragraph) if not _HEADING.search(b)]
-        answer = bolds[-1] if bolds else last_paragraph
+        inline = _INLINE_MATH.findall(last_paragraph)
+        answer = bolds[-1] if bolds else inline[-1] if inline else last_paragraph
     if (inner := boxes(answer)) and inner[-1][2] is not None:
         answer = _last_box_group(answer, inner)
     return clean(_strip_math_markup(answer))
@@ -218,7 +221,7 @@ def as_word(answer: str) -> str | None:
     text = text.strip().strip(".!").strip()
     if "\\" in text or "{" in text:
         return None
-    if not re.fullmatch(r"[^\W\d_](?:[^\W\d_]|[ '\-])*[^\W\d_]", text) or len(text) < 3:
+    if not re.fullmatch(r"[^\W\d_](?:[^\W\d_]|[ '\-])*[^\W\d_]", text):
         return None
     return " ".join(text.lower().split())
 

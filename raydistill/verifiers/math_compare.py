@@ -48,7 +48,7 @@ _DELIMITED = re.compile(r"\$|\\\(|\\\[")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _ELLIPSIS = re.compile(r"\\[lc]?dots|\.\.\.|…")
 _PERCENT = re.compile(r"\s*\\?%\s*$")
-_DECIMAL_COMMA = re.compile(r"-?\d+,(?:\d{1,2}|\d{4,})")
+_DECIMAL_COMMA = re.compile(r"-?0,\d+|-?\d+,(?:\d{1,2}|\d{4,})")
 _DECIMAL_POINT = re.compile(r"-?\d+\.\d+")
 _LE = r"(?:<|\\le(?:q|qslant)?|≤|<=)"
 _GE = r"(?:>|\\ge(?:q|qslant)?|≥|>=)"
