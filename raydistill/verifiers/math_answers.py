@@ -6,7 +6,7 @@ what this module extracts. Read only from the text after the last ``</think>``.
 The final answer of a response is, in this order:
 
 1. a "Final Answer:" line written after the last ``\boxed{}`` (the box was an
-   intermediate value);
+   intermediate value); a prose line that hedges ("3, but maybe 4") is all its values;
 2. the last ``\boxed{}``, together with the boxes just before it that only
    "and", "or", commas or ``x =`` separate from it (``\boxed{2}`` and ``\boxed{3}``);
 3. the text after the last "answer is", "Answer:", "A:", "####" (or the same
@@ -45,6 +45,9 @@ _LEAD_INS = re.compile(
     r"die\s+antwort\s+ist\s*:?|antwort\s*:|a\s+resposta\s+[ée]\s*:?|resposta\s*:|"
     r"ответ\s*:?|答案[是为：:]|最终答案[是为：:]?)\s*(.+?)\s*(?:\n|$)", re.I)
 _INLINE_MATH = re.compile(r"\$([^$]+)\$")
+_HEDGE = re.compile(r"\b(?:or|but|maybe|perhaps|possibly|probably|either|unless|otherwise)\b",
+                    re.I)
+_VALUE = re.compile(r"-?\d+(?:[.,]\d+)*(?:/\d+)?")
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*")
 _HEADING = re.compile(r"[:：]\s*$|^\s*(?:step|étape|paso|schritt|шаг|步骤|solution|answer)\b", re.I)
 
@@ -111,6 +114,15 @@ def _strip_math_markup(answer: str) -> str:
     return answer.rstrip(".").strip()
 
 
+def _unhedged(line: str) -> str:
+    """A prose answer line that hedges between values ("3, but maybe 4") is all of them."""
+    prose = _INLINE_MATH.sub(" ", line)
+    values = _INLINE_MATH.findall(line) or _VALUE.findall(prose)
+    if len(values) > 1 and _HEDGE.search(prose):
+        return ", ".join(values)
+    return line
+
+
 def final_answer(solution: str) -> str | None:
     r"""The final answer text of a response; None if its last ``\boxed{`` never closes.
 
@@ -127,11 +139,11 @@ def final_answer(solution: str) -> str | None:
     final_lines = list(_FINAL_LINE.finditer(solution))
     answer: str | None = None
     if final_lines and (not found or final_lines[-1].start() > found[-1][1]):
-        answer = final_lines[-1].group(1)
+        answer = _unhedged(final_lines[-1].group(1))
     elif found:
         answer = _last_box_group(solution, found)
     elif lead_ins := _LEAD_INS.findall(solution):
-        answer = lead_ins[-1]
+        answer = _unhedged(lead_ins[-1])
     else:
         last_paragraph = solution.strip().rsplit("\n\n", 1)[-1]
         bolds = [b for b in _BOLD.findall(last_paragraph) if not _HEADING.search(b)]
