@@ -54,7 +54,8 @@ _HEADING = re.compile(r"[:：]\s*$|^\s*(?:step|étape|paso|schritt|шаг|步骤
 # Whole-answer forms (anchored): a separator is a thousands separator only when
 # the whole answer is one such number, so "(1,200)" stays a pair.
 _COMMA_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:(?:,|\\,|\{,\})\d{3})+(?:\.\d+)?")
-_SPACE_THOUSANDS = re.compile(r"-?[1-9]\d{0,2}(?:(?: |\\ |\\,|\\!|~|\u00a0|\u202f)\d{3})+(?:\.\d+)?")
+_SPACE_THOUSANDS = re.compile(
+    r"-?[1-9]\d{0,2}(?:(?: |\\ |\\,|\\!|~|\u00a0|\u202f)\d{3})+(?:\.\d+)?")
 _THOUSANDS_SEP = re.compile(r",|\\,|\{,\}|\\ |\\!|~| |\u00a0|\u202f")
 _BRACED_DECIMAL = re.compile(r"-?\d+\{,\}(?:\d{1,2}|\d{4,})")  # LaTeX's decimal comma
 _BRACKETS = re.compile(r"([(\[])([^()\[\]]*)([)\]])")
