@@ -1,6 +1,7 @@
 """Verifier throughput on one core: math on R1-style responses, code with full isolation.
 
     python tools/bench_verifiers.py [--math 2000] [--solutions 20] [--reasoning-chars 10000]
+                                    [--math-only]
 
 Math: R1-style responses (a ``<think>`` block of ``--reasoning-chars`` characters
 of working, numbers and a decoy ``\\boxed{}`` included, then the final answer in
@@ -32,7 +33,7 @@ from raydistill import verifiers
 from raydistill.parsing import split_response
 from raydistill.sandbox import probe
 from raydistill.verifiers.math_child import checker
-from raydistill.verifiers.maths import compare
+from raydistill.verifiers.math_compare import compare
 
 
 def cpu_seconds(pid: int | None = None) -> float:
@@ -121,9 +122,11 @@ def main() -> None:
     parser.add_argument("--math", type=int, default=2000)
     parser.add_argument("--reasoning-chars", type=int, default=10_000)
     parser.add_argument("--solutions", type=int, default=20)
+    parser.add_argument("--math-only", action="store_true", help="skip the code sandbox part")
     args = parser.parse_args()
     bench_math(args.math, args.reasoning_chars)
-    bench_code(args.solutions)
+    if not args.math_only:
+        bench_code(args.solutions)
 
 
 if __name__ == "__main__":
