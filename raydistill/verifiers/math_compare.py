@@ -44,6 +44,9 @@ NUMBER_REL_TOL = 1e-4
 # Digits for that check: sympy's Floats keep any exponent (1/2004! is ~1e-5760).
 EVAL_DIGITS = 50
 
+# A multiple-choice letter in AMC's form, with the option's value after it, or alone.
+_CHOICE = re.compile(r"(?:\\text(?:bf)?\{|\\mathrm\{)?\s*\(([A-E])\)\s*\}?(?:\\[ ,;:!]|~|\s)*(.*)")
+_LETTER = re.compile(r"(?:\\text(?:bf)?\{)?\s*([A-E])\s*\}?")
 _DELIMITED = re.compile(r"\$|\\\(|\\\[")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _ELLIPSIS = re.compile(r"\\[lc]?dots|\.\.\.|…")
@@ -128,8 +131,24 @@ def _math_verify(gold_text: str, answer_text: str) -> tuple[bool | None, str]:
     return same, detail
 
 
+def _choice(text: str) -> tuple[str, str] | None:
+    r"""``\textbf{(B)}\ 12`` as ``("B", "12")``; ``(B)`` as ``("B", "")``; else None."""
+    if match := _CHOICE.fullmatch(text.strip()):
+        return match[1], match[2].strip()
+    return (match[1], "") if (match := _LETTER.fullmatch(text.strip())) else None
+
+
 def same_answer(gold: str, answer: str) -> tuple[bool | None, str]:
     """Whether two extracted answers are the same value; None when one cannot be read."""
+    gold_choice, answer_choice = _choice(gold), _choice(answer)
+    if gold_choice and gold_choice[1] and answer_choice:  # AMC: "(B) 12" against "B"
+        chosen = answer_choice[0] == gold_choice[0] and (
+            not answer_choice[1] or same_answer(gold_choice[1], answer_choice[1])[0] is True)
+        return chosen, f"choice {answer!r} vs {gold!r}"
+    if gold_choice and gold_choice[1]:
+        return same_answer(gold_choice[1], answer)
+    if answer_choice and answer_choice[1] and not gold_choice:
+        return same_answer(gold, answer_choice[1])
     gold_time, answer_time = as_time(gold), as_time(answer)
     if gold_time or answer_time:
         return gold_time == answer_time, f"time {answer!r} vs {gold!r}"
