@@ -195,11 +195,12 @@ def _same_sequence(gold: str, answer: str) -> tuple[bool | None, str]:
 def compare(gold_solution: str, solution: str) -> tuple[str, str, str]:
     """``(status, detail, reason code)`` for one response, in this process, without a deadline."""
     gold_text = gold_answer(gold_solution or "")
-    if not gold_text:
-        return "error", "the gold solution is empty", "verifier_error"
+    if not gold_text or ("####" in gold_solution and as_word(gold_text)):
+        # GSM8K's "#### N" is a number: a word there is a broken gold, not a word answer.
+        return "error", f"gold not parseable: {gold_text[:80]!r}", "verifier_error"
     answer_text = final_answer(solution or "")
     if answer_text is None:
-        return "fail", "unterminated \\boxed{: the answer was cut off", "no_answer"
+        return "fail", "no answer: unterminated \\boxed{ (the answer was cut off)", "no_answer"
     if not answer_text:
         return "fail", "no answer found after the reasoning", "no_answer"
     try:
