@@ -138,6 +138,8 @@ class VerifyConfig:
     replicas: int = 2
     num_cpus: float = 1.0
     batch_size: int = 16
+    # One math check's hard deadline (its child is killed); the only home of this default.
+    # A check takes ~1 ms, so 5 s trips only on inputs that hang math-verify.
     math_timeout_s: float = 5.0
     code: CodeSandboxConfig = field(default_factory=CodeSandboxConfig)
 
