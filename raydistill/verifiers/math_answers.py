@@ -45,8 +45,9 @@ _LEAD_INS = re.compile(
     r"die\s+antwort\s+ist\s*:?|antwort\s*:|a\s+resposta\s+[ée]\s*:?|resposta\s*:|"
     r"ответ\s*:?|答案[是为：:]|最终答案[是为：:]?)\s*(.+?)\s*(?:\n|$)", re.I)
 _INLINE_MATH = re.compile(r"\$([^$]+)\$")
-_HEDGE = re.compile(r"\b(?:or|but|maybe|perhaps|possibly|probably|either|unless|otherwise)\b",
-                    re.I)
+_INLINE_JOINER = re.compile(r"\s*,?\s*(?:and|or)?\s*,?\s*", re.I)
+_HEDGE = re.compile(r"\b(?:or|but|maybe|perhaps|possibly|probably|either|unless|otherwise|not|"
+                    r"rather|instead)\b", re.I)
 _VALUE = re.compile(r"-?\d+(?:[.,]\d+)*(?:/\d+)?")
 _BOLD = re.compile(r"\*\*([^*\n]+?)\*\*")
 _HEADING = re.compile(r"[:：]\s*$|^\s*(?:step|étape|paso|schritt|шаг|步骤|solution|answer)\b", re.I)
@@ -108,6 +109,21 @@ def _last_box_group(text: str, found: list[tuple[int, int, str]]) -> str:
     return ", ".join(unique)
 
 
+def _last_inline_group(text: str) -> str | None:
+    """The last ``$...$`` with those just before it that only "and"/"or"/commas join."""
+    found = list(_INLINE_MATH.finditer(text))
+    if not found:
+        return None
+    group, joiners = [found[-1][1]], ""
+    for previous, following in zip(found[-2::-1], found[:0:-1], strict=True):
+        between = text[previous.end():following.start()]
+        if not _INLINE_JOINER.fullmatch(between):
+            break
+        group.insert(0, previous[1])
+        joiners += between
+    return (" \\text{ or } " if re.search(r"\bor\b", joiners) else ", ").join(group)
+
+
 def _strip_math_markup(answer: str) -> str:
     answer = answer.replace("\\$", "").replace("**", "").strip()
     answer = re.sub(r"^\$+|\$+$", "", answer.rstrip(".").strip()).strip()
@@ -116,9 +132,10 @@ def _strip_math_markup(answer: str) -> str:
 
 
 def _unhedged(line: str) -> str:
-    """A prose answer line that hedges between values ("3, but maybe 4") is all of them."""
+    """A prose answer line that hedges between values ("3, but maybe 4", "10 (not 12)") is
+    all of them: a set, which matches neither value alone."""
     prose = _INLINE_MATH.sub(" ", line)
-    values = _INLINE_MATH.findall(line) or _VALUE.findall(prose)
+    values = _INLINE_MATH.findall(line) + _VALUE.findall(prose)
     if len(values) > 1 and _HEDGE.search(prose):
         return ", ".join(values)
     return line
@@ -148,8 +165,8 @@ def final_answer(solution: str) -> str | None:
     else:
         last_paragraph = solution.strip().rsplit("\n\n", 1)[-1]
         bolds = [b for b in _BOLD.findall(last_paragraph) if not _HEADING.search(b)]
-        inline = _INLINE_MATH.findall(last_paragraph)
-        answer = bolds[-1] if bolds else inline[-1] if inline else last_paragraph
+        inline = _last_inline_group(last_paragraph)
+        answer = bolds[-1] if bolds else inline or last_paragraph
     if (inner := boxes(answer)) and inner[-1][2] is not None:
         answer = _last_box_group(answer, inner)
     return clean(_strip_math_markup(answer))

@@ -59,12 +59,23 @@ _VAR = r"[a-zA-Z]"
 _BOUND = r"(-?[^<>=\\,]+?|-?\\infty|-?\\frac\{[^{}]*\}\{[^{}]*\}|-?\\sqrt\{[^{}]*\})"
 _CHAIN = re.compile(rf"{_BOUND}\s*({_LE})\s*{_VAR}\s*({_LE})\s*{_BOUND}")
 _ONE_SIDED = re.compile(rf"{_VAR}\s*({_LE}|{_GE})\s*{_BOUND}")
+_OR = re.compile(r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee)\s*")
 _IN_SET = re.compile(rf"{_VAR}\s*\\in\s*(.+)")
 
 
 def _as_interval(text: str) -> str:
-    r"""``-2 \le x < 7`` as ``[-2, 7)``; ``x > 3`` as ``(3, \infty)``; other text unchanged."""
+    r"""``-2 \le x < 7`` as ``[-2, 7)``; ``x > 3`` as ``(3, \infty)``; other text unchanged.
+
+    >>> _as_interval(r"x < -1 \text{ or } x \ge 4")
+    '(-\\infty, -1) \\cup [4, \\infty)'
+    """
     text = text.strip()
+    parts = _OR.split(text)
+    if len(parts) > 1:
+        converted = [_as_interval(part) for part in parts]
+        if all(new != old.strip() for new, old in zip(converted, parts, strict=True)):
+            return " \\cup ".join(converted)
+        return text
     if chain := _CHAIN.fullmatch(text):
         low, op1, op2, high = chain.groups()
         return (f"{'(' if op1 == '<' else '['}{low.strip()}, "
