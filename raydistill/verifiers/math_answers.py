@@ -132,8 +132,10 @@ def _strip_math_markup(answer: str) -> str:
 
 
 def _unhedged(line: str) -> str:
-    """A prose answer line that hedges between values ("3, but maybe 4", "10 (not 12)") is
-    all of them: a set, which matches neither value alone."""
+    """A prose line hedging between values ("3, but maybe 4", "10 (not 12)"): all of them.
+
+    As a set, it matches neither value alone.
+    """
     prose = _INLINE_MATH.sub(" ", line)
     values = _INLINE_MATH.findall(line) + _VALUE.findall(prose)
     if len(values) > 1 and _HEDGE.search(prose):
