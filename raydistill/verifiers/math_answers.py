@@ -44,6 +44,7 @@ _LEAD_INS = re.compile(
     r"la\s+respuesta\s+(?:final\s+)?es\s*:?|respuesta\s*(?:final\s*)?:|"
     r"die\s+antwort\s+ist\s*:?|antwort\s*:|a\s+resposta\s+[ée]\s*:?|resposta\s*:|"
     r"ответ\s*:?|答案[是为：:]|最终答案[是为：:]?)\s*(.+?)\s*(?:\n|$)", re.I)
+_AND = re.compile(r"\s*,?\s*(?:\\text\{\s*,?\s*and\s*\}|\band\b)\s*")
 _INLINE_MATH = re.compile(r"\$([^$]+)\$")
 _INLINE_JOINER = re.compile(r"\s*,?\s*(?:and|or)?\s*,?\s*", re.I)
 _HEDGE = re.compile(r"\b(?:or|but|maybe|perhaps|possibly|probably|either|unless|otherwise|not|"
@@ -221,6 +222,9 @@ def clean(answer: str) -> str:
     answer = _DEGREES.sub("", answer)
     answer = _E_CONST.sub("e", answer)  # before units: \mathrm{e} is no unit
     answer = _UNITS.sub("", answer).strip()
+    listed = _AND.sub(", ", answer)  # "19, 46, and 82" and "12\\text{ and }13" are lists
+    if listed != answer and not re.search(r"[A-Za-z]{2,}", re.sub(r"\\[A-Za-z]+", "", listed)):
+        answer = listed
     if _COMMA_THOUSANDS.fullmatch(answer) or _SPACE_THOUSANDS.fullmatch(answer):
         answer = _THOUSANDS_SEP.sub("", answer)
     elif _BRACED_DECIMAL.fullmatch(answer):
