@@ -51,11 +51,11 @@ def sandbox_healthy_afterwards():
 
 
 def test_probe_reports_full_isolation_here():
-    assert sandbox.probe() == Isolation(True, True, True, "")
+    assert sandbox.probe() == Isolation(True, True, True, True, "")
 
 
 def test_weak_host_refused_unless_opted_in(monkeypatch, caplog):
-    monkeypatch.setattr(sandbox, "probe", lambda: Isolation(True, False, False, "test"))
+    monkeypatch.setattr(sandbox, "probe", lambda: Isolation(True, False, False, detail="test"))
     with pytest.raises(SandboxUnavailable, match="allow_weak_sandbox"):
         Sandbox(Limits())
     with caplog.at_level(logging.WARNING, logger="raydistill.sandbox"):

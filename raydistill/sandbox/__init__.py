@@ -49,6 +49,7 @@ Not protected against:
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import functools
 import json
@@ -68,31 +69,53 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raydistill.config import CodeSandboxConfig
+from raydistill.sandbox import cgroups
+from raydistill.sandbox.cgroups import SlotCgroup
 from raydistill.sandbox.seccomp import EAFNOSUPPORT, seccomp_filter
 
 logger = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).with_name("runner.py")
 INSIDE_UID = 1000
-PROPERTIES = ("namespaces", "seccomp", "distinct_uid")
+PROPERTIES = ("namespaces", "seccomp", "distinct_uid", "cgroup")
 # Host uids for sandboxes: far above any account's, one per concurrent slot; 64
 # slots exceed the verifier processes a node runs (one per core is plenty).
 UID_BASE, UID_SLOTS = 1_950_000_000, 64
+HARNESS_PROCESSES = 4  # bwrap, the runner, a checker: not the program's to use
+
+
+_DEFAULT = CodeSandboxConfig()  # the one home of the defaults and their reasons
+SLOT_OVERHEAD_MB = 128  # the runner, a checker, bwrap and page tables, beside the program
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Resource limits of one sandbox run (one solution, all its tests)."""
+    """Resource limits of one sandbox run (one solution, all its tests).
 
-    cpu_s: float = 4.0  # per test: 2-4x the 1-2 s contest limits, for Python
-    wall_s: float = 10.0  # per test: sleeping or blocked programs; > cpu_s for load
-    total_wall_s: float = 60.0  # the whole solution: bounds 100 slow tests to a minute
-    memory_mb: int = 512  # address space per process: contest limits are 256 MB + Python
-    max_processes: int = 16  # threads count too; with memory_mb, bounds a slot's memory
-    max_output_bytes: int = 8 << 20  # per test, well above contest outputs (a few MB)
-    file_mb: int = 32  # largest file the program may write (RLIMIT_FSIZE)
-    tmpfs_mb: int = 64  # the whole writable /tmp, captured outputs included
-    max_open_files: int = 64  # contest programs open stdin/stdout and little else
+    Built from ``verify.code`` (:class:`raydistill.config.CodeSandboxConfig`, where
+    each default is explained); the defaults here are that dataclass's.
+    """
+
+    cpu_s: float = _DEFAULT.cpu_s
+    wall_s: float = _DEFAULT.wall_s
+    total_wall_s: float = _DEFAULT.total_wall_s
+    memory_mb: int = _DEFAULT.memory_mb
+    max_processes: int = _DEFAULT.max_processes
+    max_output_bytes: int = _DEFAULT.max_output_bytes
+    file_mb: int = _DEFAULT.file_mb
+    tmpfs_mb: int = _DEFAULT.tmpfs_mb
+    max_open_files: int = _DEFAULT.max_open_files
+
+    @classmethod
+    def of(cls, config: CodeSandboxConfig) -> Limits:
+        """The limits part of a ``verify.code`` section."""
+        return cls(**{f.name: getattr(config, f.name) for f in dataclasses.fields(cls)})
+
+    @property
+    def slot_memory_bytes(self) -> int:
+        """The slot's memory ceiling (its cgroup): one program, its /tmp, the harness."""
+        return (self.memory_mb + self.tmpfs_mb + SLOT_OVERHEAD_MB) << 20
 
 
 @dataclass
@@ -266,15 +289,20 @@ def _pipe_with(data: bytes) -> int:
     return read_end
 
 
-def _spawn(limits: Limits, uid: int | None, seccomp: bool) -> subprocess.Popen[bytes]:
+def _spawn(limits: Limits, uid: int | None, seccomp: bool, private_fd: int | None,
+           cgroup: SlotCgroup | None) -> subprocess.Popen[bytes]:
     program = seccomp_filter() if seccomp else None
     seccomp_fd = None if program is None else _pipe_with(program)
     fds = [] if seccomp_fd is None else [seccomp_fd]
     cpu_total = int(limits.total_wall_s + limits.cpu_s) + 2
+    command = _command(limits, uid, seccomp_fd, cpu_total)
+    if cgroup is not None:
+        command = cgroup.enter_command() + command
     try:
         return subprocess.Popen(
-            _command(limits, uid, seccomp_fd, cpu_total), stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={}, pass_fds=fds, bufsize=0,
+            command, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={},
+            pass_fds=fds + ([] if private_fd is None else [private_fd]), bufsize=0,
             start_new_session=True, cwd="/")
     finally:
         for fd in fds:
@@ -289,6 +317,7 @@ class _Records:
         self.header: dict[str, Any] | None = None
         self.done = False
         self.probe: dict[str, Any] | None = None
+        self.error: str | None = None  # the runner's own failure (a clean-up that failed)
 
     def feed(self, chunk: bytes) -> Iterator[TestRun]:
         self.buf += chunk
@@ -299,8 +328,9 @@ class _Records:
                     return
                 header = json.loads(bytes(self.buf[:newline]))
                 del self.buf[: newline + 1]
-                self.done = bool(header.get("done")) or "probe" in header
+                self.done = bool(header.get("done")) or "probe" in header or "error" in header
                 self.probe = header.get("probe")
+                self.error = header.get("error")
                 self.header = None if self.done else header
                 continue
             out_n, err_n, value_n = self.header["lens"]
@@ -314,19 +344,46 @@ class _Records:
                           h["helper"])
 
 
-def _pump(proc: subprocess.Popen[bytes], job: Mapping[str, Any], limits: Limits,
-          outcome: RunOutcome, records: _Records, on_record: Callable[[TestRun], bool]) -> bytes:
-    """Feed the job, read records with a byte budget until done or the deadline; stderr."""
+def _framed(data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + data
+
+
+def _private_stream(job: Mapping[str, Any]) -> bytes:
+    """Assert tests, one framed JSON message each, for the checkers' pipe only."""
+    return b"".join(
+        _framed(json.dumps({"setup": job.get("setup") or "", "test": test,
+                            "entry_point": job.get("entry_point")}).encode())
+        for test in job["tests"])
+
+
+def _pump(proc: subprocess.Popen[bytes], job: Mapping[str, Any], private: int | None,
+          limits: Limits, outcome: RunOutcome, records: _Records,
+          on_record: Callable[[TestRun], bool]) -> bytes:
+    """Feed the job, read records with a byte budget until done or the deadline; stderr.
+
+    ``private`` (assert tests) is the write end of the pipe that only the checker
+    processes read: the runner, and so every candidate process forked from it,
+    gets the number of tests, never their text.
+    """
     assert proc.stdin and proc.stdout and proc.stderr
     stdin, stdout, stderr = proc.stdin.fileno(), proc.stdout.fileno(), proc.stderr.fileno()
-    budget = len(job.get("tests", ())) * (2 * limits.max_output_bytes + (64 << 10)) + (1 << 20)
-    data = marshal.dumps(dict(job), 4)  # version 4: read by every Python 3 since 3.4
-    pending = struct.pack(">I", len(data)) + data
+    tests = job.get("tests", ())
+    budget = len(tests) * (2 * limits.max_output_bytes + (64 << 10)) + (1 << 20)
+    public = {k: v for k, v in job.items() if k not in ("setup", "entry_point")}
+    public["count"] = len(tests)
+    if private is not None:
+        public.pop("tests")
+        public["private_fd"] = job["private_fd"]  # its number in the host is its number inside
+    data = marshal.dumps(public, 4)  # version 4: read by every Python 3 since 3.4
+    pending = {stdin: _framed(data)}
+    if private is not None:
+        pending[private] = _private_stream(job)
     deadline = time.monotonic() + limits.total_wall_s + 1.0  # +1 s: sandbox start-up
     errors, received = bytearray(), 0
-    os.set_blocking(stdin, False)
     with selectors.DefaultSelector() as sel:
-        sel.register(stdin, selectors.EVENT_WRITE)
+        for fd in pending:
+            os.set_blocking(fd, False)
+            sel.register(fd, selectors.EVENT_WRITE)
         sel.register(stdout, selectors.EVENT_READ)
         sel.register(stderr, selectors.EVENT_READ)
         while not records.done and stdout in sel.get_map():
@@ -335,13 +392,16 @@ def _pump(proc: subprocess.Popen[bytes], job: Mapping[str, Any], limits: Limits,
                 outcome.total_timeout = True
                 break
             for key, _ in sel.select(remaining):
-                if key.fd == stdin:
+                if key.fd in pending:
                     try:
-                        pending = pending[os.write(stdin, pending[: 1 << 16]) :]
+                        rest = pending[key.fd]
+                        pending[key.fd] = rest[os.write(key.fd, rest[: 1 << 16]) :]
                     except BrokenPipeError:
-                        pending = b""
-                    if not pending:
-                        sel.unregister(stdin)
+                        pending[key.fd] = b""
+                    if not pending[key.fd]:
+                        sel.unregister(key.fd)
+                        if key.fd == private:
+                            os.close(private)  # the checkers then read EOF, not a hang
                     continue
                 chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
@@ -359,17 +419,34 @@ def _pump(proc: subprocess.Popen[bytes], job: Mapping[str, Any], limits: Limits,
             if received > budget:
                 outcome.sandbox_error = f"runner sent over {budget} bytes"
                 break
+    if private is not None and pending.get(private):
+        os.close(private)
     return bytes(errors)
 
 
 def _launch(job: Mapping[str, Any], limits: Limits, uid: int | None, seccomp: bool,
-            on_record: Callable[[TestRun], bool]) -> RunOutcome:
+            on_record: Callable[[TestRun], bool], cgroup: SlotCgroup | None = None
+            ) -> RunOutcome:
     """Run ``job`` once; ``on_record`` sees each test and returns False to stop."""
     outcome, records = RunOutcome(), _Records()
-    proc = _spawn(limits, uid, seccomp)
+    private_read = private_write = None
+    if job.get("mode") == "assert":
+        private_read, private_write = os.pipe()
+        # the runner moves it to PRIVATE_FD_INSIDE; the number must not be a stdio one
+        os.set_inheritable(private_read, True)
+    try:
+        proc = _spawn(limits, uid, seccomp, private_read, cgroup)
+    except BaseException:
+        for fd in (private_read, private_write):
+            if fd is not None:
+                os.close(fd)
+        raise
+    if private_read is not None:
+        os.close(private_read)
+        job = {**job, "private_fd": private_read}
     finished = False
     try:
-        errors = _pump(proc, job, limits, outcome, records, on_record)
+        errors = _pump(proc, job, private_write, limits, outcome, records, on_record)
         finished = records.done and outcome.sandbox_error is None
     finally:  # whatever happened, nothing of the sandbox outlives this call
         code = proc.wait() if finished else _stop(proc, uid)
@@ -380,7 +457,10 @@ def _launch(job: Mapping[str, Any], limits: Limits, uid: int | None, seccomp: bo
         logger.error("processes of sandbox uid %d survived SIGKILL", uid)
         outcome.sandbox_error = f"processes of sandbox uid {uid} survived SIGKILL"
     outcome.probe = records.probe
-    if not records.done and not outcome.total_timeout and outcome.sandbox_error is None:
+    if records.error is not None:
+        logger.error("sandbox runner failed: %s", records.error)
+        outcome.sandbox_error = f"runner: {records.error}"
+    elif not records.done and not outcome.total_timeout and outcome.sandbox_error is None:
         message = errors.decode(errors="replace").strip()[-500:] or "no message"
         outcome.sandbox_error = f"sandbox exited {code} before finishing: {message}"
     return outcome
@@ -396,6 +476,7 @@ class Isolation:
     namespaces: bool
     seccomp: bool
     distinct_uid: bool
+    cgroup: bool = False  # a cgroup per slot (CPU share, memory, processes)
     detail: str = ""
 
     def missing(self, required: tuple[str, ...] = PROPERTIES) -> list[str]:
@@ -418,7 +499,7 @@ def probe() -> Isolation:
     """Find out, by trying, which isolation bwrap gives on this host (cached)."""
     missing = [tool for tool in ("bwrap", "prlimit") if shutil.which(tool) is None]
     if missing:
-        return Isolation(False, False, False, f"not installed: {', '.join(missing)}")
+        return Isolation(False, False, False, False, f"not installed: {', '.join(missing)}")
     can_switch = os.geteuid() == 0 and shutil.which("setpriv") is not None
     attempts = [(UID_BASE if can_switch else None, seccomp_filter() is not None)]
     attempts += [(None, attempts[0][1]), (None, False)]
@@ -430,8 +511,13 @@ def probe() -> Isolation:
             continue
         pid_ok = facts.get("pid") == 1
         seccomp_ok = attempt_seccomp and facts.get("inet_errno") == EAFNOSUPPORT
-        return Isolation(pid_ok, seccomp_ok, attempt_uid is not None and pid_ok, "; ".join(notes))
-    return Isolation(False, False, False, "; ".join(notes))
+        distinct = attempt_uid is not None and pid_ok
+        no_cgroup = cgroups.available()
+        if no_cgroup:
+            notes.append(f"no slot cgroups: {no_cgroup}")
+        return Isolation(pid_ok, seccomp_ok, distinct, distinct and no_cgroup is None,
+                         "; ".join(notes))
+    return Isolation(False, False, False, False, "; ".join(notes))
 
 
 class Sandbox:
@@ -454,6 +540,7 @@ class Sandbox:
                            ", ".join(missing), isolation.detail)
         self.isolation = isolation
         self._slots = _UidSlots(UID_BASE, UID_SLOTS) if isolation.distinct_uid else None
+        self.last_peak_memory_bytes: int | None = None  # of the last run, from its cgroup
 
     def run(self, job: Mapping[str, Any],
             on_record: Callable[[TestRun], bool] = lambda run: True) -> RunOutcome:
@@ -461,4 +548,14 @@ class Sandbox:
         if self._slots is None:
             return _launch(job, self.limits, None, self.isolation.seccomp, on_record)
         with self._slots.acquire() as uid:
-            return _launch(job, self.limits, uid, self.isolation.seccomp, on_record)
+            if not self.isolation.cgroup:
+                return _launch(job, self.limits, uid, self.isolation.seccomp, on_record)
+            cgroup = SlotCgroup(uid, self.limits.slot_memory_bytes,
+                                self.limits.max_processes + HARNESS_PROCESSES)
+            try:
+                outcome = _launch(job, self.limits, uid, self.isolation.seccomp, on_record,
+                                  cgroup)
+                self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
+            finally:
+                cgroup.remove()
+            return outcome

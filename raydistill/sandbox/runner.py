@@ -36,6 +36,7 @@ import math
 import os
 import resource
 import select
+import stat
 import struct
 import sys
 import time
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from typing import Any
 
 TAIL_BYTES = 4096  # of stderr, enough for a traceback's last frames
+TMP_MODE = 0o1777  # /tmp's mode; main() reads the real one
+PRIVATE_FD = 3  # the runner's copy of the pipe that carries assert tests to checkers
 _FUNCTION = type(lambda: None)
 
 
@@ -98,8 +101,11 @@ def _untag(obj: dict[str, Any]) -> Any:
     return obj
 
 
-def decode(data: bytes | str) -> Any:
+def decode(data: bytes | str, parse_int: Callable[[str], Any] | None = None) -> Any:
     """Inverse of :func:`encode` applied to JSON text (raises ValueError if malformed).
+
+    ``parse_int`` is json's: the host passes one that keeps integers past
+    ``int()``'s digit limit as text instead of raising.
 
     >>> decode('{"$tuple": [1, {"$float": "inf"}]}')
     (1, inf)
@@ -107,7 +113,7 @@ def decode(data: bytes | str) -> Any:
     import json
 
     try:
-        return json.loads(data, object_hook=_untag)
+        return json.loads(data, object_hook=_untag, parse_int=parse_int)
     except (TypeError, RecursionError, AttributeError) as exc:
         raise ValueError(f"malformed value: {exc}") from None
 
@@ -175,7 +181,8 @@ def _enter_child(fds: list[int], cpu_s: float) -> None:
     high = [os.dup(fd) for fd in fds]  # no source may be clobbered by an earlier dup2
     for target, fd in enumerate(high):
         os.dup2(fd, target)
-    os.closerange(len(fds), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    # every other descriptor, however high (the host's fd numbers come through bwrap)
+    os.closerange(len(fds), 0x7FFFFFFF)
     seconds = max(1, math.ceil(cpu_s))
     hard = resource.getrlimit(resource.RLIMIT_CPU)[1]
     if hard != resource.RLIM_INFINITY:
@@ -266,31 +273,59 @@ def _wait(pid: int, wall_s: float) -> dict[str, Any]:
 
 
 def _kill_all() -> None:
-    """Kill every process in the namespace but pid 1, reap them, empty /tmp."""
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """Kill every process in the namespace but pid 1, reap them, empty /tmp.
+
+    Each round kills again before it waits, so a process forked while the last
+    kill went round dies in the next one. Emptying /tmp holds no descriptor per
+    directory level (it walks with ``chdir``), so a tree deeper than the open-file
+    limit goes too; whatever stops it raises :class:`CleanupFailed`.
+    """
     while True:
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         try:
             os.waitpid(-1, 0)
         except ChildProcessError:
             break
-    for entry in os.scandir("/tmp"):  # a full tmpfs must not fail the next test
-        _remove(entry.path)
-
-
-def _remove(path: str) -> None:
     try:
-        if os.path.isdir(path) and not os.path.islink(path):
-            os.chmod(path, 0o700)  # the program may have locked itself out
-            for entry in os.scandir(path):
-                _remove(entry.path)
-            os.rmdir(path)
+        os.chmod("/tmp", TMP_MODE)  # the program may have locked the runner out
+        _empty("/tmp")
+        left = os.listdir("/tmp")
+    except OSError as exc:
+        raise CleanupFailed(f"emptying /tmp: {exc}") from None
+    finally:
+        os.chdir("/tmp")
+    if left:
+        raise CleanupFailed(f"/tmp still holds {left[:3]}")
+
+
+class CleanupFailed(Exception):
+    """What one test left behind could not be removed: later tests would see it."""
+
+
+def _empty(top: str) -> None:
+    """Remove everything under ``top``, depth-first, with one descriptor at a time."""
+    os.chdir(top)
+    names: list[str] = []  # the path from top to the working directory
+    while True:
+        os.chmod(".", 0o700)
+        subdir = None
+        for name in os.listdir("."):
+            if stat.S_ISDIR(os.lstat(name).st_mode):
+                subdir = name
+                break
+            os.unlink(name)
+        if subdir is not None:
+            os.chmod(subdir, 0o700)
+            os.chdir(subdir)
+            names.append(subdir)
+        elif names:
+            os.chdir("..")
+            os.rmdir(names.pop())
         else:
-            os.unlink(path)
-    except OSError:
-        pass
+            return
 
 
 def _resolve(namespace: dict[str, Any], name: str) -> Callable[..., Any]:
@@ -333,50 +368,63 @@ def _serve_candidate(job: dict[str, Any], fds: list[int]) -> int:
             fn = namespace[request["fn"]]
             value = fn(*request["args"], **dict(request["kwargs"]))
             reply: dict[str, Any] = {"value": encode(value)}
-        except Exception as exc:  # noqa: BLE001 - the checker decides what it means
-            reply = {"raised": type(exc).__name__, "message": _describe(exc)}
+        except BaseException as exc:  # noqa: BLE001 - the checker fails the test for it
+            reply = {"raised": _describe(type(exc).__name__), "message": _describe(exc)}
         _send(3, reply)
 
 
-def _describe(exc: BaseException) -> str:
+def _describe(exc: object) -> str:
     try:
-        return str(exc)[:300]
-    except Exception:  # noqa: BLE001 - a hostile __str__
+        return str.__str__(str(exc))[:300]
+    except BaseException:  # noqa: BLE001 - a hostile __str__
         return "<unprintable>"
 
 
-def _proxy(name: str, limit: int) -> Callable[..., Any]:
+class _ProgramRaised(BaseException):
+    """The program raised: the test fails, whatever the test code catches.
+
+    A BaseException, so that ``except Exception`` in test code does not swallow it
+    and no exception type the program picks (``StopIteration`` ending an ``all()``
+    early) steers the trusted code; the checker also records it, so a bare
+    ``except:`` in a test cannot turn it into a pass.
+    """
+
+
+def _proxy(name: str, limit: int, raised: list[str]) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
+        if raised:
+            raise _ProgramRaised(raised[0])
         _send(4, {"fn": name, "args": encode(args), "kwargs": encode(kwargs)})
         reply = _recv(4, limit)
         if reply is None:
             raise _CandidateLost(f"the program died while running {name}()")
         if "raised" in reply:
-            raised, message = str(reply["raised"]), str(reply.get("message", ""))
-            kind = getattr(builtins, raised, None)
-            if isinstance(kind, type) and issubclass(kind, Exception):
-                raise kind(message)  # so that `except ValueError` in a test still works
-            raise RuntimeError(f"{raised}: {message}")
+            raised.append(f"{reply['raised']}: {reply.get('message', '')}"[:300])
+            raise _ProgramRaised(raised[0])
         return reply["value"]
 
     return call
 
 
-def _check(job: dict[str, Any], test: str, fds: list[int]) -> int:
+def _check(job: dict[str, Any], fds: list[int]) -> int:
+    """Run one test's trusted code; its text arrives on fd 5, never seen by the runner."""
     _enter_child(fds, job["cpu_s"])
+    raised: list[str] = []
     try:
+        test = _recv(5, 1 << 30)
+        os.close(5)
         namespace = _fresh_namespace()
-        exec(job.get("setup") or "", namespace)  # noqa: S102 - trusted test setup
+        exec(test["setup"] or "", namespace)  # noqa: S102 - trusted test setup
         hello = _recv(4, job["max_output"])
         if hello is None:
             raise _CandidateLost("the program died before defining its functions")
         # The program's functions stand in only for names the trusted code does
         # not define itself: shadowing `abs` or a helper would forge a pass.
-        trusted = (set(dir(builtins)) | set(namespace)) - {job.get("entry_point")}
+        trusted = (set(dir(builtins)) | set(namespace)) - {test["entry_point"]}
         for name in map(str, hello["names"]):
             if name not in trusted:
-                namespace[name] = _proxy(name, job["max_output"])
-        exec(test, namespace)  # noqa: S102 - trusted test code
+                namespace[name] = _proxy(name, job["max_output"], raised)
+        exec(test["test"], namespace)  # noqa: S102 - trusted test code
         verdict = "pass"
     except AssertionError as exc:
         verdict = f"assert {_describe(exc)}"
@@ -384,14 +432,19 @@ def _check(job: dict[str, Any], test: str, fds: list[int]) -> int:
         verdict = f"lost {exc}"
     except _OutputLimit as exc:
         verdict = f"output {exc}"
+    except _ProgramRaised:
+        verdict = ""
     except BaseException as exc:  # noqa: BLE001
         verdict = f"raised {type(exc).__name__}: {_describe(exc)}"
+    if raised:  # caught by the test or not, the program's exception fails the test
+        verdict = f"raised {raised[0]}"
     _write_all(3, verdict.encode())
     return 0
 
 
 def _run_test(job: dict[str, Any], index: int) -> tuple[dict[str, Any], list[bytes]]:
-    test, mode, limit = job["tests"][index], job["mode"], job["max_output"] + 1
+    mode, limit = job["mode"], job["max_output"] + 1
+    test: Any = job["tests"][index] if mode != "assert" else None  # assert: see _check
     stdin = _scratch(test.encode("utf-8", "surrogateescape") if mode == "stdio" else b"")
     out, err, value = _scratch(), _scratch(), _scratch()
     helper = None
@@ -400,8 +453,8 @@ def _run_test(job: dict[str, Any], index: int) -> tuple[dict[str, Any], list[byt
 
         mine, theirs = socket.socketpair()
         candidate = _spawn(lambda: _serve_candidate(job, [stdin, out, err, mine.fileno()]))
-        checker_fds = [stdin, _scratch(), _scratch(), value, theirs.fileno()]
-        pid = _spawn(lambda: _check(job, test, checker_fds))
+        checker_fds = [stdin, _scratch(), _scratch(), value, theirs.fileno(), PRIVATE_FD]
+        pid = _spawn(lambda: _check(job, checker_fds))
         mine.close()
         theirs.close()
         for fd in checker_fds[1:3]:
@@ -416,7 +469,7 @@ def _run_test(job: dict[str, Any], index: int) -> tuple[dict[str, Any], list[byt
         if done:
             helper = {"signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
                       "cpu": usage.ru_utime + usage.ru_stime}
-    _kill_all()
+    _kill_all()  # before reading: nothing may write to the captures any more
     payload = [_captured(out, limit), _captured(err, TAIL_BYTES, tail=True),
                _captured(value, limit)]
     for fd in (stdin, out, err, value):
@@ -454,21 +507,34 @@ def _json(value: Any) -> str:
 
 def main() -> None:
     """Run the job on stdin; one record per test on stdout."""
+    global TMP_MODE
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_DFL)  # pid 1 with no handler: unkillable from inside
     for name in ("exit", "quit"):  # -S drops site's versions; solutions call them
         setattr(builtins, name, sys.exit)
-    control, records = sys.stdin.buffer, sys.stdout.buffer
-    (size,) = struct.unpack(">I", control.read(4))
-    job = marshal.loads(control.read(size))
+    TMP_MODE = stat.S_IMODE(os.stat("/tmp").st_mode)
+    records = sys.stdout.buffer
+    (size,) = struct.unpack(">I", _read_exact(0, 4))
+    job = marshal.loads(_read_exact(0, size))
     if job["mode"] == "probe":
         records.write(_json({"probe": _probe()}).encode() + b"\n")
         return
-    for index in range(len(job["tests"])):
-        header, payload = _run_test(job, index)
+    if job["mode"] == "assert":  # the test texts: read by each checker, not by this process
+        os.dup2(job["private_fd"], PRIVATE_FD)
+        if job["private_fd"] != PRIVATE_FD:
+            os.close(job["private_fd"])
+    for index in range(job["count"]):
+        try:
+            header, payload = _run_test(job, index)
+        except CleanupFailed as exc:
+            import json
+
+            records.write(json.dumps({"error": str(exc)}).encode() + b"\n")
+            records.flush()
+            return
         records.write(_json(header).encode() + b"\n" + b"".join(payload))
         records.flush()
-        if control.read(1) != b"c":
+        if _read_exact(0, 1) != b"c":
             break
     records.write(b'{"done": true}\n')
     records.flush()

@@ -24,10 +24,12 @@ TACO) match the bare value too. Assert-based tests run inside the sandbox, in a
 checker process that holds only the test code and talks to the program through
 plain values (see :mod:`raydistill.sandbox.runner`).
 
-Verdicts: ``pass`` "accepted"; ``fail`` "wrong answer", "time limit", "memory
-limit", "runtime error", "output limit" (each naming the first failing test) or
-"no code block"; ``error`` "sandbox error" (retried once first) or "bad test_cases".
-A retry is counted on the verdict (``retries``), whatever the second outcome.
+Verdicts (reason code in brackets): ``pass`` "accepted"; ``fail`` "wrong answer"
+(``wrong_answer``), "time limit" (``timeout``), "memory limit", "runtime error",
+"output limit" (``runtime_error``), each naming the first failing test, or "no
+code block" (``no_answer``); ``error`` "sandbox error" (``sandbox_error``, retried
+once first) or "bad test_cases" (``input_error``). A retry is counted on the
+verdict (``retries``), whatever the second outcome.
 
 >>> extract_code("Reasoning done.\n```python\nprint(1)\n```\nThat's it.")
 'print(1)\n'
@@ -35,6 +37,8 @@ A retry is counted on the verdict (``retries``), whatever the second outcome.
 True
 >>> values_match((1, [2.0]), [[1, [2]]])
 True
+>>> values_match(frozenset({1, 2}), [1, 2])  # a set is not a list
+False
 >>> verify_code({"solution": "no code here", "test_cases": "{}"}, {})
 Verdict(status='fail', detail='no code block')
 """
@@ -52,22 +56,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from raydistill.config import CodeSandboxConfig
 from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun
 from raydistill.sandbox.runner import decode
 from raydistill.verifiers import Verdict, register
 
 logger = logging.getLogger(__name__)
 
-# Verifier params, under params["code"] (config section verify.code): every field
-# of raydistill.sandbox.Limits (cpu_s, wall_s, total_wall_s, memory_mb,
-# max_processes, max_output_bytes, file_mb, tmpfs_mb, max_open_files; defaults
-# and their reasons are there) plus these.
-DEFAULTS: dict[str, Any] = {
-    # Run on a host without seccomp or a spare uid per slot; logs a loud warning.
-    "allow_weak_sandbox": False,
-    # Contest checkers accept 1e-6 (relative or absolute) for real-valued answers.
-    "float_tolerance": 1e-6,
-}
+# Verifier params come under params["code"]: the config section verify.code
+# (raydistill.config.CodeSandboxConfig, the one home of every default).
+# A failure label of judge() -> its reason code (raydistill.reasons).
+REASONS = {"time limit": "timeout", "memory limit": "runtime_error",
+           "runtime error": "runtime_error", "output limit": "runtime_error",
+           "wrong answer": "wrong_answer"}
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
@@ -88,13 +89,22 @@ def _lines(text: str) -> list[str]:
     return lines
 
 
+def _canonical_integer(token: str) -> str:
+    """Compared as text: ``int()`` refuses over 4300 digits, and is quadratic anyway."""
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return digits if token[0] != "-" or digits == "0" else f"-{digits}"
+
+
 def _numbers_close(a: str, b: str, tolerance: float) -> bool:
     if _INTEGER.fullmatch(a) and _INTEGER.fullmatch(b):
-        return int(a) == int(b)
+        return _canonical_integer(a) == _canonical_integer(b)
     numeric = (_DECIMAL.fullmatch(a) or _INTEGER.fullmatch(a)) and (
         _DECIMAL.fullmatch(b) or _INTEGER.fullmatch(b))
-    return bool(numeric) and math.isclose(float(a), float(b), rel_tol=tolerance,
-                                          abs_tol=tolerance)
+    if not numeric:
+        return False
+    x, y = float(a), float(b)  # a token past 1e308 is inf: only equal text matches it
+    return math.isfinite(x) and math.isfinite(y) and math.isclose(
+        x, y, rel_tol=tolerance, abs_tol=tolerance)
 
 
 def outputs_match(actual: str, expected: str, tolerance: float = 1e-6) -> bool:
@@ -116,23 +126,35 @@ def outputs_match(actual: str, expected: str, tolerance: float = 1e-6) -> bool:
 def _equal(actual: Any, expected: Any, tolerance: float) -> bool:
     if isinstance(actual, bool) or isinstance(expected, bool):
         return type(actual) is type(expected) and actual == expected
+    if isinstance(actual, TooLongInt) or isinstance(expected, TooLongInt):
+        return False  # expected values come from JSON: never past Python's digit limit
     if isinstance(actual, (int, float)) and isinstance(expected, (int, float)):
         if isinstance(actual, int) and isinstance(expected, int):
             return actual == expected
-        return math.isclose(actual, expected, rel_tol=tolerance, abs_tol=tolerance)
+        try:  # 10**400 where a float is expected: no float is that large
+            x, y = float(actual), float(expected)
+        except OverflowError:
+            return False
+        return math.isclose(x, y, rel_tol=tolerance, abs_tol=tolerance)
     if isinstance(actual, (list, tuple)) and isinstance(expected, (list, tuple)):
         return len(actual) == len(expected) and all(
             _equal(a, e, tolerance) for a, e in zip(actual, expected, strict=True))
-    if isinstance(actual, frozenset) and isinstance(expected, (list, tuple, frozenset)):
-        try:
-            return actual == frozenset(expected)
-        except TypeError:
-            return False
     if isinstance(actual, dict) and isinstance(expected, dict):
         keyed = {str(k): v for k, v in expected.items()}
         return len(actual) == len(expected) and all(
             str(k) in keyed and _equal(v, keyed[str(k)], tolerance) for k, v in actual.items())
     return type(actual) is type(expected) and actual == expected
+
+
+class TooLongInt(str):
+    """A returned integer past the digit limit of ``int()``, kept as its digits."""
+
+
+def _parse_int(digits: str) -> int | TooLongInt:
+    try:
+        return int(digits)
+    except ValueError:  # over sys.get_int_max_str_digits()
+        return TooLongInt(digits)
 
 
 def values_match(actual: Any, expected: Any, tolerance: float = 1e-6) -> bool:
@@ -212,6 +234,13 @@ def _crash(stderr: bytes, fallback: str) -> tuple[str, str]:
     return label, last[:200]
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:  # a real-time signal the program sent itself
+        return f"signal {number}"
+
+
 def judge(run: TestRun, suite: Suite, limits: Limits, tolerance: float) -> tuple[str, str] | None:
     """``(label, detail)`` for a failed test, None for a passed one."""
     helper = run.helper or {}
@@ -234,11 +263,11 @@ def judge(run: TestRun, suite: Suite, limits: Limits, tolerance: float) -> tuple
         if verdict == "raised":
             return _crash(message.encode(), message)
         if helper.get("signal"):
-            return "runtime error", f"killed by {signal.Signals(helper['signal']).name}"
+            return "runtime error", f"killed by {_signal_name(helper['signal'])}"
         return _crash(run.stderr, message or "the test checker was killed")
     if run.signal is not None:
         label, _ = _crash(run.stderr, "")
-        return label, f"killed by {signal.Signals(run.signal).name}"
+        return label, f"killed by {_signal_name(run.signal)}"
     if run.exit_code:
         return _crash(run.stderr, f"exit code {run.exit_code}")
     expected = suite.expected[run.index]
@@ -250,7 +279,7 @@ def judge(run: TestRun, suite: Suite, limits: Limits, tolerance: float) -> tuple
     if not run.value:
         return "runtime error", "no return value"
     try:
-        value = decode(run.value)
+        value = decode(run.value, parse_int=_parse_int)
     except ValueError:
         return "wrong answer", f"unreadable return value {_preview(run.value)}"
     if not values_match(value, expected, tolerance):
@@ -264,10 +293,10 @@ def _sandbox(limits: Limits, allow_weak: bool) -> Sandbox:
     return Sandbox(limits, allow_weak=allow_weak)
 
 
-def _settings(given: Mapping[str, Any]) -> tuple[Limits, dict[str, Any]]:
-    fields = {f.name for f in dataclasses.fields(Limits)}
-    limits = Limits(**{k: v for k, v in given.items() if k in fields})
-    return limits, {**DEFAULTS, **{k: v for k, v in given.items() if k in DEFAULTS}}
+def _settings(given: Mapping[str, Any]) -> tuple[Limits, CodeSandboxConfig]:
+    """``verify.code`` (a plain dict, possibly partial) as limits and the whole section."""
+    config = CodeSandboxConfig(**given)
+    return Limits.of(config), config
 
 
 def preflight(given: Mapping[str, Any]) -> str | None:
@@ -276,9 +305,9 @@ def preflight(given: Mapping[str, Any]) -> str | None:
     Run before any work starts, so a host weaker than required fails the run at
     once instead of giving every code sample an ``error``.
     """
-    limits, settings = _settings(given)
+    limits, config = _settings(given)
     try:
-        _sandbox(limits, bool(settings["allow_weak_sandbox"]))
+        _sandbox(limits, config.allow_weak_sandbox)
     except SandboxUnavailable as exc:
         return str(exc)
     return None
@@ -289,24 +318,27 @@ def _run(sandbox: Sandbox, program: str, suite: Suite, tolerance: float) -> Verd
     job = {"mode": suite.mode, "program": program, "tests": suite.tests,
            "fn_name": suite.fn_name, "setup": suite.setup, "entry_point": suite.entry_point,
            "cpu_s": limits.cpu_s, "wall_s": limits.wall_s, "max_output": limits.max_output_bytes}
-    failures: list[str] = []
+    failures: list[Verdict] = []
 
     def on_record(run: TestRun) -> bool:
         problem = judge(run, suite, limits, tolerance)
         if problem is not None:
             label, detail = problem
-            failures.append(f"{label} on test {run.index + 1}/{total}: {detail}")
+            failures.append(Verdict("fail", f"{label} on test {run.index + 1}/{total}: {detail}",
+                                    REASONS[label]))
         return problem is None
 
     outcome = sandbox.run(job, on_record)
     if failures:
-        return Verdict("fail", failures[0])
+        return failures[0]
     if outcome.total_timeout:
-        return Verdict("fail", f"time limit: all tests together over {limits.total_wall_s:g} s")
+        return Verdict("fail", f"time limit: all tests together over {limits.total_wall_s:g} s",
+                       "timeout")
     if outcome.sandbox_error:
-        return Verdict("error", f"sandbox error: {outcome.sandbox_error}")
+        return Verdict("error", f"sandbox error: {outcome.sandbox_error}", "sandbox_error")
     if len(outcome.tests) != total:
-        return Verdict("error", f"sandbox error: {len(outcome.tests)} of {total} tests reported")
+        return Verdict("error", f"sandbox error: {len(outcome.tests)} of {total} tests reported",
+                       "sandbox_error")
     return Verdict("pass", f"accepted ({total}/{total} tests)")
 
 
@@ -315,23 +347,24 @@ def verify_code(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict
     """Run the solution's program on every test of the problem."""
     code = extract_code(record.get("solution") or "")
     if code is None:
-        return Verdict("fail", "no code block")
+        return Verdict("fail", "no code block", "no_answer")
     starter = record.get("starter_code") or ""
     try:
         suite = parse_tests(record.get("test_cases"), starter)
     except (ValueError, TypeError, KeyError) as exc:
-        return Verdict("error", f"bad test_cases: {exc}")
-    limits, settings = _settings(params.get("code") or {})
+        return Verdict("error", f"bad test_cases: {exc}", "input_error")
+    limits, config = _settings(params.get("code") or {})
     try:
-        sandbox = _sandbox(limits, bool(settings["allow_weak_sandbox"]))
+        sandbox = _sandbox(limits, config.allow_weak_sandbox)
     except SandboxUnavailable as exc:
-        return Verdict("error", f"sandbox error: {exc}")
+        return Verdict("error", f"sandbox error: {exc}", "sandbox_error")
     program = _program(code, suite, starter)
-    verdict = _run(sandbox, program, suite, float(settings["float_tolerance"]))
+    verdict = _run(sandbox, program, suite, config.float_tolerance)
     if verdict.status == "error":
         logger.warning("sandbox failed, retrying once: %s", verdict.detail)
-        verdict = _run(sandbox, program, suite, float(settings["float_tolerance"]))
+        verdict = _run(sandbox, program, suite, config.float_tolerance)
         if verdict.status == "error":
-            return Verdict("error", f"{verdict.detail} (retried once)", retries=1)
+            return dataclasses.replace(verdict, detail=f"{verdict.detail} (retried once)",
+                                       retries=1)
         return dataclasses.replace(verdict, retries=1)  # counted in the run summary
     return verdict

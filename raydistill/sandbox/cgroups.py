@@ -1,0 +1,156 @@
+"""One cgroup per sandbox run: a slot's CPU, memory and process count bounded as a whole.
+
+Rlimits bound each process; a cgroup bounds the slot. Without one, a correct but
+hostile solution whose children spin under ``setsid()`` (one scheduler autogroup
+each) took most of both cores, and an honest solution in the other slot timed out.
+In a cgroup the slot is one scheduling entity with at most ``CPU_CORES`` of CPU,
+its memory (SysV segments, tmpfs pages and kernel memory included) has one
+ceiling the host can read back, and it has a process cap of its own.
+
+Made under the host process's own cgroup in each hierarchy (cgroup v1 controllers
+``cpu``, ``memory``, ``pids``, as on this project's machines, or the v2 unified
+tree when its ``cpu`` and ``memory`` controllers can be enabled for children),
+so the host's own accounting still covers the sandbox. Needs root; where none can
+be made, :func:`available` says why and the sandbox runs without (the probe
+reports it).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import time
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CPU_CORES = 1.0  # per slot: contest solutions are single-threaded; 2 slots fit 2 cores
+PERIOD_US = 100_000  # the CFS bandwidth period (the kernel's default)
+CONTROLLERS = ("cpu", "memory", "pids")
+
+
+def _own_paths() -> dict[str, str]:
+    """The cgroup of this process per controller (``""`` key: the v2 unified one)."""
+    paths = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, names, path = line.split(":", 2)
+        for name in names.split(",") if names else [""]:
+            paths[name] = path
+    return paths
+
+
+def _mounts() -> dict[str, str]:
+    """Mount point per v1 controller, and of the v2 tree under the ``""`` key."""
+    mounts: dict[str, str] = {}
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        left, _, right = line.partition(" - ")
+        fstype, _, options = right.split(" ", 2)
+        point = left.split(" ")[4]
+        if fstype == "cgroup2":
+            mounts.setdefault("", point)
+        elif fstype == "cgroup":
+            for option in options.split(","):
+                if option in CONTROLLERS:
+                    mounts[option] = point
+    return mounts
+
+
+@functools.lru_cache(maxsize=1)
+def layout() -> tuple[str, dict[str, Path]] | None:
+    """``("v1" | "v2", {controller: parent dir})`` for the slots' cgroups, or None."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        own, mounts = _own_paths(), _mounts()
+    except OSError:
+        return None
+    if all(name in mounts and name in own for name in CONTROLLERS):
+        return "v1", {name: Path(mounts[name] + own[name]) for name in CONTROLLERS}
+    if "" in mounts and "" in own:
+        parent = Path(mounts[""] + own[""])
+        try:
+            (parent / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+        except OSError:  # controllers not delegated, or processes in the parent
+            return None
+        return "v2", {name: parent for name in CONTROLLERS}
+    return None
+
+
+def available() -> str | None:
+    """None if slot cgroups can be made here, else why not."""
+    if os.geteuid() != 0:
+        return "not root"
+    return None if layout() is not None else "no writable cpu, memory and pids controllers"
+
+
+class SlotCgroup:
+    """The cgroup(s) of one sandbox run, made on entry and removed on exit."""
+
+    def __init__(self, uid: int, memory_bytes: int, max_processes: int) -> None:
+        found = layout()
+        if found is None:
+            raise OSError(available() or "no cgroups")
+        self.version, parents = found
+        name = f"raydistill-sandbox-{uid}"
+        self.dirs = sorted({parents[c] / name for c in CONTROLLERS})
+        self.by_controller = {c: parents[c] / name for c in CONTROLLERS}
+        for path in self.dirs:
+            if path.exists():  # left by a killed host process: empty it, reuse it
+                self._kill_members(path)
+            else:
+                path.mkdir()
+        quota = int(CPU_CORES * PERIOD_US)
+        if self.version == "v1":
+            self._write("cpu", "cpu.cfs_period_us", PERIOD_US)
+            self._write("cpu", "cpu.cfs_quota_us", quota)
+            self._write("memory", "memory.limit_in_bytes", memory_bytes)
+            self._write("memory", "memory.max_usage_in_bytes", 0)
+        else:
+            self._write("cpu", "cpu.max", f"{quota} {PERIOD_US}")
+            self._write("memory", "memory.max", memory_bytes)
+            self._write("memory", "memory.swap.max", 0)
+        self._write("pids", "pids.max", max_processes)
+
+    def _write(self, controller: str, name: str, value: object) -> None:
+        (self.by_controller[controller] / name).write_text(str(value))
+
+    def enter_command(self) -> list[str]:
+        """A prefix that moves the command into the cgroup(s) before it runs (exit 125)."""
+        script = 'while [ "$1" != -- ]; do echo $$ >"$1" || exit 125; shift; done; shift; exec "$@"'
+        return ["/bin/sh", "-c", script, "sh", *[str(d / "cgroup.procs") for d in self.dirs],
+                "--"]
+
+    def peak_memory_bytes(self) -> int:
+        """The slot's highest memory use so far, as the kernel counted it."""
+        name = "memory.max_usage_in_bytes" if self.version == "v1" else "memory.peak"
+        return int((self.by_controller["memory"] / name).read_text())
+
+    @staticmethod
+    def _kill_members(path: Path) -> None:
+        for _ in range(200):
+            pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, 9)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.005)
+        raise OSError(f"processes in {path} survive SIGKILL")
+
+    def remove(self) -> None:
+        """Remove the cgroup(s); raises OSError if a process still holds one after 2 s."""
+        for path in self.dirs:
+            for attempt in range(400):
+                try:
+                    path.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:  # EBUSY while killed processes finish exiting
+                    if attempt == 399:
+                        raise
+                    self._kill_members(path)
+                    time.sleep(0.005)
