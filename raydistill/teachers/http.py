@@ -100,9 +100,10 @@ def choice_logprobs(choice: dict[str, Any]) -> dict[str, Any] | None:
     if not content:
         return None
     values = [t.get("logprob") for t in content if isinstance(t, dict)]
-    if not values or any(not isinstance(v, int | float) for v in values):
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    if not numbers or len(numbers) != len(values):
         return None
-    return logprob_stats(float(sum(values)), len(values), "api")
+    return logprob_stats(sum(numbers), len(numbers), "api")
 
 
 class HTTPTeacher(StreamingTeacher):
