@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
 from raydistill.export.config import ExportConfig, export_checks
+from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
@@ -196,6 +197,7 @@ class Config:
     output: OutputConfig = field(default_factory=OutputConfig)
     ray: RayConfig = field(default_factory=RayConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
 
 
 def conf_path(name: str) -> Path:
@@ -281,6 +283,7 @@ def validate(cfg: Config) -> None:
          "prompt.user_template", "is required when prompt.template=custom"),
         (all(v >= 0 for v in cfg.teacher.resources.values()), "teacher.resources",
          "amounts must be >= 0"),
+        *filter_checks(cfg.filters),
     ]
     from raydistill.teachers import TEACHERS  # imports pyarrow only
 
@@ -365,6 +368,22 @@ def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, 
         ]
         checks += [(ok, f"judge.{key}", why) for ok, key, why in _teacher_checks(judge.teacher)]
     return checks
+
+
+def filter_checks(f: FiltersConfig) -> list[tuple[bool, str, str]]:
+    """Checks of the ``filters:`` section."""
+    return [
+        (0 < f.near.threshold <= 1, "filters.near.threshold", "must be in (0, 1]"),
+        (f.near.num_perm >= 8, "filters.near.num_perm", "must be >= 8"),
+        (f.near.bands * f.near.rows <= f.near.num_perm, "filters.near.bands",
+         "bands x rows must be <= num_perm"),
+        (f.near.shingle_words >= 1, "filters.near.shingle_words", "must be >= 1"),
+        (f.decontam.ngram >= 1, "filters.decontam.ngram", "must be >= 1"),
+        (all(b.name and b.path for b in f.decontam.benchmarks), "filters.decontam.benchmarks",
+         "each needs a name and a path"),
+        (f.code_tests.on_broken in BROKEN_TEST_POLICIES, "filters.code_tests.on_broken",
+         f"must be one of {BROKEN_TEST_POLICIES}"),
+    ]
 
 
 def to_dict(cfg: Config) -> dict[str, Any]:

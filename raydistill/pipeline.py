@@ -37,6 +37,8 @@ from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
+from raydistill.filters.problems import filter_problems
+from raydistill.filters.traces import filter_traces
 from raydistill.observe.metrics import count_read
 from raydistill.observe.progress import Progress
 from raydistill.observe.report import report_run
@@ -47,6 +49,7 @@ from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import Manifest, open_run
 from raydistill.prompts import build_messages, template_hash
 from raydistill.sources import read_problems
+from raydistill.stages import Stage, apply
 from raydistill.teachers import constructor_kwargs, get_teacher
 from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
@@ -190,6 +193,10 @@ def publish(cfg: Config, out: OutputLocation) -> dict[str, list[dict[str, Any]]]
     ds = ds.map_batches(
         partial(flatten_generations, provenance=provenance(cfg)), batch_format="pyarrow"
     )
+    if cfg.filters.traces.enabled:  # long-CoT quality filters (filters/traces.py)
+        ds = apply(ds, [Stage("trace_filters", filter_traces, fn_kwargs={"cfg": cfg.filters.traces},
+                              needs=("reasoning", "solution", "verified"))],
+                   records.OUTPUT, cfg.ray.max_task_retries)
     ds.write_parquet(staged_all, filesystem=out.fs)
     verified = ray.data.read_parquet(staged_all, filesystem=out.fs).filter(
         expr=col("verified") == True  # noqa: E712 - an expression, not a comparison
@@ -229,16 +236,22 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     manifest.save(out)
     timings: dict[str, float] = {}
     started = time.monotonic()
+    filtering = cfg.filters.problems_enabled  # raw inputs go to _work/inputs first
     if manifest.staged is None:
         problems = count_read(read_problems(cfg.source, s3_endpoint(cfg.output)))
-        manifest.staged = out.stage_problems(problems, cfg.source.problems_per_file)
+        manifest.staged = out.stage_problems(problems, cfg.source.problems_per_file,
+                                             out.inputs if filtering else None)
         manifest.save(out)
-        logger.info("staged %d problems into %s", manifest.staged["problems"], out.problems)
+        logger.info("staged %d problems", manifest.staged["problems"])
+    if filtering and manifest.filtered is None:
+        manifest.filtered = filter_problems(cfg, out, manifest.staged["problems"])
+        manifest.save(out)
+    kept = manifest.filtered["kept"] if manifest.filtered else manifest.staged["problems"]
     timings["stage_s"] = time.monotonic() - started
 
     if not manifest.generated:
         mark = time.monotonic()
-        with Progress(manifest.staged["problems"]):  # the console's funnel line
+        with Progress(kept):  # the console's funnel line
             generate(cfg, out)
         timings["generate_s"] = time.monotonic() - mark
         logger.info("checking that every staged problem was generated exactly once")
@@ -254,6 +267,7 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     logger.info("summing up the run from %s", out.all)
     summary = summarize(out, manifest.staged, timings)
     summary["attempts"] = manifest.attempts
+    summary["removed"] = manifest.filtered  # problem filters' tally (None: filters off)
     summary["config"] = to_dict(cfg)
     summary["usage"] = teacher_usage(summary, summary["config"]["teacher"])
     summary["versions"] = versions()

@@ -75,6 +75,8 @@ def verdict_category(verdict: str | None, detail: str | None) -> str:
     if verdict == "pass":
         return "pass"
     if verdict == "fail":
+        if text.startswith("filtered:"):  # a trace filter (raydistill.filters.traces)
+            return text.split(" ")[0].rstrip(":")
         if text.startswith("truncated"):
             return "truncated"
         if "time limit" in text or "timeout" in text or "timed out" in text:
@@ -329,6 +331,24 @@ def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
                    "RESOURCE=USD_PER_HOUR</code>; per-token prices from the teacher config.</p>")
 
 
+def _removed(summary: dict[str, Any]) -> str:
+    """Problems the filters removed before generation, by reason, benchmark and source."""
+    tally = summary.get("removed") or {}
+    html = _table(["reason", "problems removed"],
+                  [[k, v] for k, v in (tally.get("removed") or {}).items()] or [["none", 0]])
+    if tally.get("removed_by_benchmark"):
+        html += _table(["benchmark", "problems removed as contaminated"],
+                       [[k, v] for k, v in tally["removed_by_benchmark"].items()])
+    if tally.get("broken_tests"):
+        html += _table(["source", "problems checked", "tests", "broken tests", "broken fraction"],
+                       [[k, v.get("problems", 0), v.get("tests", 0), v.get("broken_tests", 0),
+                         f"{v.get('broken_fraction', 0):.1%}"]
+                        for k, v in tally["broken_tests"].items()])
+    return html + (f"<p>{tally.get('inputs', 0)} problems read, {tally.get('kept', 0)} kept; "
+                   "each removed one is in <code>removed/</code> with its reason and "
+                   "detail.</p>")
+
+
 def _cards(summary: dict[str, Any], tally: Tally) -> str:
     generated = sum(e[2] for e in tally.problems.values())
     passed = sum(e[3] for e in tally.problems.values())
@@ -378,6 +398,8 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
         "<h2>Throughput over time</h2>", f"<div class='charts'>{_throughput(tally)}</div>",
         "<h2>Cost</h2>", _cost(summary, prices or {}),
     ]
+    if summary.get("removed"):
+        sections[2:2] = ["<h2>Problems removed before generation</h2>", _removed(summary)]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>raydistill report: {escape(uri)}</title><style>{STYLE}</style></head><body>"
             + "\n".join(sections) + "</body></html>")

@@ -3,12 +3,14 @@
 Layout under ``output.uri`` (a local directory or ``s3://bucket/prefix``)::
 
     _work/run.json      the run manifest: fingerprint and committed steps (manifest.py)
+    _work/inputs/       staged input problems before the problem filters (when on)
     _work/problems/     staged input problems (Parquet), the pipeline's Read
     _work/generations/  one row per problem with its n verified samples
     _work/checkpoint/   Ray Data's row-level checkpoint: ids of committed problems
     _work/publish/      all/ and verified/ being written, before they are committed
     all/                one row per sample, every verdict
     verified/           the rows of all/ that passed
+    removed/            problems the filters removed, with reason and detail
     summary.json        funnel counts, config, versions, timings
 
 Every Parquet file under ``all/``, ``verified/`` and ``_work/problems/`` is
@@ -43,7 +45,9 @@ class OutputLocation:
         self.fs, self.root = resolve(cfg.uri, s3_endpoint(cfg), cfg.s3_region)
         self.work = f"{self.root}/_work"
         self.manifest = f"{self.work}/run.json"
+        self.inputs = f"{self.work}/inputs"
         self.problems = f"{self.work}/problems"
+        self.removed = f"{self.root}/removed"
         self.generations = f"{self.work}/generations"
         self.checkpoint = f"{self.work}/checkpoint"
         self.publish = f"{self.work}/publish"
@@ -64,7 +68,7 @@ class OutputLocation:
 
     def has_data(self) -> bool:
         """True if a previous run left anything under this URI."""
-        paths = (self.work, self.all, self.verified, self.summary)
+        paths = (self.work, self.all, self.verified, self.removed, self.summary)
         infos = self.fs.get_file_info(list(paths))
         return any(info.type != pafs.FileType.NotFound for info in infos)
 
@@ -74,7 +78,7 @@ class OutputLocation:
         for file in (self.summary, self.manifest):
             if self.fs.get_file_info(file).type == pafs.FileType.File:
                 self.fs.delete_file(file)
-        for path in (self.work, self.all, self.verified):
+        for path in (self.work, self.all, self.verified, self.removed):
             self.delete_dir(path)
 
     def delete_dir(self, path: str) -> None:
@@ -105,15 +109,18 @@ class OutputLocation:
             logger.info("settled %d checkpoint commits cut short by a crash", settled)
         return settled
 
-    def stage_problems(self, problems: Iterable[dict[str, Any]], per_file: int) -> dict[str, int]:
+    def stage_problems(self, problems: Iterable[dict[str, Any]], per_file: int,
+                       path: str | None = None) -> dict[str, int]:
         """Write problem rows as Parquet parts, dropping repeats of a ``problem_id``.
 
+        Under ``path``: ``_work/problems`` unless given (``_work/inputs`` when filters run).
         Returns counts: ``problems``, ``input_errors``, ``duplicates``. Parts of
         an interrupted earlier staging are deleted first; the same sources give
         the same parts, so restaging is safe until the manifest records it.
         """
-        self.delete_dir(self.problems)
-        self.fs.create_dir(self.problems, recursive=True)
+        path = path or self.problems
+        self.delete_dir(path)
+        self.fs.create_dir(path, recursive=True)
         seen: set[str] = set()
         counts = {"problems": 0, "input_errors": 0, "duplicates": 0}
         chunk: list[dict[str, Any]] = []
@@ -128,15 +135,15 @@ class OutputLocation:
             counts["input_errors"] += row["input_error"] is not None
             chunk.append(row)
             if len(chunk) == per_file:
-                self._write_part(chunk, part)
+                self._write_part(path, chunk, part)
                 chunk, part = [], part + 1
         if chunk or part == 0:
-            self._write_part(chunk, part)
+            self._write_part(path, chunk, part)
         return counts
 
-    def _write_part(self, rows: list[dict[str, Any]], part: int) -> None:
-        path = f"{self.problems}/part-{part:05d}.parquet"
-        write_table_atomic(self.fs, path, records.table(rows, records.PROBLEM))
+    def _write_part(self, path: str, rows: list[dict[str, Any]], part: int) -> None:
+        file = f"{path}/part-{part:05d}.parquet"
+        write_table_atomic(self.fs, file, records.table(rows, records.PROBLEM))
 
     def ensure_parquet(self, path: str) -> None:
         """Give an empty result one empty Parquet file, so readers still see the schema."""

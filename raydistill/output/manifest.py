@@ -5,6 +5,7 @@
 
     fingerprint   the config keys that shape results, as "section.key": value
     staged        problem counts once every input part is written, else null
+    filtered      the problem filters' tally once kept/removed are written, else null
     generated     true once the teacher/verifier pass has covered every problem
     published     the committed parts of all/ and verified/ with row counts, else null
 
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Sections whose keys decide what the rows say (the judge's verdicts are rows
 # too). `output` and `ray` only decide where rows go and how fast.
-RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify", "judge")
+RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify", "judge", "filters")
 
 # Keys (and everything under them) that change speed, placement or cost but not
 # a single row. `judge.teacher.*` follows the `teacher.*` entries.
@@ -97,6 +98,8 @@ class Manifest:
     created_at: float = field(default_factory=time.time)
     attempts: int = 0
     staged: dict[str, int] | None = None
+    # The problem filters' tally once kept and removed problems are written, else null.
+    filtered: dict[str, Any] | None = None
     generated: bool = False
     published: dict[str, list[dict[str, Any]]] | None = None
 

@@ -1,0 +1,105 @@
+"""The ``filters:`` section: problem filters before the teacher, trace filters after it.
+
+Kept apart from :mod:`raydistill.config` (which holds one field of this type) so
+the filters' keys live beside their code. Benchmarks are described like source
+data sets (same keys as ``source.datasets`` entries), so a benchmark can be a hub
+id, a local file or an ``s3://`` prefix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+BROKEN_TEST_POLICIES = ("remove", "drop_tests")
+
+
+@dataclass
+class BenchmarkConfig:
+    """One benchmark problem set, read like a source data set (``source.datasets``)."""
+
+    name: str = ""
+    format: str = "jsonl"
+    path: str = ""
+    split: str = "test"
+    subset: str = ""
+    preset: str = ""
+    question_field: str = ""
+    answer_field: str = ""
+    limit: int | None = None
+
+
+@dataclass
+class NearDupConfig:
+    """MinHash near-duplicate removal with LSH banding."""
+
+    enabled: bool = False
+    # Word shingles: 3 words keep short reworded problems (GSM8K's ~45 words) similar.
+    shingle_words: int = 3
+    # Permutations per signature: 128 gives a Jaccard estimate within ~0.09 (1 sigma 0.04).
+    num_perm: int = 128
+    # Jaccard similarity of shingle sets above which two problems are one.
+    threshold: float = 0.7
+    # bands x rows <= num_perm; 0 = datasketch's optimum for the threshold.
+    bands: int = 0
+    rows: int = 0
+    # Keep only candidate pairs whose estimated Jaccard reaches the threshold.
+    verify_pairs: bool = True
+    seed: int = 1
+
+
+@dataclass
+class DecontamConfig:
+    """Removal of problems that overlap a benchmark."""
+
+    enabled: bool = False
+    # Word n-gram length: 13 as NeMo-Curator and datatrove use, 8 as open-r1.
+    ngram: int = 13
+    benchmarks: list[BenchmarkConfig] = field(default_factory=list)
+
+
+@dataclass
+class CodeTestsConfig:
+    """Reference solutions run against each code problem's tests before generation."""
+
+    enabled: bool = False
+    # remove: a problem with any broken test is removed (reason broken_tests);
+    # drop_tests: its broken tests are dropped, removed only if none is left.
+    on_broken: str = "drop_tests"
+
+
+@dataclass
+class TraceFiltersConfig:
+    """Long chain-of-thought quality filters on verified samples (0 / null = off)."""
+
+    enabled: bool = True
+    # Distinct \\boxed{} answers allowed after the thinking: a solution that
+    # states two different answers was not checked as one answer.
+    max_final_answers: int = 1
+    # Word n-grams counted for repetition, and the share of them that may be repeats.
+    repeat_ngram: int = 10
+    max_repeated_ngram_fraction: float = 0.5
+    # Times one paragraph (>= 8 words) may occur.
+    max_paragraph_repeats: int = 3
+    # Share of letters outside the problem's scripts (plus Latin and Greek).
+    max_foreign_script_fraction: float = 0.2
+    # Completion length bounds in tokens (null = no bound).
+    min_tokens: int | None = None
+    max_tokens: int | None = None
+
+
+@dataclass
+class FiltersConfig:
+    """Problem filters (exact, near, decontam, code_tests) and trace filters."""
+
+    # Exact duplicates on normalised text (case, spacing, punctuation, LaTeX spacing).
+    exact: bool = False
+    near: NearDupConfig = field(default_factory=NearDupConfig)
+    decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    code_tests: CodeTestsConfig = field(default_factory=CodeTestsConfig)
+    traces: TraceFiltersConfig = field(default_factory=TraceFiltersConfig)
+
+    @property
+    def problems_enabled(self) -> bool:
+        """True when any problem filter runs."""
+        return (self.exact or self.near.enabled or self.decontam.enabled
+                or self.code_tests.enabled)

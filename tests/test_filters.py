@@ -1,0 +1,125 @@
+"""Unit tests of the filters' pure parts: normalisation, MinHash pieces, the n-gram
+index, trace filters on hand-made degenerate traces, test dropping, config checks.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from raydistill import records
+from raydistill.config import ConfigError, load
+from raydistill.filters import minhash
+from raydistill.filters.code_tests import drop_tests
+from raydistill.filters.config import TraceFiltersConfig
+from raydistill.filters.decontam import build_index, match
+from raydistill.filters.normalize import normalize, text_hash
+from raydistill.filters.traces import FILTERS, filter_traces, first_reason
+
+CLEAN_REASONING = (
+    "We need the number of apples left. Tom starts with 12 apples and gives away 5.\n\n"
+    "So 12 - 5 = 7 apples remain. Let me double-check: 7 + 5 = 12, which matches.\n\n"
+    "Therefore the answer is 7."
+)
+CLEAN = {"problem": "Tom has 12 apples and gives away 5. How many are left?",
+         "reasoning": CLEAN_REASONING, "solution": "Tom has 7 apples left: \\boxed{7}",
+         "completion_tokens": 80, "verified": True}
+
+
+def test_normalize_ignores_case_spacing_punctuation_latex_and_thousands():
+    a = "If $x = 1{,}000$, what is  $x\\,+\\,1$?"
+    b = "if x = 1000 what is x + 1"
+    assert normalize(a) == normalize(b) == "if x 1000 what is x 1"
+    assert text_hash(a) == text_hash(b) != text_hash("if x 1001 what is x 1")
+
+
+def test_near_twins_share_a_band_and_strangers_do_not():
+    base = "Janet has 16 ducks that lay eggs every single day and she sells the rest at market"
+    twin = base.replace("Janet", "Mary")
+    other = "A train leaves the station at noon travelling sixty miles per hour toward the city"
+    sig = minhash.signatures([base, twin, other], 3, 128, 1)
+    bands, rows = minhash.band_params(0.7, 128)
+    keys = minhash.band_keys(sig, bands, rows)
+    assert set(keys[0]) & set(keys[1])
+    assert not set(keys[0]) & set(keys[2])
+    assert minhash.estimated_jaccard(sig[0], sig[1]) > 0.6 > minhash.estimated_jaccard(sig[0],
+                                                                                      sig[2])
+
+
+def test_collisions_give_edges_to_the_smallest_ordinal():
+    table = pa.table({"bucket": [7, 7, 7, 9, 5], "ordinal": [30, 10, 20, 40, 10],
+                      "exact": [1, 1, 2, 3, 1]}, schema=minhash.BUCKETS)
+    edges = minhash.collisions(table).to_pylist()
+    assert sorted((e["member"], e["rep"]) for e in edges) == [(20, 10), (30, 10)]
+    assert minhash.collisions(minhash.BUCKETS.empty_table()).num_rows == 0
+
+
+def test_clusters_join_chains_and_keep_the_first():
+    assert minhash.clusters([(5, 3), (3, 1), (8, 5), (20, 11)]) == {3: 1, 5: 1, 8: 1, 20: 11}
+
+
+def test_ngram_index_finds_overlap_and_short_benchmark_problems():
+    bench = ["Natalia sold clips to 48 of her friends in April and then she sold half as many "
+             "clips in May", "What is 2 plus 2"]
+    index = build_index([("bench", bench)], 13)
+    hit = match("Q: natalia sold clips to 48 of her friends in April and then she sold half "
+                "as many in June?", index)
+    assert hit is not None and hit["benchmark"] == "bench" and hit["benchmark_index"] == 0
+    assert len(hit["ngram"].split()) == 13
+    assert match("Tell me: what is 2 plus 2?", index)["benchmark_index"] == 1
+    assert match("Natalia sold pencils to her friends in April", index) is None
+
+
+def test_clean_trace_passes_every_filter():
+    cfg = TraceFiltersConfig(min_tokens=10, max_tokens=1000)
+    assert first_reason(CLEAN, cfg) is None
+
+
+@pytest.mark.parametrize(("name", "change"), [
+    ("final_answers", {"solution": "It is \\boxed{7}, or perhaps \\boxed{8}."}),
+    ("repetition", {"reasoning": "Wait, let me recompute the apples once more carefully. " * 40}),
+    ("repetition", {"reasoning": "\n\n".join(
+        ["Let me reconsider whether Tom gave away five apples or six apples here."] * 5)}),
+    ("language_mixing", {"reasoning": CLEAN_REASONING + "\n\n所以答案是七个苹果，我们再检查一下这个计算"
+                         "是否正确，汤姆一开始有十二个苹果然后给了别人五个苹果所以剩下七个苹果"
+                         "这个答案是对的我们确认一下没有问题"}),
+    ("length", {"completion_tokens": 5000}),
+])
+def test_each_trace_filter_catches_its_degenerate_trace(name, change):
+    cfg = TraceFiltersConfig(max_tokens=4000)
+    hit = first_reason({**CLEAN, **change}, cfg)
+    assert hit is not None and hit[0] == name, hit
+    assert name in FILTERS
+
+
+def test_same_answer_boxed_twice_is_one_answer():
+    assert first_reason({**CLEAN, "solution": "\\boxed{7} ... so \\boxed{ 7 }"},
+                        TraceFiltersConfig()) is None
+
+
+def test_filter_traces_turns_verified_samples_into_filtered_failures():
+    rows = [{**{n: None for n in records.OUTPUT.names}, **CLEAN, "verdict": "pass"},
+            {**{n: None for n in records.OUTPUT.names}, **CLEAN, "verdict": "pass",
+             "solution": "\\boxed{1} \\boxed{2}"}]
+    out = filter_traces(pa.Table.from_pylist(rows, schema=records.OUTPUT),
+                        TraceFiltersConfig()).to_pylist()
+    assert out[0]["verified"] and out[0]["verdict"] == "pass"
+    assert not out[1]["verified"] and out[1]["verdict"] == "fail"
+    assert out[1]["verdict_detail"].startswith("filtered:final_answers")
+
+
+def test_drop_tests_keeps_the_format():
+    wrapped = json.dumps({"input_output": json.dumps({"inputs": ["1", "2"], "outputs": ["1", "3"]})})
+    inner = json.loads(json.loads(drop_tests(wrapped, [1]))["input_output"])
+    assert inner == {"inputs": ["1"], "outputs": ["1"]}
+
+
+def test_filter_config_is_checked():
+    with pytest.raises(ConfigError, match="filters.near.threshold"):
+        load(["conf=local", "filters.near.threshold=1.5"])
+    with pytest.raises(ConfigError, match="filters.code_tests.on_broken"):
+        load(["conf=local", "filters.code_tests.on_broken=maybe"])
+    assert np.isclose(load(["conf=gsm8k_local"]).filters.near.threshold, 0.7)

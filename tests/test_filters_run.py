@@ -1,0 +1,166 @@
+"""Problem filters in real runs: planted exact and near duplicates and benchmark
+problems are removed with the right reason and detail, and nothing else is; every
+input row ends in the staged problems or in removed/ exactly once; the same on the
+moto S3 server; a rerun after a driver kill removes the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow.dataset as pads
+import pytest
+
+from raydistill.config import load
+from raydistill.filters.problems import filter_problems
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import load_manifest
+from raydistill.pipeline import run
+from raydistill.sources import problem_id, read_problems
+from tests.test_resume import finish, kill_when, manifest_says
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+GSM8K = [json.loads(line) for line in (REPO / "data/gsm8k/test-300.jsonl").read_text().splitlines()]
+BASE = GSM8K[100:140]
+BENCH = GSM8K[:20]
+
+
+def reformat(text: str) -> str:
+    """The same problem, typed differently: case, spacing, punctuation, 1000 -> 1,000."""
+    text = re.sub(r"\b(\d)(\d{3})\b", r"\1,\2", text)
+    return "  " + text.upper().replace(" ", "   ").replace("?", " ?!") + "\n"
+
+
+def reword(text: str) -> str:
+    """A near twin: a few words changed at the end."""
+    words = text.split()
+    return " ".join(words[:-3] + ["exactly", "what", "remains?"])
+
+
+def planted_rows() -> tuple[list[dict], dict[str, tuple[str, str]]]:
+    """The planted rows and, by planted problem id, (reason, what the detail must name)."""
+    rows, expected = [], {}
+    for i in (0, 5, 9):  # exact duplicates of base problems
+        q = reformat(BASE[i]["question"])
+        rows.append({"question": q, "answer": BASE[i]["answer"]})
+        expected[problem_id("planted", q)] = ("duplicate", problem_id("base", BASE[i]["question"]))
+    for i in (1, 6, 12):  # near duplicates
+        q = reword(BASE[i]["question"])
+        rows.append({"question": q, "answer": BASE[i]["answer"]})
+        expected[problem_id("planted", q)] = ("near_duplicate",
+                                              problem_id("base", BASE[i]["question"]))
+    for i in (0, 3, 7):  # benchmark problems, embedded in a longer text
+        q = f"Here is a question for you. {BENCH[i]['question']} Show your work."
+        rows.append({"question": q, "answer": BENCH[i]["answer"]})
+        expected[problem_id("planted", q)] = ("contaminated", BENCH[i]["question"][:60])
+    return rows, expected
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("filters-data")
+    planted, expected = planted_rows()
+    for name, rows in (("base", BASE), ("planted", planted), ("bench", BENCH)):
+        (root / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return root, expected
+
+
+def args(root: Path, uri: str) -> list[str]:
+    return [
+        "conf=gsm8k_local", f"output.uri={uri}", "source.limit=null", "sampling.n=1",
+        f"source.datasets=[{{name: base, format: jsonl, path: '{root}/base.jsonl', preset: gsm8k}},"
+        f" {{name: planted, format: jsonl, path: '{root}/planted.jsonl', preset: gsm8k}}]",
+        f"filters.decontam.benchmarks=[{{name: gsm8k_bench, format: jsonl,"
+        f" path: '{root}/bench.jsonl', preset: gsm8k}}]",
+    ]
+
+
+def start(argv: list[str]) -> subprocess.Popen:
+    """The real driver, ``python -m raydistill.run``, in its own session (see test_resume)."""
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.setdefault("RAY_raylet_start_wait_time_s", "180")
+    log = tempfile.NamedTemporaryFile("w+", prefix="raydistill-driver-", suffix=".log")
+    proc = subprocess.Popen([sys.executable, "-m", "raydistill.run", *argv], cwd=REPO, env=env,
+                            start_new_session=True, stdout=log, stderr=subprocess.STDOUT)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def removed_rows(out: OutputLocation) -> dict[str, dict]:
+    table = pads.dataset(out.removed, filesystem=out.fs, format="parquet").to_table()
+    return {r["problem_id"]: r for r in table.to_pylist()}
+
+
+def check_removed(out: OutputLocation, expected: dict[str, tuple[str, str]]) -> None:
+    removed = removed_rows(out)
+    assert sorted(removed) == sorted(expected)  # the planted rows, and nothing else
+    for pid, (reason, named) in expected.items():
+        row = removed[pid]
+        assert row["reason"] == reason, (pid, row)
+        assert row["source"] == "planted" and row["source_index"] is not None
+        if reason == "contaminated":
+            evidence = json.loads(row["detail"])
+            assert evidence["benchmark"] == "gsm8k_bench" == row["benchmark"]
+            assert evidence["benchmark_problem"].startswith(named)
+            assert len(evidence["ngram"].split()) == 13
+        else:
+            assert row["detail"] == named
+    kept = pads.dataset(out.problems, filesystem=out.fs, format="parquet").to_table()
+    ids = kept["problem_id"].to_pylist()
+    # Every input row exactly once: kept or removed, never both, none lost.
+    assert len(ids) == len(set(ids)) == len(BASE)
+    assert not set(ids) & set(removed)
+    assert set(ids) | set(removed) == {problem_id("base", r["question"]) for r in BASE} | set(
+        expected)
+
+
+@pytest.fixture(scope="module")
+def shared_run(ray_cluster, data, tmp_path_factory):
+    root, expected = data
+    cfg = load(args(root, str(tmp_path_factory.mktemp("filters-run") / "out")))
+    out = OutputLocation(cfg.output)
+    return cfg, out, run(cfg, out), expected
+
+
+def test_planted_rows_removed_with_reason_and_detail(shared_run):
+    cfg, out, summary, expected = shared_run
+    check_removed(out, expected)
+    assert summary["removed"]["removed"] == {"contaminated": 3, "duplicate": 3,
+                                             "near_duplicate": 3}
+    assert summary["removed"]["removed_by_benchmark"] == {"gsm8k_bench": 3}
+    assert summary["removed"]["kept"] == len(BASE)
+    assert summary["rows_in_all"] == len(BASE)  # removed problems cost no teacher time
+    assert "removed" in (out.fs.open_input_stream(f"{out.root}/report.html").read().decode())
+
+
+def test_filters_on_s3(ray_cluster, s3_server, data):
+    root, expected = data
+    cfg = load([*args(root, "s3://raydistill-test/filters/run"),
+                f"output.s3_endpoint={s3_server}"])
+    out = OutputLocation(cfg.output)
+    staged = out.stage_problems(read_problems(cfg.source), 1000, out.inputs)
+    tally = filter_problems(cfg, out, staged["problems"])
+    assert tally["kept"] == len(BASE) and sum(tally["removed"].values()) == len(expected)
+    check_removed(out, expected)
+
+
+def test_rerun_after_driver_kill_removes_the_same_rows(shared_run, data, tmp_path):
+    root, expected = data
+    _, first, _, _ = shared_run
+    argv = args(root, str(tmp_path / "out"))
+    out = OutputLocation(load(argv).output)
+    kill_when(start(argv), manifest_says(out, "staged"))
+    assert load_manifest(out).filtered is None
+    finish(start(argv))
+    assert load_manifest(out).filtered is not None
+    check_removed(out, expected)
+    again = {k: {c: v for c, v in r.items()} for k, r in removed_rows(out).items()}
+    assert again == removed_rows(first)
