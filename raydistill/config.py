@@ -16,6 +16,8 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
+from raydistill.loop.config import LoopConfig
+from raydistill.train.config import TrainConfig, train_checks
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
@@ -192,6 +194,9 @@ class Config:
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    # Self-bootstrapping rounds and their fine-tuning (python -m raydistill.loop).
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def conf_path(name: str) -> Path:
@@ -265,6 +270,7 @@ def validate(cfg: Config) -> None:
         (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
         *verify_checks(cfg.verify, cfg.judge),
+        *train_checks(cfg.train),
         (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
         (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
         (cfg.ray.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),
