@@ -34,13 +34,16 @@ def main(argv: list[str] | None = None) -> int:
             if not ok:
                 raise ConfigError(f"config key {key!r} {problem}")
         loc = LoopLocation(cfg)
-        if not cfg.output.overwrite:
-            open_loop(loc, cfg)  # a changed config is refused before Ray starts
+        # A changed config is refused before Ray starts; a finished loop needs no Ray.
+        state = None if cfg.output.overwrite else open_loop(loc, cfg)
     except (ConfigError, StorageError) as exc:
         print(f"raydistill loop: {exc}", file=sys.stderr)
         return 2
-    init_ray(cfg.ray)
-    state = run_loop(cfg)
+    if state is None or state.finished is None:
+        init_ray(cfg.ray)
+        state = run_loop(cfg)
+    else:
+        logger.info("%s is a finished loop with this config (%s)", loc.uri, state.finished)
     for entry in state.rounds:
         ev = entry.get("eval", {})
         print(f"round {entry['round']}: pass@1 {ev.get('pass@1', float('nan')):.3f}  "
