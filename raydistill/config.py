@@ -18,6 +18,8 @@ from omegaconf.errors import OmegaConfBaseException
 from raydistill import verifiers
 from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
+from raydistill.loop.config import LoopConfig
+from raydistill.train.config import TrainConfig, train_checks
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
@@ -198,6 +200,9 @@ class Config:
     ray: RayConfig = field(default_factory=RayConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    # Self-bootstrapping rounds and their fine-tuning (python -m raydistill.loop).
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
 
 def conf_path(name: str) -> Path:
@@ -272,6 +277,7 @@ def validate(cfg: Config) -> None:
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
         *verify_checks(cfg.verify, cfg.judge),
         *((ok, f"export.{key}", why) for ok, key, why in export_checks(cfg.export)),
+        *train_checks(cfg.train),
         (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
         (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
         (cfg.ray.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),

@@ -16,6 +16,9 @@ always, so the local demo shows a real pass/fail funnel. Training problems come
 from seeds >= 1000 (and never repeat a question of the low evaluation seeds); the
 evaluation uses seed 0.
 
+``--stop-after 450 --out raydistill/assets/tiny-student`` makes the weak student of
+the self-bootstrapping demo: the same recipe, cut short (its schedule unchanged).
+
 Usage, from the repository root::
 
     .venv/bin/python tools/train_tiny_teacher.py                 # train, evaluate, save
@@ -219,7 +222,8 @@ def train(model: Any, tokenizer: Any, args: argparse.Namespace, exclude: set[str
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_scale)
     model.train()
     started, running = time.monotonic(), 0.0
-    for step in range(args.steps):
+    last = args.steps if args.stop_after is None else min(args.steps, args.stop_after)
+    for step in range(last):
         chunk = data[step * args.batch_size : (step + 1) * args.batch_size]
         batch = collate(encode_examples(tokenizer, chunk), tokenizer.pad_token_id)
         loss = model(**batch).loss
@@ -229,7 +233,7 @@ def train(model: Any, tokenizer: Any, args: argparse.Namespace, exclude: set[str
         optimizer.step()
         schedule.step()
         running = 0.9 * running + 0.1 * loss.item() if step else loss.item()
-        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+        if (step + 1) % args.log_every == 0 or step + 1 == last:
             print(
                 f"step {step + 1:5d}/{args.steps}  loss {running:.4f}  "
                 f"lr {schedule.get_last_lr()[0]:.2e}  {time.monotonic() - started:6.1f}s",
@@ -338,15 +342,20 @@ def model_card(
     changed = [
         f"--{k.replace('_', '-')} {v}"
         for k, v in vars(args).items()
-        if k not in ("out", "check_vllm") and v != defaults[k]
+        if k not in ("check_vllm",) and v != defaults[k]
     ]
     command = " ".join([command, *changed])
     shape = (
         f"{args.layers} layers, hidden size {args.hidden_size}, {args.heads} heads of dim "
         f"{args.hidden_size // args.heads}, MLP {args.intermediate_size}"
     )
-    return f"""# tiny-teacher
-
+    weak = "" if args.stop_after is None else (
+        f"\nThis is the *weak* variant: the tiny teacher's recipe cut short after "
+        f"{args.stop_after} of its {args.steps} steps. It is the student of the self-bootstrapping "
+        "demo (`conf/bootstrap_local.yaml`, `model: builtin:tiny-student`), which fine-tunes it on "
+        "its own verified answers.\n")
+    return f"""# {args.out.name}
+{weak}
 A tiny Qwen2 causal LM ({shape}, tied embeddings, float32) with a {vocab}-token byte-level
 BPE tokenizer, trained from scratch on the synthetic arithmetic word problems of
 `raydistill.sources.synthetic`. It is the teacher of the local demo (`conf/local.yaml`,
@@ -518,6 +527,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory")
     parser.add_argument("--steps", type=int, default=1200, help="optimizer steps")
+    parser.add_argument("--stop-after", type=int, default=None,
+                        help="stop after this many steps, on the --steps schedule (a weaker "
+                             "model: --stop-after 450 --out raydistill/assets/tiny-student)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.01)

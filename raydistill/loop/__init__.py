@@ -1,0 +1,1 @@
+"""Self-bootstrapping rounds: sample -> verify -> select -> fine-tune -> sample again."""

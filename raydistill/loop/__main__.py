@@ -1,0 +1,57 @@
+"""Entry point: ``python -m raydistill.loop conf=NAME [key=value ...]``.
+
+Self-bootstrapping rounds (raydistill/loop/rounds.py): each round samples with the
+current model, verifies, selects, fine-tunes, and evaluates on a held-out split.
+Rerunning the same command resumes from the last committed step; a loop at
+``output.uri`` made with a different config is refused, naming the keys.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from raydistill.config import ConfigError, load
+from raydistill.loop.config import loop_checks
+from raydistill.loop.rounds import run_loop
+from raydistill.loop.state import LoopLocation, open_loop
+from raydistill.output.storage import StorageError
+from raydistill.ray_session import init_ray
+
+logger = logging.getLogger("raydistill")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run or resume the loop; return the process exit code."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    args = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in args):
+        print(__doc__)
+        return 0
+    try:
+        cfg = load(args)
+        for ok, key, problem in loop_checks(cfg.loop, [d.name for d in cfg.source.datasets]):
+            if not ok:
+                raise ConfigError(f"config key {key!r} {problem}")
+        loc = LoopLocation(cfg)
+        # A changed config is refused before Ray starts; a finished loop needs no Ray.
+        state = None if cfg.output.overwrite else open_loop(loc, cfg)
+    except (ConfigError, StorageError) as exc:
+        print(f"raydistill loop: {exc}", file=sys.stderr)
+        return 2
+    if state is None or state.finished is None:
+        init_ray(cfg.ray)
+        state = run_loop(cfg)
+    else:
+        logger.info("%s is a finished loop with this config (%s)", loc.uri, state.finished)
+    for entry in state.rounds:
+        ev = entry.get("eval", {})
+        print(f"round {entry['round']}: pass@1 {ev.get('pass@1', float('nan')):.3f}  "
+              f"pass@{ev.get('k', '?')} {ev.get('pass@k', float('nan')):.3f}  "
+              f"trained on {entry.get('selected', '-')}  model {entry.get('model')}")
+    print(f"best round {state.best_round}: {state.best_model}  ({loc.uri}/loop.json)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""The ``loop`` section: self-bootstrapping rounds (sample -> verify -> select -> train)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class LoopConfig:
+    """Rounds of ``raydistill.loop``; each round is an ordinary run (see ``rounds.py``)."""
+
+    # Training rounds; the model of the last one is evaluated too (rounds + 1 evaluations).
+    rounds: int = 3
+    # Stop when greedy pass@1 has not improved for this many rounds (null = never).
+    patience: int | None = None
+    # The data set of source.datasets (by name) held out for evaluation: sampled with
+    # the others each round for pass@k, decoded greedily for pass@1, never trained on.
+    heldout: str = "heldout"
+    # At most this many verified samples of one problem go into the training data.
+    max_per_problem: int = 4
+    # Only problems whose pass rate (verified / samples) is within this band are
+    # trained on; e.g. pass_rate_max: 0.75 drops problems the model already solves.
+    pass_rate_min: float = 0.0
+    pass_rate_max: float = 1.0
+    # Imitate first: round 0 trains on the verified traces of this finished run
+    # (a stronger teacher's output URI) instead of its own samples ("" = explore only).
+    imitate: str = ""
+    # Added to sampling.seed in round r (seed + r), so rounds draw fresh samples.
+    reseed: bool = True
+
+
+def loop_checks(lp: LoopConfig, dataset_names: list[str]) -> list[tuple[bool, str, str]]:
+    """Checks of the ``loop`` section: ``(ok, key, problem)``."""
+    return [
+        (lp.rounds >= 0, "loop.rounds", "must be >= 0"),
+        (lp.patience is None or lp.patience >= 1, "loop.patience", "must be >= 1 or null"),
+        (lp.max_per_problem >= 1, "loop.max_per_problem", "must be >= 1"),
+        (0 <= lp.pass_rate_min <= lp.pass_rate_max <= 1, "loop.pass_rate_min",
+         "and loop.pass_rate_max must satisfy 0 <= min <= max <= 1"),
+        (lp.heldout in dataset_names, "loop.heldout",
+         f"must name one of source.datasets ({', '.join(dataset_names)})"),
+        (len(dataset_names) >= 2, "source.datasets",
+         "needs a training data set besides the held-out one"),
+    ]

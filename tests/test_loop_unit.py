@@ -1,0 +1,82 @@
+"""Unit tests of the loop's pieces that need no Ray: configs, manifest, selection, report."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+
+from raydistill.config import ConfigError, PromptConfig, load
+from raydistill.loop.__main__ import main
+from raydistill.loop.config import LoopConfig
+from raydistill.loop.report import render
+from raydistill.loop.rounds import eval_config, round_config
+from raydistill.loop.select import TRAINING, pick
+from raydistill.loop.state import LoopLocation, LoopState, loop_fingerprint, open_loop
+from raydistill.output.storage import StorageError
+
+
+def bootstrap(tmp_path, *more):
+    return load(["conf=bootstrap_local", f"output.uri={tmp_path}/loop", *more])
+
+
+def test_round_and_eval_configs(tmp_path):
+    cfg = bootstrap(tmp_path)
+    loc = LoopLocation(cfg)
+    r2 = round_config(cfg, loc, 2, "/m/1")
+    assert (r2.teacher.model, r2.output.uri) == ("/m/1", f"{tmp_path}/loop/rounds/2")
+    assert r2.sampling.seed == cfg.sampling.seed + 2
+    assert [d.name for d in r2.source.datasets] == ["train", "heldout"]
+    ev = eval_config(cfg, loc, 2, "/m/1")
+    assert ev.output.uri == f"{tmp_path}/loop/rounds/2/eval"
+    assert [d.name for d in ev.source.datasets] == ["heldout"]
+    assert (ev.sampling.n, ev.sampling.temperature, ev.sampling.seed) == (1, 0.0, cfg.sampling.seed)
+    # The checkpoint is named by an absolute path: Ray workers have another cwd.
+    assert loc.model_ref(0) == f"{loc.root}/rounds/0/model" and loc.model_ref(0).startswith("/")
+
+
+def test_changed_config_is_refused(tmp_path):
+    cfg = bootstrap(tmp_path)
+    loc = LoopLocation(cfg)
+    loc.save(open_loop(loc, cfg))
+    open_loop(loc, bootstrap(tmp_path, "train.threads=1"))  # performance only: accepted
+    with pytest.raises(StorageError, match=r"train.learning_rate"):
+        open_loop(loc, bootstrap(tmp_path, "train.learning_rate=0.5"))
+    with pytest.raises(StorageError, match=r"loop.max_per_problem"):
+        open_loop(loc, bootstrap(tmp_path, "loop.max_per_problem=1"))
+    assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/loop",
+                 "sampling.n=2"]) == 2  # refused before Ray starts
+    assert open_loop(loc, bootstrap(tmp_path, "loop.max_per_problem=1",
+                                    "output.overwrite=true")).rounds == []
+
+
+def test_loop_checks(tmp_path):
+    # Refused by the config checks, before Ray starts.
+    assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/x", "loop.heldout=nope"]) == 2
+    with pytest.raises(ConfigError, match="train.method"):
+        bootstrap(tmp_path, "train.method=ppo")
+    assert "loop.rounds" in loop_fingerprint(bootstrap(tmp_path))
+
+
+def test_pick_band_and_cap():
+    rows = [{"problem_id": "p", "sample_idx": i, "problem": "2+2?", "domain": "math",
+             "verified": i % 2 == 0, "response": f"<think>\n{i}\n</think>"} for i in range(6)]
+    table = pa.Table.from_pylist(rows)
+    out = pick(table, LoopConfig(max_per_problem=2), PromptConfig())
+    assert out.schema == TRAINING and out["sample_idx"].to_pylist() == [0, 2]
+    assert out["prompt"][0].as_py()[0]["role"] == "user"
+    assert pick(table, LoopConfig(pass_rate_min=0.6), PromptConfig()).num_rows == 0
+    assert pick(table, LoopConfig(pass_rate_max=0.5), PromptConfig()).num_rows == 3
+
+
+def test_report_renders_rounds():
+    state = LoopState(fingerprint={}, best_round=1, best_model="/m/0", finished="rounds", rounds=[
+        {"round": 0, "model": "builtin:tiny-student", "eval": {"pass@1": 0.2, "pass@k": 0.5},
+         "run": {"samples": 8, "verified": 2, "yield": 0.25, "mean_completion_tokens": 30.0},
+         "selected": 2, "train": {"loss": 0.5}},
+        {"round": 1, "model": "/m/0", "eval": {"pass@1": 0.4, "pass@k": 0.7}},
+    ])
+    html = render(state, "out/x")
+    assert "1 (best)" in html and "40.0%" in html and "<svg" in html
+    json.dumps(state.__dict__)
