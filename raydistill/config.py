@@ -1,7 +1,8 @@
 """Typed configuration, one dataclass per stage, mirrored by ``conf/*.yaml``.
 
 ``load(["conf=local", "sampling.n=8"])`` merges the schema defaults, the named
-YAML file and ``key=value`` overrides (OmegaConf dotlist), then validates. Any
+YAML file (after the files it names as ``base:``, :func:`conf_layers`) and
+``key=value`` overrides (OmegaConf dotlist), then validates. Any
 unknown key or bad value raises :class:`ConfigError` naming it, before Ray starts.
 """
 
@@ -224,6 +225,37 @@ def conf_path(name: str) -> Path:
     raise ConfigError(f"no conf named {name!r}; available: {', '.join(available)}")
 
 
+BASE_KEY = "base"
+
+
+def conf_layers(path: Path, _chain: tuple[Path, ...] = ()) -> list[tuple[Path, Any]]:
+    """The YAML layers of the conf file at ``path``, bases first, ``path`` last.
+
+    A conf file may start with ``base: NAME`` (or a list of names): those files
+    are merged first, in order, then the file itself, so an overlay such as
+    ``gsm8k_local.yaml`` holds only what differs from ``local.yaml``. A base
+    name is looked up next to the file first, then as ``conf=NAME`` is. Lists
+    (``source.datasets``) are replaced, not appended. A cycle of bases fails,
+    naming the chain.
+    """
+    path = path.resolve()
+    if path in _chain:
+        cycle = " -> ".join(p.name for p in (*_chain, path))
+        raise ConfigError(f"conf files name each other as base: {cycle}")
+    try:
+        layer = OmegaConf.load(path)
+    except (OmegaConfBaseException, OSError) as exc:
+        raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from None
+    bases = layer.pop(BASE_KEY, None) if hasattr(layer, "pop") else None
+    names = [] if bases is None else [bases] if isinstance(bases, str) else list(bases)
+    layers: list[tuple[Path, Any]] = []
+    for name in names:
+        beside = path.parent / f"{name}.yaml"
+        base_path = beside if beside.is_file() else conf_path(str(name))
+        layers += conf_layers(base_path, (*_chain, path))
+    return [*layers, (path, layer)]
+
+
 def load(args: list[str]) -> Config:
     """Build a validated :class:`Config` from ``conf=NAME`` and ``key=value`` args."""
     conf_name = None
@@ -237,8 +269,11 @@ def load(args: list[str]) -> Config:
             overrides.append(arg)
     merged: Any = OmegaConf.structured(Config)
     try:
-        if conf_name is not None:
-            merged = OmegaConf.merge(merged, OmegaConf.load(conf_path(conf_name)))
+        for path, layer in conf_layers(conf_path(conf_name)) if conf_name else []:
+            try:
+                merged = OmegaConf.merge(merged, layer)
+            except OmegaConfBaseException as exc:
+                raise ConfigError(f"{_shown(path)}: {_describe(exc)}") from None
         for override in overrides:
             key, _, text = override.partition("=")
             value = OmegaConf.from_dotlist([f"value={text}"])["value"]
@@ -252,6 +287,14 @@ def load(args: list[str]) -> Config:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
     return cfg
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def _describe(exc: OmegaConfBaseException) -> str:

@@ -79,3 +79,41 @@ def test_unknown_conf_lists_the_available_ones():
 def test_argument_without_equals_is_rejected():
     with pytest.raises(ConfigError, match="key=value"):
         load(["local"])
+
+
+def test_gsm8k_local_builds_on_local():
+    local, gsm8k = load(["conf=local"]), load(["conf=gsm8k_local"])
+    assert gsm8k.teacher == local.teacher and gsm8k.ray == local.ray
+    assert (gsm8k.source.limit, gsm8k.sampling.max_tokens) == (300, 256)
+    assert [ds.name for ds in gsm8k.source.datasets] == ["gsm8k"]  # lists are replaced
+    assert "teacher:" not in (CONF_DIR / "gsm8k_local.yaml").read_text()
+
+
+def test_an_overlay_wins_over_its_bases_in_order(tmp_path):
+    (tmp_path / "a.yaml").write_text("sampling: {n: 2, top_p: 0.5}\noutput: {uri: /tmp/a}\n")
+    (tmp_path / "b.yaml").write_text("base: a\nsampling: {n: 3}\n")
+    (tmp_path / "c.yaml").write_text(f"base: [{CONF_DIR / 'local'}, b]\nsampling: {{n: 5}}\n")
+    cfg = load([f"conf={tmp_path / 'c.yaml'}"])
+    # local (n=4, top_p 1.0) < a (n=2, top_p 0.5) < b (n=3) < c (n=5).
+    assert (cfg.sampling.n, cfg.sampling.top_p, cfg.output.uri) == (5, 0.5, "/tmp/a")
+    assert cfg.teacher.model == "builtin:tiny-teacher"
+    assert load([f"conf={tmp_path / 'c.yaml'}", "sampling.n=7"]).sampling.n == 7
+
+
+def test_an_unknown_key_in_an_overlay_is_named_with_its_file(tmp_path):
+    (tmp_path / "over.yaml").write_text("base: local\nsampling:\n  temprature: 0.5\n")
+    with pytest.raises(ConfigError, match=r"over\.yaml.*sampling\.temprature"):
+        load([f"conf={tmp_path / 'over.yaml'}"])
+
+
+def test_a_cycle_of_bases_fails_naming_the_chain(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: b\n")
+    (tmp_path / "b.yaml").write_text("base: a\n")
+    with pytest.raises(ConfigError, match=r"a\.yaml -> b\.yaml -> a\.yaml"):
+        load([f"conf={tmp_path / 'a.yaml'}"])
+
+
+def test_a_missing_base_lists_the_confs(tmp_path):
+    (tmp_path / "a.yaml").write_text("base: no_such_base\n")
+    with pytest.raises(ConfigError, match="no conf named 'no_such_base'.*local"):
+        load([f"conf={tmp_path / 'a.yaml'}"])
