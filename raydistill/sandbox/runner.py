@@ -2,7 +2,7 @@
 
 :mod:`raydistill.sandbox` starts it with ``python -I -S -B -c SOURCE``: it is
 standalone (standard library only) because the package is not visible inside.
-It reads one JSON job line from stdin, forks one child per test, and streams one
+It reads one marshal'd job (length-prefixed) from stdin, forks one child per test, and streams one
 record per test to stdout (a JSON header line, then the raw captured bytes); after
 each record it waits for one control byte from the parent (``c`` go on, ``s`` stop).
 
@@ -21,7 +21,10 @@ two processes: the candidate process runs the program and answers calls over a
 socket with encoded values, the checker process runs only the trusted test code
 (with proxies in place of the program's functions) and writes the verdict. Values
 cross as plain data, so an object whose ``__eq__`` always returns True never
-reaches a comparison.
+reaches a comparison. The assert tests' text comes on a pipe that only the
+checkers read (the job gives its fd, and the count): this process never holds
+it, so neither does a candidate forked from it. An exception raised by the
+program reaches the checker as :class:`_ProgramRaised` and fails the test.
 """
 
 from __future__ import annotations
