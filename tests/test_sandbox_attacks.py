@@ -79,9 +79,10 @@ MEMORY = """
     import ctypes, gc, os
     def answer():  # read raw memory near the heap (freed memory included), EFAULT-safe
         fd = os.open("/tmp", os.O_TMPFILE | os.O_RDWR)
-        ids = [id(o) for o in gc.get_objects()[:2000]]
-        start, found, chunk = min(ids) - (32 << 20), [], 1 << 16
-        for address in range(start & ~(chunk - 1), max(ids) + (32 << 20), chunk):
+        regions = sorted({id(o) >> 21 for o in gc.get_objects()})  # 2 MiB regions
+        found, chunk = [], 1 << 16
+        addresses = {(r << 21) + d * chunk for r in regions for d in range(-64, 96)}
+        for address in sorted(addresses):
             try:
                 os.pwrite(fd, (ctypes.c_char * chunk).from_address(address), 0)
             except OSError:
@@ -301,7 +302,7 @@ def test_big_numbers_are_wrong_answers(style, returned, expected):
 HOG = """
     import os, time
     def answer():
-        for _ in range(12):
+        for _ in range(10):
             if os.fork() == 0:
                 os.setsid()  # a scheduler autogroup of its own, outside a cgroup
                 while True:
@@ -309,7 +310,7 @@ HOG = """
         time.sleep(3.5)
         return 2
 """
-HONEST = "def answer():\n    n = 0\n    for i in range(6_000_000):\n        n += i\n    return 2\n"
+HONEST = "def answer():\n    n = 0\n    for i in range(10_000_000):\n        n += i\n    return 2\n"
 
 
 @pytest.mark.parametrize("hog_style, honest_style", [("stdio", "stdio"), ("mbpp", "call")])

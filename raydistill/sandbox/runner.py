@@ -293,7 +293,8 @@ def _kill_all() -> None:
         except ChildProcessError:
             break
     try:
-        os.chmod("/tmp", TMP_MODE)  # the program may have locked the runner out
+        if stat.S_IMODE(os.stat("/tmp").st_mode) != TMP_MODE:
+            os.chmod("/tmp", TMP_MODE)  # the program locked the runner out
         _empty("/tmp")
         left = os.listdir("/tmp")
     except OSError as exc:
@@ -313,7 +314,6 @@ def _empty(top: str) -> None:
     os.chdir(top)
     names: list[str] = []  # the path from top to the working directory
     while True:
-        os.chmod(".", 0o700)
         subdir = None
         for name in os.listdir("."):
             if stat.S_ISDIR(os.lstat(name).st_mode):
