@@ -568,8 +568,12 @@ class Sandbox:
         with self._slots.acquire() as uid:
             if not self.isolation.cgroup:
                 return _launch(job, self.limits, uid, self.isolation.seccomp, on_record)
-            cgroup = SlotCgroup(uid, self.limits.slot_memory_bytes,
-                                self.limits.max_processes + HARNESS_PROCESSES)
+            try:
+                cgroup = SlotCgroup(uid, self.limits.slot_memory_bytes,
+                                    self.limits.max_processes + HARNESS_PROCESSES)
+            except OSError as exc:
+                logger.error("cannot make the cgroup of sandbox uid %d: %s", uid, exc)
+                return RunOutcome(sandbox_error=f"slot cgroup: {exc}")
             try:
                 outcome = _launch(job, self.limits, uid, self.isolation.seccomp, on_record,
                                   cgroup)
