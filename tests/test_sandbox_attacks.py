@@ -110,7 +110,7 @@ def test_expected_values_are_not_readable(style, attack):
 def test_the_memory_scan_finds_what_is_in_its_own_process():
     # the attack works where the value is: so it failing above means the value was absent
     tests = styles("f(1)", "nothing found")["call"]
-    verdict = run_style("call", PICK + MEMORY + f"\nKEEP = {SECRET!r} * 3\n", tests)
+    verdict = run_style("call", PICK + MEMORY + f"\n    KEEP = {SECRET!r} * 3\n", tests)
     assert verdict.status == "fail" and SECRET in verdict.detail, verdict
 
 
