@@ -569,15 +569,11 @@ class Sandbox:
             if not self.isolation.cgroup:
                 return _launch(job, self.limits, uid, self.isolation.seccomp, on_record)
             try:
-                cgroup = SlotCgroup(uid, self.limits.slot_memory_bytes,
-                                    self.limits.max_processes + HARNESS_PROCESSES)
+                cgroup = cgroups.for_slot(uid, self.limits.slot_memory_bytes,
+                                          self.limits.max_processes + HARNESS_PROCESSES)
             except OSError as exc:
                 logger.error("cannot make the cgroup of sandbox uid %d: %s", uid, exc)
                 return RunOutcome(sandbox_error=f"slot cgroup: {exc}")
-            try:
-                outcome = _launch(job, self.limits, uid, self.isolation.seccomp, on_record,
-                                  cgroup)
-                self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
-            finally:
-                cgroup.remove()
+            outcome = _launch(job, self.limits, uid, self.isolation.seccomp, on_record, cgroup)
+            self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
             return outcome
