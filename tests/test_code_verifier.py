@@ -162,7 +162,8 @@ def test_taxonomy(code, label):
 
 def test_no_code_block_fails():
     record = {"solution": "I think the answer is 4.", "test_cases": json.dumps(STDIO)}
-    assert verifiers.get("code")(record, {"code": LIMITS}) == Verdict("fail", "no code block")
+    assert verifiers.get("code")(record, {"code": LIMITS}) == Verdict("fail", "no code block",
+                                                                  "no_answer")
 
 
 def test_sandbox_errors_are_retried_once_then_reported(monkeypatch):

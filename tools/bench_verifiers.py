@@ -15,7 +15,8 @@ cost of the process boundary.
 
 Code: solutions that read a number and print its double, run by the registered
 ``code`` verifier (bubblewrap, seccomp, a uid per slot, a fork per test) on
-suites of 1, 10 and 100 stdin/stdout tests; one solution at a time, so one slot.
+suites of 1, 10 and 100 stdin/stdout tests, then MBPP-style suites of 3 asserts;
+one solution at a time, so one slot.
 Every verdict is checked against the expected one, so a broken verifier cannot
 look fast.
 """
@@ -115,6 +116,19 @@ def bench_code(solutions: int) -> None:
         tests = rounds * per_suite
         print(f"  {per_suite:>3} tests x {rounds:>3} solutions  {tests / seconds:6.0f} tests/wall s"
               f"  {tests / used:6.0f} tests/CPU s  {seconds / rounds * 1e3:7.1f} ms/solution")
+    # MBPP-style asserts: a candidate and a checker process per test
+    record = {"solution": "```python\ndef double(x):\n    return 2 * x\n```",
+              "test_cases": json.dumps({"test_list": [f"assert double({i}) == {2 * i}"
+                                                      for i in range(3)]})}
+    check(record, {})
+    start = time.perf_counter()
+    for _ in range(solutions):
+        verdict = check(record, {})
+        if not verdict.passed:
+            raise SystemExit(f"wrong verdict {verdict}")
+    seconds = time.perf_counter() - start
+    print(f"    3 asserts x {solutions:>3} solutions  {3 * solutions / seconds:6.0f} tests/wall s"
+          f"  {seconds / solutions * 1e3:7.1f} ms/solution (MBPP style)")
 
 
 def main() -> None:

@@ -2,7 +2,8 @@
 
 Threat model. The program is model output; assume it tries to escape, to exhaust
 the host, to read secrets or to fake a pass. Each property below has an attacking
-test in ``tests/test_sandbox.py``.
+test in ``tests/test_sandbox.py`` or ``tests/test_sandbox_attacks.py`` (the latter
+in every test style: stdin/stdout, call-based, HumanEval ``check``, MBPP asserts).
 
 Protected against:
 
@@ -17,34 +18,51 @@ Protected against:
 - Other processes: new user, pid, ipc, uts and cgroup namespaces; a distinct host
   uid per concurrent slot (``setpriv``), so a slot can signal or count only its
   own processes; further user namespaces disabled.
-- Kernel surface: a seccomp filter (built here as classic BPF, no library: see
+- Kernel surface: a seccomp filter built with libseccomp (see
   :mod:`raydistill.sandbox.seccomp`) denies ptrace, ``process_vm_*``, ``pidfd_getfd``,
-  mount/unshare/setns, keyctl, bpf, perf, io_uring, userfaultfd, module and
-  clock calls, namespace flags in ``clone`` (``clone3`` answers ENOSYS so libc
-  falls back to ``clone``), and kills any other syscall ABI (x32, i386).
+  mount/unshare/setns, keyctl, bpf, perf, io_uring, userfaultfd, memfd, module and
+  clock calls, SysV IPC (``shm*``, ``msg*``, ``sem*``), ``prlimit64`` on any
+  process but the caller, namespace flags in ``clone`` (``clone3`` answers ENOSYS
+  so libc falls back to ``clone``), and kills any other syscall ABI (x32, i386).
+- The trusted runner (pid 1 inside): it ignores signals from inside its
+  namespace, and its rlimits cannot be changed by the program (``prlimit64`` on
+  another pid is denied); clean-up between tests kills every other process and
+  empties ``/tmp`` holding one descriptor at a time (a tree deeper than the
+  open-file limit goes too); if it cannot, the run ends as a sandbox error
+  instead of letting the next test see what the last one left.
 - Resources: hard rlimits (CPU, address space, processes, file size, open files,
   no core dumps) set by ``prlimit`` before anything runs; per-test CPU and wall
-  limits in the runner; a wall deadline for the whole run after which the parent
-  SIGKILLs the process group, whose death takes down the pid namespace; output
-  read with a byte budget; stray processes of the slot's uid killed afterwards.
-- Verdict forgery: results travel over the runner's own pipe, which user code
-  cannot reach (see :mod:`raydistill.sandbox.runner`); expected outputs never
-  enter the sandbox; values come back as plain data compared in the parent.
+  limits in the runner; a cgroup per slot (:mod:`raydistill.sandbox.cgroups`,
+  required by default) caps the slot at one core of CPU, at
+  ``memory_mb + tmpfs_mb + 128 MiB`` of memory (kernel memory and tmpfs pages
+  counted, read back by the host as ``Sandbox.last_peak_memory_bytes``) and at
+  ``max_processes + 4`` tasks; a wall deadline for the whole run after which the
+  parent SIGKILLs the process group, whose death takes down the pid namespace;
+  output read with a byte budget; stray processes of the slot's uid killed afterwards.
+- Verdict forgery and looking the answer up: results travel over the runner's
+  own pipe, which user code cannot reach (see :mod:`raydistill.sandbox.runner`).
+  Expected outputs and return values never enter the sandbox; values come back
+  as plain data compared in the parent. Assert-based tests (whose text holds the
+  expected values) reach only the checker processes, through a pipe of their
+  own: the runner, and so every candidate process forked from it, never holds
+  them, so no frame walk, ``gc`` scan or raw memory read finds them. An
+  exception the program raises fails the test whatever the test code catches.
 
 Not protected against:
 
 - Kernel bugs reachable through the allowed syscalls (namespaces and seccomp
   shrink the surface, they do not remove it: use VMs or gVisor for tenants
   that target kernels).
-- Total memory: the address-space limit is per process, so a slot may hold up
-  to ``max_processes * memory_mb`` plus its tmpfs and kernel pipe/socket
-  buffers; there is no cgroup. CPU is not shared fairly between slots.
+- Without a cgroup (``allow_weak_sandbox`` on a host that cannot make one):
+  memory is bounded only per process (``max_processes * memory_mb`` plus tmpfs
+  and kernel buffers) and CPU is not shared fairly between slots.
 - Reading world-readable files under ``/usr`` and the interpreter prefix, and
-  timing side channels.
-- Assert-based tests run the dataset's test code inside the sandbox (in a
-  process separate from the program's); a test that calls back into an object
-  the program returned is impossible (only plain data crosses), but a test
-  whose logic itself is weak stays weak.
+  timing side channels. A call-based program can read the arguments of the
+  other tests of its problem (never their expected values).
+- Assert tests run trusted test code inside the sandbox, in a checker process
+  separate from the program's; only plain data crosses, but a test whose logic
+  itself is weak stays weak, and a test that expects the program to raise
+  counts the exception as the program's failure.
 """
 
 from __future__ import annotations
@@ -550,12 +568,12 @@ class Sandbox:
         with self._slots.acquire() as uid:
             if not self.isolation.cgroup:
                 return _launch(job, self.limits, uid, self.isolation.seccomp, on_record)
-            cgroup = SlotCgroup(uid, self.limits.slot_memory_bytes,
-                                self.limits.max_processes + HARNESS_PROCESSES)
             try:
-                outcome = _launch(job, self.limits, uid, self.isolation.seccomp, on_record,
-                                  cgroup)
-                self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
-            finally:
-                cgroup.remove()
+                cgroup = cgroups.for_slot(uid, self.limits.slot_memory_bytes,
+                                          self.limits.max_processes + HARNESS_PROCESSES)
+            except OSError as exc:
+                logger.error("cannot make the cgroup of sandbox uid %d: %s", uid, exc)
+                return RunOutcome(sandbox_error=f"slot cgroup: {exc}")
+            outcome = _launch(job, self.limits, uid, self.isolation.seccomp, on_record, cgroup)
+            self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
             return outcome

@@ -2,7 +2,7 @@
 
 :mod:`raydistill.sandbox` starts it with ``python -I -S -B -c SOURCE``: it is
 standalone (standard library only) because the package is not visible inside.
-It reads one JSON job line from stdin, forks one child per test, and streams one
+It reads one marshal'd job (length-prefixed) from stdin, forks one child per test, and streams one
 record per test to stdout (a JSON header line, then the raw captured bytes); after
 each record it waits for one control byte from the parent (``c`` go on, ``s`` stop).
 
@@ -21,7 +21,10 @@ two processes: the candidate process runs the program and answers calls over a
 socket with encoded values, the checker process runs only the trusted test code
 (with proxies in place of the program's functions) and writes the verdict. Values
 cross as plain data, so an object whose ``__eq__`` always returns True never
-reaches a comparison.
+reaches a comparison. The assert tests' text comes on a pipe that only the
+checkers read (the job gives its fd, and the count): this process never holds
+it, so neither does a candidate forked from it. An exception raised by the
+program reaches the checker as :class:`_ProgramRaised` and fails the test.
 """
 
 from __future__ import annotations
@@ -290,7 +293,8 @@ def _kill_all() -> None:
         except ChildProcessError:
             break
     try:
-        os.chmod("/tmp", TMP_MODE)  # the program may have locked the runner out
+        if stat.S_IMODE(os.stat("/tmp").st_mode) != TMP_MODE:
+            os.chmod("/tmp", TMP_MODE)  # the program locked the runner out
         _empty("/tmp")
         left = os.listdir("/tmp")
     except OSError as exc:
@@ -310,7 +314,6 @@ def _empty(top: str) -> None:
     os.chdir(top)
     names: list[str] = []  # the path from top to the working directory
     while True:
-        os.chmod(".", 0o700)
         subdir = None
         for name in os.listdir("."):
             if stat.S_ISDIR(os.lstat(name).st_mode):

@@ -20,9 +20,11 @@ match one by one, numbers with a decimal point or exponent within
 back as plain data (an ``int`` subclass whose ``__eq__`` always says True arrives
 as a plain int) and match when equal, floats within the tolerance, tuples as
 lists, bools only bools; ``outputs`` entries wrapped in a one-element list (as in
-TACO) match the bare value too. Assert-based tests run inside the sandbox, in a
-checker process that holds only the test code and talks to the program through
-plain values (see :mod:`raydistill.sandbox.runner`).
+TACO) match the bare value too; a set never matches a list (order and duplicates
+count); an integer past ``int()``'s 4300-digit limit or too large for a float is
+a wrong answer, never a crash. Assert-based tests run inside the sandbox, in a
+checker process that alone receives the test code and talks to the program
+through plain values (see :mod:`raydistill.sandbox.runner`).
 
 Verdicts (reason code in brackets): ``pass`` "accepted"; ``fail`` "wrong answer"
 (``wrong_answer``), "time limit" (``timeout``), "memory limit", "runtime error",
