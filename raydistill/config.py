@@ -16,6 +16,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
+from raydistill.export.config import ExportConfig, export_checks
 from raydistill.loop.config import LoopConfig
 from raydistill.train.config import TrainConfig, train_checks
 
@@ -197,6 +198,7 @@ class Config:
     # Self-bootstrapping rounds and their fine-tuning (python -m raydistill.loop).
     loop: LoopConfig = field(default_factory=LoopConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
 
 
 def conf_path(name: str) -> Path:
@@ -271,6 +273,7 @@ def validate(cfg: Config) -> None:
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
         *verify_checks(cfg.verify, cfg.judge),
         *train_checks(cfg.train),
+        *((ok, f"export.{key}", why) for ok, key, why in export_checks(cfg.export)),
         (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
         (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
         (cfg.ray.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),

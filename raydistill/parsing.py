@@ -26,6 +26,7 @@ False
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,18 +118,39 @@ def full_text(content: str | None, reasoning: str | None) -> str:
     return f"{THINK_OPEN}\n{reasoning}\n{THINK_CLOSE}\n\n{content or ''}"
 
 
+NO_LOGPROBS: dict[str, Any] = {"logprob_sum": None, "logprob_mean": None, "perplexity": None,
+                               "logprobs_mode": None}
+
+
+def logprob_stats(total: float | None, tokens: int, mode: str) -> dict[str, Any]:
+    """The ``records.LOGPROB_STATS`` of a sample: sum, mean per token, perplexity.
+
+    >>> logprob_stats(-4.0, 2, "vllm:raw_logprobs")["perplexity"] == math.exp(2.0)
+    True
+    >>> logprob_stats(None, 3, "api")["logprob_sum"] is None
+    True
+    """
+    if total is None or tokens <= 0 or not math.isfinite(total):
+        return dict(NO_LOGPROBS)
+    mean = total / tokens
+    return {"logprob_sum": total, "logprob_mean": mean,
+            "perplexity": math.exp(min(-mean, 700.0)), "logprobs_mode": mode}
+
+
 def make_sample(
     content: str | None,
     finish_reason: str | None,
     completion_tokens: int,
     reasoning: str | None = None,
     opened_in_prompt: bool = False,
+    logprobs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One ``records.SAMPLE`` entry, the same fields for every backend.
 
     ``opened_in_prompt``: the chat template ended the prompt with ``<think>`` (R1
     distills), so the text starts inside the reasoning; the tag is put back, and a
     trace cut before its ``</think>`` is marked unclosed like any other.
+    ``logprobs``: :func:`logprob_stats` of the sample, None when the backend gave none.
     """
     if opened_in_prompt and not reasoning and content is not None:
         content = f"{THINK_OPEN}\n{content}"
@@ -142,6 +164,7 @@ def make_sample(
         "completion_tokens": completion_tokens,
         "verdict": None,
         "verdict_detail": None,
+        **(logprobs or NO_LOGPROBS),
     }
 
 
@@ -160,4 +183,5 @@ def failed_sample(reason: str) -> dict[str, Any]:
         "completion_tokens": 0,
         "verdict": "error",
         "verdict_detail": f"teacher: {reason}",
+        **NO_LOGPROBS,
     }

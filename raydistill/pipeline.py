@@ -35,6 +35,8 @@ from ray.data.expressions import col
 import raydistill
 from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.export.card import write_card
+from raydistill.export.plan import export_formats
 from raydistill.observe.metrics import count_read
 from raydistill.observe.progress import Progress
 from raydistill.observe.report import report_run
@@ -259,4 +261,6 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     manifest.published = parts
     manifest.save(out)
     report_run(out)  # <uri>/report.html
+    write_card(out)  # <uri>/README.md: the folder is a Hugging Face dataset
+    export_formats(out, cfg.export)  # export.formats, each into <uri>/exports/NAME
     return summary

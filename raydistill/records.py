@@ -49,6 +49,18 @@ VERDICT = pa.struct(
     ]
 )
 
+# The sampled tokens' log-probabilities summarised once per sample, so a pair rule
+# (lowest perplexity, ...) can be applied later without generating again. Null
+# when the backend gives none (DeepSeek's reasoner, a server not asked for them).
+# ``logprobs_mode``: what the numbers are, e.g. "vllm:raw_logprobs" (vLLM V1's
+# default: before temperature and top-p) or "api" (the server's own).
+LOGPROB_STATS = [
+    ("logprob_sum", pa.float64()),
+    ("logprob_mean", pa.float64()),
+    ("perplexity", pa.float64()),
+    ("logprobs_mode", pa.string()),
+]
+
 SAMPLE = pa.struct(
     [
         ("response", pa.string()),
@@ -61,6 +73,7 @@ SAMPLE = pa.struct(
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
     ]
+    + LOGPROB_STATS
 )
 
 GENERATION = pa.schema(
@@ -114,6 +127,11 @@ OUTPUT = pa.schema(
         ("generation_seconds", pa.float64()),
     ]
     + PROVENANCE
+    + [
+        # The exact chat messages sent to the teacher: exports never rebuild a prompt.
+        ("messages", pa.list_(MESSAGE)),
+    ]
+    + LOGPROB_STATS
 )
 
 

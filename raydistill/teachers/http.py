@@ -44,7 +44,7 @@ import httpx
 
 from raydistill.config import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
-from raydistill.parsing import failed_sample, make_sample
+from raydistill.parsing import failed_sample, logprob_stats, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, start_row
 from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
 
@@ -81,6 +81,29 @@ def read_api_key(teacher: dict[str, Any]) -> Secret | None:
         raise ConfigError(f"config key 'teacher.api_key_env': environment variable {name} "
                           "is not set")
     return Secret(value)
+
+
+def choice_logprobs(choice: dict[str, Any]) -> dict[str, Any] | None:
+    """Log-probability statistics of one choice, when the server returned them.
+
+    OpenAI-compatible servers (``vllm serve``, OpenAI) return
+    ``choice.logprobs.content[i].logprob`` when the request asks ``logprobs: true``
+    (``teacher.request_fields``); DeepSeek's reasoner has none (and refuses the field).
+
+    >>> choice_logprobs({"logprobs": {"content": [{"logprob": -1.0}, {"logprob": -3.0}]}})
+    ... # doctest: +ELLIPSIS
+    {'logprob_sum': -4.0, 'logprob_mean': -2.0, 'perplexity': 7.38..., 'logprobs_mode': 'api'}
+    >>> choice_logprobs({"message": {"content": "4"}}) is None
+    True
+    """
+    content = (choice.get("logprobs") or {}).get("content")
+    if not content:
+        return None
+    values = [t.get("logprob") for t in content if isinstance(t, dict)]
+    numbers = [float(v) for v in values if isinstance(v, int | float)]
+    if not numbers or len(numbers) != len(values):
+        return None
+    return logprob_stats(sum(numbers), len(numbers), "api")
 
 
 class HTTPTeacher(StreamingTeacher):
@@ -207,7 +230,7 @@ class HTTPTeacher(StreamingTeacher):
             message = choice.get("message") or {}
             reasoning = message.get("reasoning_content") or message.get("reasoning")
             samples.append(make_sample(message.get("content"), choice.get("finish_reason"),
-                                       tokens, reasoning))
+                                       tokens, reasoning, logprobs=choice_logprobs(choice)))
         return samples, int(usage.get("prompt_tokens") or 0)
 
     async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -29,7 +29,7 @@ import time
 from typing import Any
 
 from raydistill.observe.metrics import TeacherMetrics
-from raydistill.parsing import THINK_OPEN, make_sample
+from raydistill.parsing import THINK_OPEN, logprob_stats, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, resolve_model, start_row
 from raydistill.teachers.crashes import CrashGuard
 
@@ -94,6 +94,14 @@ class VLLMTeacher(StreamingTeacher):
         self.make_params = SamplingParams
         # FINAL_ONLY: without it some rows came back with fewer than n samples.
         self.output_kind = RequestOutputKind.FINAL_ONLY
+        # logprobs=0: only the sampled token's log-probability, the cheapest
+        # setting that makes vLLM fill ``cumulative_logprob`` (None without it);
+        # flat_logprobs (vLLM >= 0.11) keeps them in flat arrays, not a dict per token.
+        self.logprob_params: dict[str, Any] = {"logprobs": 0}
+        if hasattr(SamplingParams(), "flat_logprobs"):
+            self.logprob_params["flat_logprobs"] = True
+        mode = getattr(self.engine.model_config, "logprobs_mode", "raw_logprobs")
+        self.logprobs_mode = f"vllm:{getattr(mode, 'value', mode)}"
         self.requests = 0
         self.crashes = CrashGuard(crash_ledger)
         self.metrics = TeacherMetrics(teacher["model"])
@@ -109,6 +117,7 @@ class VLLMTeacher(StreamingTeacher):
             min_tokens=s.get("min_tokens", 0),
             seed=request_seed(s["seed"], problem_id),
             output_kind=self.output_kind,
+            **self.logprob_params,
         )
 
     async def _before_batch(self, rows: list[dict[str, Any]]) -> None:
@@ -164,7 +173,9 @@ class VLLMTeacher(StreamingTeacher):
             row["teacher_error"] = "engine returned no output"
             return row
         row["samples"] = [
-            make_sample(c.text, c.finish_reason, len(c.token_ids), opened_in_prompt=opened)
+            make_sample(c.text, c.finish_reason, len(c.token_ids), opened_in_prompt=opened,
+                        logprobs=logprob_stats(c.cumulative_logprob, len(c.token_ids),
+                                               self.logprobs_mode))
             for c in final.outputs
         ]
         return row

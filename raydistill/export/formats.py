@@ -1,0 +1,268 @@
+"""Pure row builders: one ``all/`` row (or a pair, or a problem) -> one row of a trainer's format.
+
+No Ray, no I/O: each builder takes plain dicts and the export options and returns
+a plain dict, checked here by doctests and in ``tests/test_export_formats.py``.
+
+>>> row = {"problem_id": "p1", "sample_idx": 0, "reasoning": "2 + 2 = 4", "solution": "4",
+...        "messages": [{"role": "user", "content": "What is 2+2?"}]}
+>>> opts = Render()
+>>> sharegpt(row, opts)["conversations"][1]["value"]
+'<think>\\n2 + 2 = 4\\n</think>\\n\\n4'
+>>> trl_sft(row, opts)["completion"]
+[{'role': 'assistant', 'content': '<think>\\n2 + 2 = 4\\n</think>\\n\\n4'}]
+>>> openai(row, Render(target="solution"))["messages"][-1]["content"]
+'4'
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from raydistill.parsing import (
+    SOLUTION_CLOSE,
+    SOLUTION_OPEN,
+    THINK_CLOSE,
+    THINK_OPEN,
+    THOUGHT_CLOSE,
+    THOUGHT_OPEN,
+)
+from raydistill.prompts import BESPOKE_SYSTEM
+from raydistill.records import MESSAGE
+
+Message = dict[str, str]
+
+
+@dataclass(frozen=True)
+class Render:
+    """How an assistant turn and its prompt are written (the ``export`` keys of the same names)."""
+
+    style: str = "think"
+    target: str = "thought_solution"
+    system: str | None = None
+
+
+def assistant_text(reasoning: str | None, solution: str | None, opts: Render) -> str:
+    """The assistant turn: the trace in ``opts.style``, holding ``opts.target``.
+
+    >>> assistant_text("a", "b", Render(style="bespoke"))
+    '<|begin_of_thought|>\\n\\na\\n\\n<|end_of_thought|>\\n\\n<|begin_of_solution|>\\n\\nb\\n\\n<|end_of_solution|>'
+    >>> assistant_text("a", "b", Render(target="thought"))
+    '<think>\\na\\n</think>'
+    """
+    thought, answer = (reasoning or "").strip(), (solution or "").strip()
+    if opts.style == "bespoke":
+        think = f"{THOUGHT_OPEN}\n\n{thought}\n\n{THOUGHT_CLOSE}"
+        sol = f"{SOLUTION_OPEN}\n\n{answer}\n\n{SOLUTION_CLOSE}"
+    else:
+        think, sol = f"{THINK_OPEN}\n{thought}\n{THINK_CLOSE}", answer
+    if opts.target == "solution":
+        return sol
+    if opts.target == "thought":
+        return think
+    return f"{think}\n\n{sol}"
+
+
+def system_prompt(messages: list[Message], opts: Render) -> str | None:
+    """The system prompt of an exported row (None: none).
+
+    ``opts.system`` when given ("" means none); else the one the teacher was sent;
+    else the bespoke style's own.
+
+    >>> system_prompt([{"role": "user", "content": "q"}], Render(style="bespoke"))[:20]
+    'Your role as an assi'
+    >>> system_prompt([{"role": "system", "content": "S"}], Render(system="")) is None
+    True
+    """
+    if opts.system is not None:
+        return opts.system or None
+    sent = next((m["content"] for m in messages if m["role"] == "system"), None)
+    if sent is not None:
+        return sent
+    return BESPOKE_SYSTEM if opts.style == "bespoke" else None
+
+
+def prompt_messages(messages: list[Message], opts: Render) -> list[Message]:
+    """The prompt as the teacher got it, with the export's system prompt in front."""
+    turns = [{"role": m["role"], "content": m["content"]} for m in messages
+             if m["role"] != "system"]
+    system = system_prompt(messages, opts)
+    return ([{"role": "system", "content": system}] if system else []) + turns
+
+
+def _sharegpt_turns(messages: list[Message]) -> list[Message]:
+    names = {"user": "human", "assistant": "gpt"}
+    return [{"from": names.get(m["role"], m["role"]), "value": m["content"]}
+            for m in messages if m["role"] != "system"]
+
+
+def sharegpt(row: dict[str, Any], opts: Render) -> dict[str, Any]:
+    """LLaMA-Factory / openMind ShareGPT: ``conversations`` of ``from``/``value``, ``system``."""
+    turns = _sharegpt_turns(row["messages"])
+    turns.append({"from": "gpt", "value": assistant_text(row["reasoning"], row["solution"], opts)})
+    return {"conversations": turns, "system": system_prompt(row["messages"], opts) or "",
+            "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
+
+
+def openai(row: dict[str, Any], opts: Render) -> dict[str, Any]:
+    """OpenAI fine-tuning JSONL: ``{"messages": [system?, user, assistant]}``."""
+    answer = {"role": "assistant",
+              "content": assistant_text(row["reasoning"], row["solution"], opts)}
+    return {"messages": prompt_messages(row["messages"], opts) + [answer],
+            "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
+
+
+def trl_sft(row: dict[str, Any], opts: Render) -> dict[str, Any]:
+    """TRL conversational prompt-completion: ``prompt`` and ``completion`` message lists."""
+    answer = {"role": "assistant",
+              "content": assistant_text(row["reasoning"], row["solution"], opts)}
+    return {"prompt": prompt_messages(row["messages"], opts), "completion": [answer],
+            "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
+
+
+def trl_dpo(pair: dict[str, Any], opts: Render) -> dict[str, Any]:
+    """TRL conversational preference: ``prompt``, ``chosen``, ``rejected`` (and the pair's record).
+
+    ``pair``: :func:`raydistill.export.pairs.make_pair`'s result.
+    """
+    chosen, rejected = pair["chosen"], pair["rejected"]
+    return {
+        "prompt": prompt_messages(chosen["messages"], opts),
+        "chosen": [{"role": "assistant",
+                    "content": assistant_text(chosen["reasoning"], chosen["solution"], opts)}],
+        "rejected": [{"role": "assistant",
+                      "content": assistant_text(rejected["reasoning"], rejected["solution"],
+                                                opts)}],
+        **pair_record(pair),
+    }
+
+
+def sharegpt_pairs(pair: dict[str, Any], opts: Render) -> dict[str, Any]:
+    """LLaMA-Factory ShareGPT preference rows (``ranking: true``): ``chosen``/``rejected`` turns."""
+    chosen, rejected = pair["chosen"], pair["rejected"]
+    return {
+        "conversations": _sharegpt_turns(chosen["messages"]),
+        "chosen": {"from": "gpt",
+                   "value": assistant_text(chosen["reasoning"], chosen["solution"], opts)},
+        "rejected": {"from": "gpt",
+                     "value": assistant_text(rejected["reasoning"], rejected["solution"], opts)},
+        "system": system_prompt(chosen["messages"], opts) or "",
+        **pair_record(pair),
+    }
+
+
+def pair_record(pair: dict[str, Any]) -> dict[str, Any]:
+    """What every pair row records: the problem, both samples, the rule and its statistics."""
+    chosen, rejected = pair["chosen"], pair["rejected"]
+    return {
+        "problem_id": chosen["problem_id"],
+        "chosen_sample_idx": chosen["sample_idx"],
+        "rejected_sample_idx": rejected["sample_idx"],
+        "rule": pair["rule"],
+        "chosen_tokens": chosen.get("completion_tokens"),
+        "rejected_tokens": rejected.get("completion_tokens"),
+        "chosen_perplexity": chosen.get("perplexity"),
+        "rejected_perplexity": rejected.get("perplexity"),
+    }
+
+
+def ground_truth(problem: dict[str, Any]) -> str:
+    """What verl's reward function checks against: the test cases of code, else the answer."""
+    if problem["domain"] == "code" and problem.get("test_cases"):
+        return str(problem["test_cases"])
+    return problem.get("ground_truth_solution") or ""
+
+
+def verl(problem: dict[str, Any], opts: Render) -> dict[str, Any]:
+    """One verl RL row per problem, with its measured pass rate in ``extra_info``.
+
+    ``problem``: one row of the problem (any of its samples) plus ``samples``,
+    ``verified_samples`` and ``pass_rate`` (:func:`raydistill.export.pairs.pass_rate`).
+
+    >>> p = {"problem_id": "p1", "source": "gsm8k", "source_index": 3, "domain": "math",
+    ...      "problem": "1+1?", "ground_truth_solution": "2",
+    ...      "messages": [{"role": "user", "content": "1+1?"}],
+    ...      "samples": 4, "verified_samples": 3, "pass_rate": 0.75}
+    >>> r = verl(p, Render())
+    >>> r["reward_model"], r["extra_info"]["pass_rate"]
+    ({'style': 'rule', 'ground_truth': '2'}, 0.75)
+    """
+    return {
+        "data_source": problem["source"],
+        "prompt": prompt_messages(problem["messages"], opts),
+        "ability": problem["domain"],
+        "reward_model": {"style": "rule", "ground_truth": ground_truth(problem)},
+        "extra_info": {
+            "problem_id": problem["problem_id"],
+            "index": problem["source_index"],
+            "question": problem["problem"],
+            "samples": problem["samples"],
+            "verified_samples": problem["verified_samples"],
+            "pass_rate": problem["pass_rate"],
+        },
+    }
+
+
+SHAREGPT_TAGS = {"role_tag": "from", "content_tag": "value", "user_tag": "human",
+                 "assistant_tag": "gpt"}
+
+
+def dataset_info(fmt: str, entry: str, file_name: str) -> dict[str, Any]:
+    """The ``dataset_info.json`` of a sharegpt export: ``dataset: <entry>`` in LLaMA-Factory.
+
+    ``file_name`` is relative to the export folder (LLaMA-Factory's ``dataset_dir``);
+    a directory is read whole.
+
+    >>> info = dataset_info("sharegpt_pairs", "mine", "data")["mine"]
+    >>> info["ranking"], info["columns"]["chosen"]
+    (True, 'chosen')
+    """
+    columns = {"messages": "conversations", "system": "system"}
+    entry_info: dict[str, Any] = {"file_name": file_name, "formatting": "sharegpt"}
+    if fmt == "sharegpt_pairs":
+        entry_info["ranking"] = True
+        columns |= {"chosen": "chosen", "rejected": "rejected"}
+    entry_info |= {"columns": columns, "tags": SHAREGPT_TAGS}
+    return {entry: entry_info}
+
+
+def jsonl_line(row: dict[str, Any]) -> str:
+    """One JSONL line (UTF-8 as is, not escaped: traces are mostly non-ASCII maths)."""
+    return json.dumps(row, ensure_ascii=False)
+
+
+# The Arrow schema of each format's rows (Parquet shards, and the rows between stages).
+TURN = pa.struct([("from", pa.string()), ("value", pa.string())])
+_SAMPLE_ID = [("problem_id", pa.string()), ("sample_idx", pa.int64())]
+_PAIR_RECORD = [
+    ("problem_id", pa.string()), ("chosen_sample_idx", pa.int64()),
+    ("rejected_sample_idx", pa.int64()), ("rule", pa.string()),
+    ("chosen_tokens", pa.int64()), ("rejected_tokens", pa.int64()),
+    ("chosen_perplexity", pa.float64()), ("rejected_perplexity", pa.float64()),
+]
+SCHEMAS: dict[str, pa.Schema] = {
+    "sharegpt": pa.schema([("conversations", pa.list_(TURN)), ("system", pa.string())]
+                          + _SAMPLE_ID),
+    "openai": pa.schema([("messages", pa.list_(MESSAGE))] + _SAMPLE_ID),
+    "trl_sft": pa.schema([("prompt", pa.list_(MESSAGE)), ("completion", pa.list_(MESSAGE))]
+                         + _SAMPLE_ID),
+    "sharegpt_pairs": pa.schema([("conversations", pa.list_(TURN)), ("chosen", TURN),
+                                 ("rejected", TURN), ("system", pa.string())] + _PAIR_RECORD),
+    "trl_dpo": pa.schema([("prompt", pa.list_(MESSAGE)), ("chosen", pa.list_(MESSAGE)),
+                          ("rejected", pa.list_(MESSAGE))] + _PAIR_RECORD),
+    "verl": pa.schema([
+        ("data_source", pa.string()), ("prompt", pa.list_(MESSAGE)), ("ability", pa.string()),
+        ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
+        ("extra_info", pa.struct([
+            ("problem_id", pa.string()), ("index", pa.int64()), ("question", pa.string()),
+            ("samples", pa.int64()), ("verified_samples", pa.int64()),
+            ("pass_rate", pa.float64()),
+        ])),
+    ]),
+}
+
+BUILDERS = {"sharegpt": sharegpt, "openai": openai, "trl_sft": trl_sft,
+            "sharegpt_pairs": sharegpt_pairs, "trl_dpo": trl_dpo, "verl": verl}

@@ -1,0 +1,314 @@
+"""The export plan: a finished run's ``all/`` (read-only) -> one trainer format's shards.
+
+    Read (all/, the columns the format uses)
+      -> [groupby problem_id]   pairs, verl, k per problem, a pass-rate band
+      -> rows of the format     (formats.py builders; pairs.py choices)
+      -> driver: shards of rows_per_file rows (sink.py), counts of what was left out
+
+Why group with Ray Data rather than read ``all/`` sorted: the n samples of a
+problem are written side by side by today's publish pass, but nothing promises
+it (a block split, a rerun with other settings), and a sort that streams into
+the driver would still cut a problem across two batches. ``groupby`` shuffles in
+the object store (spilling to disk when it must), so the driver only ever holds
+one batch of finished rows: memory stays flat whatever the run's size. Formats
+that need no grouping (one row per sample, no ``k``, no band) skip the shuffle.
+
+Why the driver writes the shards: deterministic names and exact row bounds, the
+left-out counts (why a problem gave no pair) taken from the same stream with no
+second pass, and one code path for local disks and S3. The rows are built in
+parallel; the driver only serialises them (~3 s per 100k rows, tools/bench_export.py).
+
+API (kept stable: the training loop calls it)::
+
+    export_run(run_uri, "trl_sft", k=2, pick="shortest") -> summary dict
+    export_run(run_uri, "trl_dpo", pairs={"chosen": "lowest_perplexity"})
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import ray
+import ray.data
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from raydistill import records
+from raydistill.config import OutputConfig, RayConfig, s3_endpoint
+from raydistill.export import card
+from raydistill.export.config import (
+    PAIR_FORMATS,
+    ExportConfig,
+    ExportError,
+    check_format,
+    check_keys,
+    validate,
+)
+from raydistill.export.formats import BUILDERS, SCHEMAS, Render, dataset_info
+from raydistill.export.pairs import choose, make_pair, pass_rate
+from raydistill.export.sink import ShardWriter
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import load_manifest
+from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
+from raydistill.ray_session import init_ray
+from raydistill.stages import Stage, check_plan
+
+logger = logging.getLogger(__name__)
+
+# The all/ columns an export reads (texts, the prompt, what choices rank by).
+COLUMNS = ["problem_id", "sample_idx", "source", "source_index", "domain", "problem",
+           "ground_truth_solution", "test_cases", "verified", "verdict", "response",
+           "reasoning", "solution", "finish_reason", "think_closed", "completion_tokens",
+           "messages", "perplexity"]
+# Read when the run has it (the trace filters' "filtered:<name>" codes).
+OPTIONAL_COLUMNS = ["reason"]
+# Each output batch carries the rows left out, as (reason, count) rows with null data.
+STATUS = [("_left_out", pa.string()), ("_count", pa.int64())]
+
+
+def options(fmt: str, given: Mapping[str, Any] | None = None) -> ExportConfig:
+    """The :class:`ExportConfig` for ``fmt`` from ``given`` keys (``pairs.rule`` or nested dicts).
+
+    Raises :class:`ExportError` for an unknown format, a key ``fmt`` does not
+    take, or a bad value, before any work.
+    """
+    check_format(fmt)
+    flat = dict(_flatten("", dict(given or {})))
+    check_keys(fmt, flat)
+    merged: Any = OmegaConf.structured(ExportConfig)
+    try:
+        for key, value in flat.items():
+            OmegaConf.update(merged, key, value, merge=True)
+        cfg: ExportConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
+    except OmegaConfBaseException as exc:
+        raise ExportError(f"export key {getattr(exc, 'full_key', '')!r}: "
+                          f"{str(exc).splitlines()[0]}") from None
+    validate(cfg)
+    return cfg
+
+
+def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
+    if isinstance(value, Mapping) and prefix != "pairs.allow":
+        return [kv for k, v in value.items() for kv in _flatten(f"{prefix}{k}.", v)]
+    if hasattr(value, "__dataclass_fields__"):
+        return _flatten(prefix, asdict(value))
+    return [(prefix.rstrip("."), value)]
+
+
+def grouped(fmt: str, cfg: ExportConfig) -> bool:
+    """True when the format needs all samples of a problem together."""
+    return (fmt in PAIR_FORMATS or fmt == "verl" or cfg.k is not None
+            or (cfg.min_pass_rate, cfg.max_pass_rate) != (0.0, 1.0))
+
+
+def _problem_rows(fmt: str, rows: list[dict[str, Any]], cfg: ExportConfig,
+                  render: Render, left: Counter[str]) -> list[dict[str, Any]]:
+    samples, verified, rate = pass_rate(rows)
+    if not cfg.min_pass_rate <= rate <= cfg.max_pass_rate:
+        left["outside_pass_rate_band"] += 1 if fmt in PAIR_FORMATS + ("verl",) else len(rows)
+        return []
+    build = BUILDERS[fmt]
+    if fmt == "verl":
+        if not samples:
+            left["no_samples"] += 1
+            return []
+        return [build({**rows[0], "samples": samples, "verified_samples": verified,
+                       "pass_rate": rate}, render)]
+    if fmt in PAIR_FORMATS:
+        pair, why = make_pair(rows, cfg.pairs.rule, cfg.pairs.chosen, cfg.pairs.rejected,
+                              cfg.pairs.allow, cfg.seed)
+        if pair is None:
+            left[why or "no_pair"] += 1
+            return []
+        return [build(pair, render)]
+    eligible = []
+    for row in rows:
+        if row["response"] is None:
+            left["no_response"] += 1
+        elif cfg.rows == "verified" and not row["verified"]:
+            left["not_verified"] += 1
+        else:
+            eligible.append(row)
+    chosen = choose(eligible, cfg.k, cfg.pick, cfg.seed)
+    left["over_k"] += len(eligible) - len(chosen)
+    return [build(row, render) for row in chosen]
+
+
+def export_rows(batch: pa.Table, fmt: str, cfg: dict[str, Any]) -> pa.Table:
+    """The UDF: ``all/`` rows of whole problems -> the format's rows plus left-out counts."""
+    export_cfg = options(fmt, cfg)
+    render = Render(export_cfg.style, export_cfg.target, export_cfg.system)
+    problems: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in records.rows(batch):
+        problems[row["problem_id"]].append(row)
+    left: Counter[str] = Counter()
+    out: list[dict[str, Any]] = []
+    for rows in problems.values():
+        out += _problem_rows(fmt, rows, export_cfg, render, left)
+    out += [{"_left_out": why, "_count": count} for why, count in left.items() if count]
+    return records.table(out, output_schema(fmt))
+
+
+def output_schema(fmt: str) -> pa.Schema:
+    """The format's schema plus the left-out columns the plan carries to the driver."""
+    return pa.schema(list(SCHEMAS[fmt]) + STATUS)
+
+
+def plan(fmt: str, cfg: ExportConfig, given: dict[str, Any]) -> list[Stage]:
+    """The export's stages (after the Read and, if :func:`grouped`, the groupby)."""
+    return [Stage(f"export:{fmt}", fn=export_rows, needs=tuple(COLUMNS),
+                  output=output_schema(fmt), fn_kwargs={"fmt": fmt, "cfg": given})]
+
+
+def open_finished_run(run_uri: str, cfg: ExportConfig) -> OutputLocation:
+    """The location of the finished run at ``run_uri``; :class:`ExportError` if it is not one."""
+    out = OutputLocation(OutputConfig(uri=run_uri, s3_endpoint=cfg.s3_endpoint,
+                                      s3_region=cfg.s3_region))
+    try:
+        manifest = load_manifest(out)
+    except (OSError, StorageError) as exc:
+        raise ExportError(f"cannot read the run at {run_uri}: {exc}") from None
+    if manifest is None:
+        raise ExportError(f"{run_uri} is not a raydistill run (no {out.manifest})")
+    if manifest.published is None:
+        step = "generating" if not manifest.generated else "publishing"
+        raise ExportError(f"{run_uri} is an unfinished run (stopped while {step}): rerun "
+                          "`python -m raydistill.run` with its config to finish it, then export")
+    return out
+
+
+def _run_columns(out: OutputLocation) -> list[str]:
+    infos = out.fs.get_file_info(pafs.FileSelector(out.all))
+    files = sorted(i.path for i in infos if i.base_name.endswith(".parquet"))
+    names = pq.read_schema(out.fs.open_input_file(files[0])).names
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise ExportError(f"{out.uri}/all lacks columns {missing}: it was written by an older "
+                          "raydistill; rerun it with output.overwrite=true to export it")
+    return COLUMNS + [c for c in OPTIONAL_COLUMNS if c in names]
+
+
+def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # noqa: A002
+    """Export the finished run at ``run_uri`` to ``format``; return the export's summary.
+
+    ``given``: keys of :class:`~raydistill.export.config.ExportConfig` the format
+    takes (``k=2``, ``pairs={"rule": "length"}``). Written to ``uri`` or
+    ``<run_uri>/exports/<format>/``: ``data/part-*.{jsonl,parquet}``,
+    ``dataset_info.json`` (sharegpt formats), then ``export.json`` (this summary);
+    the run's dataset card (``README.md``) gains a configuration for it. Starts a
+    local Ray if none is running.
+    """
+    cfg = options(format, given)
+    out = open_finished_run(run_uri, cfg)
+    columns = _run_columns(out)
+    if cfg.uri:
+        fs, root = resolve(cfg.uri, cfg.s3_endpoint or s3_endpoint(OutputConfig(uri=cfg.uri)),
+                           cfg.s3_region)
+        target_uri = cfg.uri.rstrip("/")
+    else:
+        fs, root = out.fs, f"{out.root}/exports/{format}"
+        target_uri = f"{out.uri}/exports/{format}"
+    file_format = cfg.file_format or ("parquet" if format == "verl" else "jsonl")
+    stages = plan(format, cfg, dict(_flatten("", dict(given))))
+    check_plan(stages, pa.schema([(c, pa.string()) for c in columns]))
+    if not ray.is_initialized():
+        init_ray(RayConfig())
+    started = time.monotonic()
+    if fs.get_file_info(root).type == pafs.FileType.Directory:
+        fs.delete_dir(root)
+    ds = ray.data.read_parquet(out.all, filesystem=out.fs, columns=columns)
+    stage = stages[0]
+    kwargs = stage.map_batches_kwargs(max_task_retries=RayConfig().max_task_retries)
+    if grouped(format, cfg):
+        ds = ds.groupby("problem_id").map_groups(stage.fn, **kwargs)
+    else:
+        ds = ds.map_batches(stage.fn, **kwargs)
+    writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format])
+    left: Counter[str] = Counter()
+    try:
+        for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            assert isinstance(batch, pa.Table)
+            status = batch.column("_left_out")
+            for why, count in zip(status.to_pylist(), batch.column("_count").to_pylist(),
+                                  strict=True):
+                if why is not None:
+                    left[why] += count
+            data = batch.filter(status.is_null()).drop_columns([n for n, _ in STATUS])
+            writer.write(data)
+    except BaseException:
+        writer.abort()
+        raise
+    files = writer.close()
+    summary = {
+        "format": format, "run": out.uri, "uri": target_uri, "file_format": file_format,
+        "rows": sum(f["rows"] for f in files),
+        "files": [{"path": f"data/{f['path']}", "rows": f["rows"]} for f in files],
+        "left_out": dict(sorted(left.items())), "options": given_options(cfg),
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    if format in PAIR_FORMATS:
+        no_pair = {k: v for k, v in left.items() if k != "outside_pass_rate_band"}
+        summary["problems_with_pair"] = summary["rows"]
+        summary["problems_without_pair"] = no_pair
+    if format in ("sharegpt", "sharegpt_pairs"):
+        entry = cfg.name or f"raydistill_{format}"
+        write_bytes_atomic(fs, f"{root}/dataset_info.json",
+                           json.dumps(dataset_info(format, entry, "data"), indent=2).encode())
+        summary["dataset_info_entry"] = entry
+    write_bytes_atomic(fs, f"{root}/export.json", json.dumps(summary, indent=2).encode())
+    logger.info("exported %d %s rows to %s (%s left out)", summary["rows"], format,
+                target_uri, dict(left) or "none")
+    if not cfg.uri:
+        card.write_card(out)
+    return summary
+
+
+def given_options(cfg: ExportConfig) -> dict[str, Any]:
+    """The export's options as plain data (for its summary)."""
+    plain: dict[str, Any] = asdict(cfg)
+    for key in ("formats", "s3_endpoint", "s3_region"):
+        plain.pop(key)
+    return plain
+
+
+def export_formats(out: OutputLocation, cfg: ExportConfig) -> list[dict[str, Any]]:
+    """Write every format of ``cfg.formats`` (the run config's ``export`` section).
+
+    Each format gets the keys of ``cfg`` it takes that differ from the defaults.
+    """
+    defaults = dict(_flatten("", asdict(ExportConfig())))
+    chosen = {k: v for k, v in _flatten("", asdict(cfg)) if defaults.get(k) != v
+              and k != "formats"}
+    summaries = []
+    for fmt in cfg.formats:
+        taken = {k: v for k, v in chosen.items() if _takes(fmt, k)}
+        summaries.append(export_run(out.uri, fmt, **_nest(taken)))
+    return summaries
+
+
+def _takes(fmt: str, key: str) -> bool:
+    try:
+        check_keys(fmt, [key])
+    except ExportError:
+        return False
+    return True
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for key, value in flat.items():
+        head, _, tail = key.partition(".")
+        if tail:
+            nested.setdefault(head, {})[tail] = value
+        else:
+            nested[key] = value
+    return nested

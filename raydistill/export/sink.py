@@ -1,0 +1,99 @@
+"""Shards of bounded size, written whole or not at all, on a local disk or S3.
+
+The export's rows arrive in the driver as a stream of Arrow batches; a
+:class:`ShardWriter` appends them to ``part-00000.jsonl`` (or ``.parquet``),
+``part-00001`` ... of at most ``rows_per_file`` rows each. Each shard is written
+to a hidden temporary and moved into place when full, so a reader never sees a
+half-written shard, and the names are deterministic (a re-export replaces them).
+Memory: one Arrow batch, plus Parquet's current row group.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from raydistill.export.formats import jsonl_line
+
+logger = logging.getLogger(__name__)
+
+
+def hidden_temp(path: str) -> str:
+    """A hidden sibling of ``path``: pyarrow, Ray Data and ``datasets`` skip dot files."""
+    head, _, name = path.rpartition("/")
+    return f"{head}/.{name}.{uuid.uuid4().hex[:12]}.tmp"
+
+
+class ShardWriter:
+    """Append Arrow tables of ``schema`` to numbered shard files under ``directory``."""
+
+    def __init__(self, fs: pafs.FileSystem, directory: str, file_format: str,
+                 rows_per_file: int, schema: pa.Schema) -> None:
+        self.fs, self.directory, self.file_format = fs, directory, file_format
+        self.rows_per_file, self.schema = rows_per_file, schema
+        self.files: list[dict[str, Any]] = []
+        self._stream: Any = None
+        self._parquet: pq.ParquetWriter | None = None
+        self._temp = self._path = ""
+        self._rows = 0
+        fs.create_dir(directory, recursive=True)
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table``'s rows, opening a new shard whenever one is full."""
+        offset = 0
+        while offset < table.num_rows:
+            if self._stream is None:
+                self._open()
+            take = min(self.rows_per_file - self._rows, table.num_rows - offset)
+            self._append(table.slice(offset, take))
+            offset += take
+            self._rows += take
+            if self._rows == self.rows_per_file:
+                self._close()
+
+    def close(self) -> list[dict[str, Any]]:
+        """Finish the last shard; return every shard as ``{"path", "rows"}`` (paths relative)."""
+        if self._stream is not None:
+            self._close()
+        if not self.files:  # an empty export still gives readers one file with the schema
+            self._open()
+            self._close()
+        return self.files
+
+    def abort(self) -> None:
+        """Drop the shard being written (after an error)."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+            self.fs.delete_file(self._temp)
+
+    def _open(self) -> None:
+        name = f"part-{len(self.files):05d}.{self.file_format}"
+        self._path = f"{self.directory}/{name}"
+        self._temp = hidden_temp(self._path)
+        self._stream = self.fs.open_output_stream(self._temp)
+        if self.file_format == "parquet":
+            self._parquet = pq.ParquetWriter(self._stream, self.schema)
+        self._rows = 0
+
+    def _append(self, table: pa.Table) -> None:
+        if self._parquet is not None:
+            self._parquet.write_table(table.cast(self.schema))
+            return
+        lines = "".join(jsonl_line(row) + "\n" for row in table.to_pylist())
+        self._stream.write(lines.encode())
+
+    def _close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+            self._parquet = None
+        self._stream.close()
+        self._stream = None
+        self.fs.move(self._temp, self._path)
+        self.files.append({"path": self._path.rsplit("/", 1)[1], "rows": self._rows})
+        logger.info("wrote %s (%d rows)", self._path, self._rows)
