@@ -3,8 +3,9 @@
 Each worker streams its shard of the training data (a Ray Dataset split by Ray
 Train) once, into a ``datasets.Dataset`` of its own rows; nothing is gathered in
 the driver. (Wrapping the shard in a ``datasets.IterableDataset`` instead re-ran
-the Ray Data split at each pass TRL makes over it, ~45 s each on 2 busy cores.) TRL tokenizes the conversational ``prompt``/``completion`` rows
-with the model's chat template and computes the loss on the completion only.
+the Ray Data split at each pass TRL makes over it, ~45 s each on 2 busy cores.)
+TRL tokenizes the conversational ``prompt``/``completion`` rows with the model's
+chat template and computes the loss on the completion only.
 Rank 0 saves the model (safetensors, config, tokenizer: what vLLM loads) and
 reports it as the Ray Train checkpoint, which Ray Train copies to the run's
 storage (a local directory or ``s3://``).
