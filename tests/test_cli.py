@@ -1,8 +1,9 @@
 """The `raydistill` console script: its dispatch table, --help, missing commands."""
 
 import importlib
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from raydistill import cli
 
