@@ -1,11 +1,12 @@
 # raydistill: set up, run the local demo, test.
 #   make setup demo   # install into .venv and run the local demo
 #   make test         # the test suite (what CI runs), then lint and types
+#   make test-fast    # the unit tests only (-m "not slow"), under 2 minutes
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test lint
+.PHONY: setup demo test test-fast lint
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,9 @@ demo:
 
 test:
 	$(BIN)/python -m pytest
+
+test-fast:
+	$(BIN)/python -m pytest -m "not slow"
 
 lint:
 	$(BIN)/ruff check raydistill tests tools

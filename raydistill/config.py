@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
@@ -246,7 +246,7 @@ def conf_layers(path: Path, _chain: tuple[Path, ...] = ()) -> list[tuple[Path, A
         layer = OmegaConf.load(path)
     except (OmegaConfBaseException, OSError) as exc:
         raise ConfigError(f"{path}: {str(exc).splitlines()[0]}") from None
-    bases = layer.pop(BASE_KEY, None) if hasattr(layer, "pop") else None
+    bases = layer.pop(BASE_KEY, None) if isinstance(layer, DictConfig) else None
     names = [] if bases is None else [bases] if isinstance(bases, str) else list(bases)
     layers: list[tuple[Path, Any]] = []
     for name in names:

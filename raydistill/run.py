@@ -1,4 +1,4 @@
-"""Entry point: ``python -m raydistill.run conf=NAME [key=value ...]``.
+"""Entry point: ``python -m raydistill.run conf=NAME [key=value ...] [-v]`` (``raydistill run``).
 
 Parses, loads and checks the config and the output location, then starts (or
 joins) Ray and runs the pipeline. Everything that can be wrong with the config
@@ -15,9 +15,10 @@ from __future__ import annotations
 import logging
 import sys
 
+from raydistill.cli import conf_help
 from raydistill.config import Config, ConfigError, load
 from raydistill.output.storage import StorageError
-from raydistill.ray_session import init_ray
+from raydistill.ray_session import init_ray, setup_console, split_verbose
 
 logger = logging.getLogger("raydistill")
 
@@ -43,23 +44,26 @@ def check_sources(cfg: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
+    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in args):
-        print(__doc__)
+        print("\n".join([__doc__ or "", *conf_help()]))
         return 0
+    setup_console(verbose)
     from raydistill.output.location import OutputLocation
     from raydistill.output.manifest import open_run
 
     try:
+        logger.info("checking the config")
         cfg = load(args)
         if any(ds.domain == "code" for ds in cfg.source.datasets):
             # Probe the sandbox now: a host weaker than required fails before any work.
             from raydistill.config import to_dict
             from raydistill.verifiers.code import preflight
 
+            logger.info("checking the code sandbox (bubblewrap, seccomp)")
             if problem := preflight(to_dict(cfg)["verify"]["code"]):
                 raise ConfigError(f"config key 'verify.code.allow_weak_sandbox': {problem}")
+        logger.info("checking the sources")
         check_sources(cfg)
         out = OutputLocation(cfg.output)
         out.check_writable()
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("%s is a finished run with this config; its summary:", out.uri)
         print("\n" + format_table(out.read_summary()))
         return 0
-    init_ray(cfg.ray)
+    init_ray(cfg.ray, verbose)
     try:
         summary = run(cfg, out, manifest)
     except RunFailed as exc:

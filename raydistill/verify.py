@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 import time
 from collections import Counter
@@ -56,6 +55,7 @@ from raydistill.config import (
 from raydistill.observe.summary import verifier_latency
 from raydistill.output.storage import StorageError, list_files, resolve
 from raydistill.parsing import split_response
+from raydistill.ray_session import init_ray, setup_console, split_verbose
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.judge import JudgeActor
 
@@ -309,8 +309,8 @@ def _check_target(cfg: VerifyRunConfig, target: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; return the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
+    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
+    setup_console(verbose)
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return 0
@@ -328,14 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StorageError) as exc:
         print(f"raydistill.verify: {exc}", file=sys.stderr)
         return 2
-    import ray
-
-    if not ray.is_initialized():
-        address = cfg.ray.address or os.environ.get("RAY_ADDRESS")
-        # A local cluster declares more logical CPUs than cores, so that the
-        # verifier pool cannot reserve them all and starve the read tasks.
-        local_cpus = cfg.ray.num_cpus or max(8, 2 * (os.cpu_count() or 1))
-        ray.init(address=address or "local", num_cpus=None if address else local_cpus)
+    init_ray(cfg.ray, verbose)
     started = time.monotonic()
     try:
         counts, latency = run(cfg, source, target)

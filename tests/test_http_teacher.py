@@ -262,3 +262,14 @@ def test_min_tokens_is_sent_only_when_set():
         generate(HTTPTeacher(teacher_cfg(server.url), sampling_cfg(n=1, min_tokens=32)), ["q"])
         generate(HTTPTeacher(teacher_cfg(server.url), sampling_cfg(n=1)), ["r"])
     assert [r["body"].get("min_tokens") for r in server.log] == [32, None]
+
+
+def test_a_connection_error_after_answers_says_the_server_went_away():
+    import httpx
+
+    teacher = HTTPTeacher(teacher_cfg("http://127.0.0.1:9"), sampling_cfg())
+    refused = httpx.ConnectError("All connection attempts failed")
+    assert teacher._gone(refused).startswith("connection error (ConnectError")
+    teacher.answered = 3
+    assert "server went away (its engine died or it stopped) after answering 3" in (
+        teacher._gone(refused))

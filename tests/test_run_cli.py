@@ -9,7 +9,7 @@ from raydistill.run import main
 @pytest.fixture(autouse=True)
 def no_ray(monkeypatch):
     """Starting Ray at all fails the test: these runs must stop before it."""
-    def refuse(cfg):
+    def refuse(*args, **kwargs):
         raise AssertionError("Ray was started")
     monkeypatch.setattr(raydistill.run, "init_ray", refuse)
 
@@ -36,3 +36,25 @@ def test_source_directory_without_matching_files_fails(tmp_path, capsys):
 def test_misspelled_key_fails_before_ray(tmp_path, capsys):
     assert main(["conf=local", f"output.uri={tmp_path}", "sampling.temprature=1"]) == 2
     assert "sampling.temprature" in capsys.readouterr().err
+
+
+def test_unreachable_s3_output_fails_within_seconds(tmp_path, capsys):
+    import socket
+    import time
+
+    with socket.socket() as sock:  # a port nothing listens on: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    code = main(["conf=local", "output.uri=s3://bucket/x",
+                 f"output.s3_endpoint=http://127.0.0.1:{port}"])
+    assert code == 2
+    assert time.monotonic() - started < 15
+    err = capsys.readouterr().err
+    assert "output.uri 's3://bucket/x' is not writable" in err
+
+
+def test_help_lists_the_confs_and_sections(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "gsm8k_local" in out and "The local demo" in out and "sampling" in out

@@ -42,6 +42,7 @@ class OutputLocation:
 
     def __init__(self, cfg: OutputConfig) -> None:
         self.uri = cfg.uri.rstrip("/")
+        self.cfg = cfg
         self.fs, self.root = resolve(cfg.uri, s3_endpoint(cfg), cfg.s3_region)
         self.work = f"{self.root}/_work"
         self.manifest = f"{self.work}/run.json"
@@ -58,11 +59,14 @@ class OutputLocation:
     def check_writable(self) -> None:
         """Write and delete a probe object, so a bad URI fails before any work."""
         probe = f"{self.root}/.raydistill-probe-{uuid.uuid4().hex}"
+        # Its own filesystem with short timeouts: an unreachable S3 fails in seconds.
+        fs, _ = resolve(self.cfg.uri, s3_endpoint(self.cfg), self.cfg.s3_region, preflight=True)
+        logger.info("checking that output.uri %s is writable", self.uri)
         try:
-            self.fs.create_dir(self.root, recursive=True)
-            with self.fs.open_output_stream(probe) as stream:
+            fs.create_dir(self.root, recursive=True)
+            with fs.open_output_stream(probe) as stream:
                 stream.write(b"ok")
-            self.fs.delete_file(probe)
+            fs.delete_file(probe)
         except (OSError, pa.ArrowException) as exc:
             raise StorageError(f"output.uri {self.uri!r} is not writable: {exc}") from None
 

@@ -24,10 +24,19 @@ class StorageError(RuntimeError):
     """An output or input location that cannot be used."""
 
 
+# The checks before a run (``OutputLocation.check_writable``) fail fast: an
+# unreachable endpoint gave up after 2 min 34 s with the run's retry strategy.
+PREFLIGHT_S3 = {"connect_timeout": 3.0, "request_timeout": 5.0, "max_attempts": 2}
+
+
 def resolve(
-    uri: str, endpoint: str | None = None, region: str | None = None
+    uri: str, endpoint: str | None = None, region: str | None = None, preflight: bool = False
 ) -> tuple[pafs.FileSystem, str]:
-    """Return ``(filesystem, path)`` for a local path or an ``s3://bucket/prefix`` URI."""
+    """Return ``(filesystem, path)`` for a local path or an ``s3://bucket/prefix`` URI.
+
+    ``preflight``: short timeouts and two attempts (:data:`PREFLIGHT_S3`), for the
+    checks before a run, which must fail within seconds, not minutes.
+    """
     if uri.startswith("s3://"):
         bucket_and_key = uri[len("s3://") :].strip("/")
         if not bucket_and_key:
@@ -39,6 +48,11 @@ def resolve(
             # 10 attempts span ~1 min with pyarrow's default standard strategy.
             "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=10),
         }
+        if preflight:
+            kwargs["connect_timeout"] = PREFLIGHT_S3["connect_timeout"]
+            kwargs["request_timeout"] = PREFLIGHT_S3["request_timeout"]
+            kwargs["retry_strategy"] = pafs.AwsStandardS3RetryStrategy(
+                max_attempts=int(PREFLIGHT_S3["max_attempts"]))
         if endpoint:
             parsed = urlparse(endpoint if "://" in endpoint else f"https://{endpoint}")
             kwargs["endpoint_override"] = parsed.netloc

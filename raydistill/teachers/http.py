@@ -135,6 +135,8 @@ class HTTPTeacher(StreamingTeacher):
         self.policy = RetryPolicy(teacher["max_retries"], teacher["backoff_base_s"],
                                   teacher["backoff_max_s"], teacher["retry_deadline_s"])
         self.retries = 0
+        # Responses of any status: a connection error after some means the server went away.
+        self.answered = 0
         self.metrics = TeacherMetrics(self.model)
         logger.info("HTTP teacher ready: %s, model %s, %d requests at once",
                     self.url, self.model, concurrency)
@@ -171,7 +173,8 @@ class HTTPTeacher(StreamingTeacher):
             except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
                 raise _Retryable(f"timeout ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
-                raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from None
+                raise _Retryable(self._gone(exc)) from None
+        self.answered += 1
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -189,6 +192,14 @@ class HTTPTeacher(StreamingTeacher):
         usage = payload.get("usage") or {}
         self.limiter.settle(estimate, usage.get("total_tokens"))
         return payload
+
+    def _gone(self, exc: Exception) -> str:
+        """The reason of a connection error: a server that answered before has gone away."""
+        error = f"connection error ({type(exc).__name__}: {exc})"
+        if not self.answered:
+            return error
+        return (f"the server went away (its engine died or it stopped) after answering "
+                f"{self.answered} request(s): {error}")
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; :class:`RequestFailed` with the reason when it gives up."""

@@ -180,10 +180,51 @@ class VLLMTeacher(StreamingTeacher):
         ]
         return row
 
+    def close(self) -> None:
+        """Stop the engine cleanly: its output handler first, then its processes.
+
+        vLLM's own ``shutdown`` stops the engine core process first; its output
+        handler, still waiting for outputs, then logs the exit as an
+        ``EngineDeadError`` traceback, and ``AsyncLLM.__del__`` runs the shutdown
+        again at interpreter exit, when module globals are gone
+        (``'NoneType' object is not callable``). Every demo ended with those.
+        """
+        engine = self.__dict__.pop("engine", None)
+        if engine is None:
+            return
+        handler = getattr(engine, "output_handler", None)
+        if handler is not None and not handler.done():
+            _cancel(handler)
+        engine.output_handler = None
+        engine.shutdown()
+        # Done once: the later AsyncLLM.__del__ (at exit, globals gone) must not redo it.
+        engine.shutdown = _already_shut_down
+
     def __del__(self) -> None:
-        engine = getattr(self, "engine", None)
-        # At interpreter exit module globals are already gone (shutdown() then
-        # raised "'NoneType' object is not callable"); vLLM's own exit hooks stop
-        # the engine processes in that case.
-        if engine is not None and not sys.is_finalizing():
-            engine.shutdown()
+        # Ray Data drops the actor's UDF when the pool shuts down at the end of a
+        # pass (MapWorker.__ray_shutdown__); at interpreter exit it is too late.
+        if not sys.is_finalizing():
+            self.close()
+
+
+def _already_shut_down(timeout: float | None = None) -> None:
+    """The shutdown of an engine :meth:`VLLMTeacher.close` has already stopped."""
+
+
+def _cancel(task: asyncio.Task[Any], wait_s: float = 5.0) -> None:
+    """Cancel ``task`` and wait (bounded) until it has stopped, from any thread."""
+    loop = task.get_loop()
+    if loop.is_closed():
+        return
+    try:
+        in_loop = asyncio.get_running_loop() is loop
+    except RuntimeError:
+        in_loop = False
+    if in_loop:
+        # Cancelled at its next await, before any further engine output reaches it.
+        task.cancel()
+        return
+    loop.call_soon_threadsafe(task.cancel)
+    deadline = time.monotonic() + wait_s
+    while not task.done() and time.monotonic() < deadline and loop.is_running():
+        time.sleep(0.01)

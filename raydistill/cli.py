@@ -1,0 +1,96 @@
+"""The ``raydistill`` command: one subcommand per entry module.
+
+    raydistill run conf=local [key=value ...]     # = python -m raydistill.run ...
+    raydistill verify INPUT OUTPUT [key=value ...]
+    raydistill report URI
+    raydistill serve [--port 8000] [vLLM flags ...]
+
+Each subcommand is a module with ``main(argv) -> int``, imported only when it
+is used: a command whose module this install lacks fails with a message naming
+it, and adding one is one row of :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import sys
+from pathlib import Path
+
+from raydistill.config import REPO_CONF_DIR, Config
+
+# name -> (entry module with main(argv) -> int, one line for --help).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("raydistill.run", "generate, verify and publish a dataset (conf=NAME key=value ...)"),
+    "verify": ("raydistill.verify", "verify an existing JSONL/Parquet dataset (INPUT OUTPUT ...)"),
+    "report": ("raydistill.report", "(re)make <uri>/report.html of a run (URI)"),
+    "serve": ("raydistill.serve", "a local OpenAI-compatible vLLM server for a teacher"),
+    "export": ("raydistill.export.__main__", "write a run's traces in a trainer's format"),
+    "loop": ("raydistill.loop.__main__", "the self-bootstrapping generate/train loop"),
+}
+
+
+def first_comment(path: Path) -> str:
+    """The first ``#`` line of a conf file, without the ``#``."""
+    for line in path.read_text().splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""
+
+
+def conf_files() -> list[Path]:
+    """The conf files ``conf=NAME`` finds: the working directory's ``conf/``, else the repo's."""
+    found: dict[str, Path] = {}
+    for conf_dir in (REPO_CONF_DIR, Path.cwd() / "conf"):
+        found.update({p.stem: p for p in sorted(conf_dir.glob("*.yaml"))})
+    return [found[name] for name in sorted(found)]
+
+
+def usage() -> str:
+    """The text of ``raydistill --help``: commands, confs and config sections."""
+    lines = ["usage: raydistill COMMAND [-v] [args ...]   (raydistill COMMAND --help for one)",
+             "", "commands:"]
+    lines += [f"  {name:<8} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join([*lines, "", *conf_help()])
+
+
+def conf_help() -> list[str]:
+    """Lines naming the conf files (with their first comment) and the config sections."""
+    lines = ["confs (conf=NAME; an overlay starts with `base: NAME`):"]
+    lines += [f"  {p.stem:<14} {first_comment(p)}" for p in conf_files()]
+    lines += ["", "config sections (key=value overrides, e.g. sampling.n=8):"]
+    for f in dataclasses.fields(Config):
+        section = f.default_factory  # every section is a dataclass built by its factory
+        doc = (getattr(section, "__doc__", None) or "").strip()
+        lines.append(f"  {f.name:<10} {doc.splitlines()[0] if doc else ''}")
+    lines += ["", "-v/--verbose: Ray's and vLLM's own logs on the console too "
+              "(else they go to files, named at start)."]
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``raydistill COMMAND args...`` to the command's ``main(args)``."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if args else 2
+    name, rest = args[0], args[1:]
+    if name not in COMMANDS:
+        print(f"raydistill: no command {name!r}; commands: {', '.join(COMMANDS)}",
+              file=sys.stderr)
+        return 2
+    module_name = COMMANDS[name][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            print(f"raydistill: command {name!r} is not in this install "
+                  f"(no module {module_name})", file=sys.stderr)
+            return 2
+        raise
+    code: int = module.main(rest)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
