@@ -265,9 +265,7 @@ def validate(cfg: Config) -> None:
         (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
         *verify_checks(cfg.verify, cfg.judge),
-        (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
-        (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
-        (cfg.ray.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),
+        *ray_checks(cfg.ray),
         (cfg.output.max_error_fraction is None or 0 <= cfg.output.max_error_fraction <= 1,
          "output.max_error_fraction", "must be in [0, 1] or null"),
         (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",
@@ -332,6 +330,16 @@ def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
         (t.retry_deadline_s > 0, "teacher.retry_deadline_s", "must be > 0"),
         (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
          "teacher.price_input_per_million", "and price_output_per_million must be >= 0"),
+    ]
+
+
+def ray_checks(r: RayConfig) -> list[tuple[bool, str, str]]:
+    """Checks of the ``ray`` section (shared with ``raydistill.verify``)."""
+    return [
+        (r.num_cpus is None or r.num_cpus >= 1, "ray.num_cpus", "must be >= 1 or null"),
+        (r.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
+        (r.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
+        (r.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),
     ]
 
 

@@ -8,6 +8,7 @@ pickled-object columns and a stage that drops or renames a field fails at once.
   the ``n`` samples as a list column (one row per id keeps the plan compatible
   with Ray Data's row-level checkpointing).
 - ``OUTPUT``: one row per sample, what users read in ``all/`` and ``verified/``.
+- ``VERIFY_ADDED``: the columns the verify-only command adds to a user's rows.
 """
 
 from __future__ import annotations
@@ -114,6 +115,15 @@ OUTPUT = pa.schema(
         ("generation_seconds", pa.float64()),
     ]
     + PROVENANCE
+)
+
+VERIFY_ADDED = pa.schema(
+    [
+        ("verified", pa.bool_()),
+        ("verdict", pa.string()),
+        ("verdict_detail", pa.string()),
+        ("verdicts", pa.list_(VERDICT)),
+    ]
 )
 
 
