@@ -29,6 +29,7 @@ PROBLEM = pa.schema(
         ("test_cases", pa.string()),
         ("starter_code", pa.string()),
         # Why the row cannot be used ("missing field 'question'"); null when fine.
+        # Its samples' reason code is input_error (raydistill.reasons).
         ("input_error", pa.string()),
     ]
 )
@@ -59,6 +60,8 @@ SAMPLE = pa.struct(
         ("think_closed", pa.bool_()),
         ("completion_tokens", pa.int64()),
         ("verdict", pa.string()),
+        # Why: a code of raydistill.reasons ("wrong_answer", "teacher_error", ...).
+        ("reason", pa.string()),
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
     ]
@@ -70,6 +73,7 @@ GENERATION = pa.schema(
         pa.field("messages", pa.list_(MESSAGE)),
         pa.field("prompt_tokens", pa.int64()),
         # Why the teacher produced no samples for this problem; null when fine.
+        # Its row's reason code is teacher_error (raydistill.reasons).
         pa.field("teacher_error", pa.string()),
         # Wall-clock start (Unix seconds) and duration of the problem's request.
         pa.field("generated_at", pa.float64()),
@@ -107,6 +111,8 @@ OUTPUT = pa.schema(
         ("think_closed", pa.bool_()),
         ("verified", pa.bool_()),
         ("verdict", pa.string()),
+        # A code of raydistill.reasons; verdict_detail is the same in words.
+        ("reason", pa.string()),
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
         ("prompt_tokens", pa.int64()),
@@ -121,6 +127,7 @@ VERIFY_ADDED = pa.schema(
     [
         ("verified", pa.bool_()),
         ("verdict", pa.string()),
+        ("reason", pa.string()),
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
     ]

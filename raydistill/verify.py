@@ -9,7 +9,8 @@ Parquet parts written by the workers (the way to go for very large inputs: the
 single-file outputs are written by this process as results stream in).
 
 Every input row is written back, in order, plus ``verified`` (bool), ``verdict``
-(pass / fail / error), ``verdict_detail`` and ``verdicts`` (each verifier's
+(pass / fail / error), ``reason`` (a code of :mod:`raydistill.reasons`),
+``verdict_detail`` and ``verdicts`` (each verifier's
 verdict, with its latency). Column names come from ``columns.*``: by default
 ``domain`` (math / code / mcq), ``response`` (the full teacher text),
 ``ground_truth_solution``, ``test_cases``, ``starter_code``, ``problem`` (for the
@@ -141,9 +142,11 @@ def to_problems(rows: list[dict[str, Any]], columns: dict[str, str],
         response = _text(row.get(columns["response"]))
         sample: dict[str, Any] = {
             "response": response, "finish_reason": row.get(columns["finish_reason"]) or "unknown",
-            "verdict": row.get("verdict"), "verdict_detail": row.get("verdict_detail"),
+            "verdict": row.get("verdict"), "reason": row.get("reason"),
+            "verdict_detail": row.get("verdict_detail"),
             "verdicts": row.get("verdicts"), "completion_tokens": None}
         if response is None:
+            sample["reason"] = "input_error"
             sample["verdict_detail"] = f"input: no {columns['response']!r} value"
         else:
             trace = split_response(response)
@@ -167,6 +170,7 @@ def with_verdicts(batch: pa.Table, problems: list[dict[str, Any]]) -> pa.Table:
     columns = {
         "verified": pa.array([s["verdict"] == "pass" for s in samples], pa.bool_()),
         "verdict": pa.array([s["verdict"] for s in samples], pa.string()),
+        "reason": pa.array([s["reason"] for s in samples], pa.string()),
         "verdict_detail": pa.array([s["verdict_detail"] for s in samples], pa.string()),
         "verdicts": pa.array([s["verdicts"] for s in samples], pa.list_(records.VERDICT)),
     }
