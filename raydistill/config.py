@@ -16,13 +16,15 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
+from raydistill.errors import ConfigError
+from raydistill.sources import presets
+from raydistill.teachers import TEACHERS
+from raydistill.teachers.placement import replica_layout
+
+__all__ = ["Config", "ConfigError", "load", "to_dict"]
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the offending key."""
 
 
 @dataclass
@@ -235,8 +237,6 @@ def load(args: list[str]) -> Config:
         cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None
-    from raydistill.sources import presets
-
     for ds in cfg.source.datasets:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
@@ -275,13 +275,9 @@ def validate(cfg: Config) -> None:
         (all(v >= 0 for v in cfg.teacher.resources.values()), "teacher.resources",
          "amounts must be >= 0"),
     ]
-    from raydistill.teachers import TEACHERS  # imports pyarrow only
-
     checks.append((cfg.teacher.name in TEACHERS, "teacher.name",
                    f"must be one of {sorted(TEACHERS)}"))
     checks += _teacher_checks(cfg.teacher)
-    from raydistill.sources import presets
-
     domains = verifiers.known_domains()
     for i, ds in enumerate(cfg.source.datasets):
         key = f"source.datasets[{i}]"
@@ -301,8 +297,6 @@ def validate(cfg: Config) -> None:
 
 
 def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
-    from raydistill.teachers.placement import replica_layout
-
     try:
         replica_layout({"resources": t.resources, "tensor_parallel_size": t.tensor_parallel_size,
                         "pipeline_parallel_size": t.pipeline_parallel_size})
@@ -345,8 +339,6 @@ def ray_checks(r: RayConfig) -> list[tuple[bool, str, str]]:
 
 def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
     """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill.verify``)."""
-    from raydistill.teachers import TEACHERS
-
     code, domains = v.code, verifiers.known_domains()
     checks = [
         (v.math_timeout_s > 0, "verify.math_timeout_s", "must be > 0"),
