@@ -17,17 +17,19 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
+from raydistill.errors import ConfigError
 from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
 from raydistill.loop.config import LoopConfig
 from raydistill.train.config import TrainConfig, train_checks
+from raydistill.sources import presets
+from raydistill.teachers import TEACHERS
+from raydistill.teachers.placement import replica_layout
+
+__all__ = ["Config", "ConfigError", "load", "to_dict"]
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message names the offending key."""
 
 
 @dataclass
@@ -281,8 +283,6 @@ def load(args: list[str]) -> Config:
         cfg: Config = OmegaConf.to_object(merged)  # type: ignore[assignment]
     except OmegaConfBaseException as exc:
         raise ConfigError(_describe(exc)) from None
-    from raydistill.sources import presets
-
     for ds in cfg.source.datasets:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
@@ -321,9 +321,7 @@ def validate(cfg: Config) -> None:
         *verify_checks(cfg.verify, cfg.judge),
         *((ok, f"export.{key}", why) for ok, key, why in export_checks(cfg.export)),
         *train_checks(cfg.train),
-        (cfg.ray.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
-        (cfg.ray.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
-        (cfg.ray.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),
+        *ray_checks(cfg.ray),
         (cfg.output.max_error_fraction is None or 0 <= cfg.output.max_error_fraction <= 1,
          "output.max_error_fraction", "must be in [0, 1] or null"),
         (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",
@@ -334,13 +332,9 @@ def validate(cfg: Config) -> None:
          "amounts must be >= 0"),
         *filter_checks(cfg.filters),
     ]
-    from raydistill.teachers import TEACHERS  # imports pyarrow only
-
     checks.append((cfg.teacher.name in TEACHERS, "teacher.name",
                    f"must be one of {sorted(TEACHERS)}"))
     checks += _teacher_checks(cfg.teacher)
-    from raydistill.sources import presets
-
     domains = verifiers.known_domains()
     for i, ds in enumerate(cfg.source.datasets):
         key = f"source.datasets[{i}]"
@@ -360,8 +354,6 @@ def validate(cfg: Config) -> None:
 
 
 def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
-    from raydistill.teachers.placement import replica_layout
-
     try:
         replica_layout({"resources": t.resources, "tensor_parallel_size": t.tensor_parallel_size,
                         "pipeline_parallel_size": t.pipeline_parallel_size})
@@ -392,10 +384,18 @@ def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
     ]
 
 
+def ray_checks(r: RayConfig) -> list[tuple[bool, str, str]]:
+    """Checks of the ``ray`` section (shared with ``raydistill.verify``)."""
+    return [
+        (r.num_cpus is None or r.num_cpus >= 1, "ray.num_cpus", "must be >= 1 or null"),
+        (r.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
+        (r.max_task_retries >= 0, "ray.max_task_retries", "must be >= 0"),
+        (r.parquet_footer_readers >= 1, "ray.parquet_footer_readers", "must be >= 1"),
+    ]
+
+
 def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
     """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill.verify``)."""
-    from raydistill.teachers import TEACHERS
-
     code, domains = v.code, verifiers.known_domains()
     checks = [
         (v.math_timeout_s > 0, "verify.math_timeout_s", "must be > 0"),

@@ -163,9 +163,25 @@ def make_sample(
         "think_closed": trace.think_closed,
         "completion_tokens": completion_tokens,
         "verdict": None,
+        "reason": None,
         "verdict_detail": None,
         **(logprobs or NO_LOGPROBS),
     }
+
+
+def truncation(sample: dict[str, Any]) -> str | None:
+    """Why a sample is a truncated trace (never verified as correct), or None.
+
+    >>> truncation({"think_closed": False, "finish_reason": "stop"})
+    'reasoning never closed'
+    >>> truncation({"think_closed": True, "finish_reason": "length"})
+    'hit max_tokens'
+    """
+    if not sample["think_closed"]:
+        return "reasoning never closed"
+    if sample["finish_reason"] == "length":
+        return "hit max_tokens"
+    return None
 
 
 def failed_sample(reason: str) -> dict[str, Any]:
@@ -182,6 +198,7 @@ def failed_sample(reason: str) -> dict[str, Any]:
         "think_closed": False,
         "completion_tokens": 0,
         "verdict": "error",
+        "reason": "teacher_error",
         "verdict_detail": f"teacher: {reason}",
         **NO_LOGPROBS,
     }

@@ -1,7 +1,11 @@
 """The one place that chains Ray Data operations: the data's whole path.
 
-    stage sources -> Read -> prompts -> teacher pool -> verifier pool -> Write (generations)
+    stage sources -> Read -> prompts -> teacher pool -> verifier pool [-> judge] -> Write
     Read (generations) -> flatten -> Write (all/) ; Read (all/) -> filter -> Write (verified/)
+
+Each step between a Read and its Write is a :class:`~raydistill.stages.Stage`
+(what it runs, on which compute, the columns it needs and gives, checked against
+:mod:`raydistill.records` before Ray runs anything), chained by :func:`stages.apply`.
 
 The first pass keeps one row per problem from its Read to its Write (the n samples
 are a list column) and cuts blocks to ``ray.rows_per_block`` rows, the shape Ray
@@ -18,22 +22,20 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import platform
 import time
-from functools import partial
 from importlib import metadata
 from typing import Any
 
 import pyarrow as pa
 import ray
 import ray.data
-from ray.data import ActorPoolStrategy, DataContext
+from ray.data import DataContext
 from ray.data.checkpoint import CheckpointConfig
 from ray.data.expressions import col
 
 import raydistill
-from raydistill import records
+from raydistill import records, stages
 from raydistill.config import Config, s3_endpoint, to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
@@ -48,8 +50,9 @@ from raydistill.output.flatten import flatten_generations
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import Manifest, open_run
 from raydistill.prompts import build_messages, template_hash
+from raydistill.ray_session import configure_data
 from raydistill.sources import read_problems
-from raydistill.stages import Stage, apply
+from raydistill.stages import Stage
 from raydistill.teachers import constructor_kwargs, get_teacher
 from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
@@ -132,53 +135,55 @@ def generate(cfg: Config, out: OutputLocation) -> None:
 
 
 def _generate_plan(cfg: Config, out: OutputLocation, teacher_cls: type) -> None:
-    retries: dict[str, Any] = {"max_task_retries": cfg.ray.max_task_retries}
     ds = ray.data.read_parquet(out.problems, filesystem=out.fs)
     ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
-    ds = ds.map_batches(partial(add_prompts, prompt_cfg=cfg.prompt), batch_format="pyarrow")
-    ds = ds.map_batches(
-        teacher_cls,
+    ds = stages.apply(ds, generate_stages(cfg, teacher_cls), records.PROBLEM,
+                      cfg.ray.max_task_retries)
+    ds.write_parquet(out.generations, filesystem=out.fs)
+
+
+def generate_stages(cfg: Config, teacher_cls: type) -> list[Stage]:
+    """Pass 1's stages: prompts -> teacher pool -> verifier pool (-> the LLM judge)."""
+    plain = to_dict(cfg)
+    prompts = Stage("prompts", add_prompts, needs=("problem", "domain"),
+                    output=records.GENERATION, fn_kwargs={"prompt_cfg": cfg.prompt})
+    teacher = Stage(
+        "teacher", teacher_cls, needs=("messages",), output=records.GENERATION,
         # The crash ledger outlives engine restarts: a prompt that kills the
         # engine every time ends as one error row (teachers/crashes.py).
-        fn_constructor_kwargs=constructor_kwargs(to_dict(cfg)["teacher"],
-                                                 to_dict(cfg)["sampling"], start_ledger()),
+        constructor_kwargs=constructor_kwargs(plain["teacher"], plain["sampling"],
+                                              start_ledger()),
         batch_size=cfg.teacher.batch_size,
-        batch_format="pyarrow",
         # Data-parallel replicas: a fixed pool unless teacher.max_replicas lets it grow.
-        compute=ActorPoolStrategy(
-            min_size=cfg.teacher.replicas,
-            max_size=cfg.teacher.max_replicas or cfg.teacher.replicas,
-            max_tasks_in_flight_per_actor=teacher_batches_in_flight(cfg),
-        ),
+        actors=(cfg.teacher.replicas, cfg.teacher.max_replicas or cfg.teacher.replicas),
+        batches_in_flight=teacher_batches_in_flight(cfg),
         # Resources, environment and (TP/PP) placement group of each replica.
-        **remote_args(to_dict(cfg)["teacher"]),
-        **retries,
+        remote_args=remote_args(plain["teacher"]),
     )
-    ds = ds.map_batches(
-        VerifierActor,
-        fn_constructor_kwargs={"params": to_dict(cfg)["verify"]},
-        batch_size=cfg.verify.batch_size,
-        batch_format="pyarrow",
-        compute=ActorPoolStrategy(size=cfg.verify.replicas),
-        num_cpus=cfg.verify.num_cpus,
-        **retries,
-    )
-    if cfg.judge.policy != "rule_only":
-        # The LLM judge: only samples the rule verifier failed or could not parse.
-        judge = to_dict(cfg)["judge"]
-        ds = ds.map_batches(
-            JudgeActor,
-            fn_constructor_kwargs={
-                "judge": judge,
-                "teacher_kwargs": constructor_kwargs(judge["teacher"], judge["sampling"]),
-            },
-            batch_size=cfg.judge.teacher.batch_size,
-            batch_format="pyarrow",
-            compute=ActorPoolStrategy(size=cfg.judge.teacher.replicas),
-            **remote_args(judge["teacher"]),
-            **retries,
-        )
-    ds.write_parquet(out.generations, filesystem=out.fs)
+    return [prompts, teacher, *verify_stages(plain["verify"], plain["judge"])]
+
+
+def verify_stages(verify: dict[str, Any], judge: dict[str, Any]) -> list[Stage]:
+    """The verifier pool and, unless ``judge.policy=rule_only``, the LLM judge after it.
+
+    The verify-only command (:mod:`raydistill.verify`) runs these same stages over
+    flat rows (its actors adapt the columns), so both check samples alike.
+    """
+    verifier = Stage(
+        "verify", VerifierActor, needs=("domain", "samples"), output=records.GENERATION,
+        constructor_kwargs={"params": verify}, batch_size=verify["batch_size"],
+        actors=(verify["replicas"], verify["replicas"]), num_cpus=verify["num_cpus"])
+    if judge["policy"] == "rule_only":
+        return [verifier]
+    # The LLM judge: only samples the rule verifier failed or could not parse.
+    judged = Stage(
+        "judge", JudgeActor, needs=("domain", "samples"), output=records.GENERATION,
+        constructor_kwargs={"judge": judge, "teacher_kwargs": constructor_kwargs(
+            judge["teacher"], judge["sampling"])},
+        batch_size=judge["teacher"]["batch_size"],
+        actors=(judge["teacher"]["replicas"], judge["teacher"]["replicas"]),
+        remote_args=remote_args(judge["teacher"]))
+    return [verifier, judged]
 
 
 def publish(cfg: Config, out: OutputLocation) -> dict[str, list[dict[str, Any]]]:
@@ -190,13 +195,13 @@ def publish(cfg: Config, out: OutputLocation) -> dict[str, list[dict[str, Any]]]
     out.delete_dir(out.publish)
     staged_all, staged_verified = out.staged_output("all"), out.staged_output("verified")
     ds = ray.data.read_parquet(out.generations, filesystem=out.fs)
-    ds = ds.map_batches(
-        partial(flatten_generations, provenance=provenance(cfg)), batch_format="pyarrow"
-    )
+    flatten = Stage("flatten", flatten_generations, needs=("samples",), output=records.OUTPUT,
+                    fn_kwargs={"provenance": provenance(cfg)})
+    ds = stages.apply(ds, [flatten], records.GENERATION, cfg.ray.max_task_retries)
     if cfg.filters.traces.enabled:  # long-CoT quality filters (filters/traces.py)
-        ds = apply(ds, [Stage("trace_filters", filter_traces, fn_kwargs={"cfg": cfg.filters.traces},
-                              needs=("reasoning", "solution", "verified"))],
-                   records.OUTPUT, cfg.ray.max_task_retries)
+        trace_filters = Stage("trace_filters", filter_traces, fn_kwargs={"cfg": cfg.filters.traces},
+                              needs=("reasoning", "solution", "verified"))
+        ds = stages.apply(ds, [trace_filters], records.OUTPUT, cfg.ray.max_task_retries)
     ds.write_parquet(staged_all, filesystem=out.fs)
     verified = ray.data.read_parquet(staged_all, filesystem=out.fs).filter(
         expr=col("verified") == True  # noqa: E712 - an expression, not a comparison
@@ -224,11 +229,7 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     here if not given). Each step the manifest records as committed is skipped.
     """
     manifest = manifest or open_run(out, cfg)
-    # Ray Data reads each Parquet directory's footers on a pool of actors started
-    # per read, 32 by default: ~25 CPU-seconds of worker start-up per read, which
-    # on a 2-core machine was a third of the cores during generation. The pool is
-    # sized in the driver when a read is planned, from this variable.
-    os.environ["RAY_DATA_PARQUET_FOOTER_NUM_ACTORS"] = str(cfg.ray.parquet_footer_readers)
+    configure_data(cfg.ray)
     if manifest.published is not None:
         logger.info("%s is a finished run with this config; nothing to do", out.uri)
         return out.read_summary()

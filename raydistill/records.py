@@ -8,6 +8,7 @@ pickled-object columns and a stage that drops or renames a field fails at once.
   the ``n`` samples as a list column (one row per id keeps the plan compatible
   with Ray Data's row-level checkpointing).
 - ``OUTPUT``: one row per sample, what users read in ``all/`` and ``verified/``.
+- ``VERIFY_ADDED``: the columns the verify-only command adds to a user's rows.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ PROBLEM = pa.schema(
         ("test_cases", pa.string()),
         ("starter_code", pa.string()),
         # Why the row cannot be used ("missing field 'question'"); null when fine.
+        # Its samples' reason code is input_error (raydistill.reasons).
         ("input_error", pa.string()),
     ]
 )
@@ -70,6 +72,8 @@ SAMPLE = pa.struct(
         ("think_closed", pa.bool_()),
         ("completion_tokens", pa.int64()),
         ("verdict", pa.string()),
+        # Why: a code of raydistill.reasons ("wrong_answer", "teacher_error", ...).
+        ("reason", pa.string()),
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
     ]
@@ -82,6 +86,7 @@ GENERATION = pa.schema(
         pa.field("messages", pa.list_(MESSAGE)),
         pa.field("prompt_tokens", pa.int64()),
         # Why the teacher produced no samples for this problem; null when fine.
+        # Its row's reason code is teacher_error (raydistill.reasons).
         pa.field("teacher_error", pa.string()),
         # Wall-clock start (Unix seconds) and duration of the problem's request.
         pa.field("generated_at", pa.float64()),
@@ -119,6 +124,8 @@ OUTPUT = pa.schema(
         ("think_closed", pa.bool_()),
         ("verified", pa.bool_()),
         ("verdict", pa.string()),
+        # A code of raydistill.reasons; verdict_detail is the same in words.
+        ("reason", pa.string()),
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
         ("prompt_tokens", pa.int64()),
@@ -132,6 +139,16 @@ OUTPUT = pa.schema(
         ("messages", pa.list_(MESSAGE)),
     ]
     + LOGPROB_STATS
+)
+
+VERIFY_ADDED = pa.schema(
+    [
+        ("verified", pa.bool_()),
+        ("verdict", pa.string()),
+        ("reason", pa.string()),
+        ("verdict_detail", pa.string()),
+        ("verdicts", pa.list_(VERDICT)),
+    ]
 )
 
 

@@ -4,9 +4,11 @@ A plan (generate, publish, verify-only, export, filters, the loop's rounds) is a
 list of :class:`Stage` applied in order to a Ray Data dataset by :func:`apply`.
 Each stage says what it runs (a function or a stateful actor class), with which
 arguments, on what compute, which input columns it needs and what schema it
-returns; :func:`check_plan` checks the chain against :mod:`raydistill.records`
-before Ray runs anything, so a stage that reads a column its predecessor does not
-give fails when the plan is built, not hours into a run.
+returns (``output``, a :mod:`raydistill.records` schema) or the columns it adds to
+whatever rows it is given (``adds``, for plans over a user's own columns such as
+the verify-only command); :func:`check_plan` checks the chain before Ray runs
+anything, so a stage that reads a column its predecessor does not give fails
+when the plan is built, not hours into a run.
 
 >>> import pyarrow as pa
 >>> a = pa.schema([("problem_id", pa.string()), ("problem", pa.string())])
@@ -19,6 +21,9 @@ give fails when the plan is built, not hours into a run.
 Traceback (most recent call last):
 ...
 raydistill.stages.PlanError: stage 'teacher' needs columns ['messages'] ...
+>>> flags = pa.schema([("verified", pa.bool_())])
+>>> check_plan([Stage("verify", fn=len, adds=flags)], a).names
+['problem_id', 'problem', 'verified']
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+from ray.data import ActorPoolStrategy
 
 
 class PlanError(ValueError):
@@ -41,14 +47,16 @@ class Stage:
     ``fn`` is a function ``(pa.Table, **fn_kwargs) -> pa.Table`` run as Ray
     tasks, or a class (constructed with ``constructor_kwargs``, called per batch)
     run on a fixed pool of ``actors`` actors. ``needs`` are the input columns it
-    reads; ``output`` the exact schema of the tables it returns (``None``: the
-    input's schema, for filters and stages that only change values).
+    reads; ``output`` the exact schema of the tables it returns, or ``adds`` the
+    columns it appends to (or replaces in) its input's; neither: the input's
+    schema, for filters and stages that only change values.
     """
 
     name: str
     fn: Callable[..., Any]
     needs: tuple[str, ...] = ()
     output: pa.Schema | None = None
+    adds: pa.Schema | None = None
     fn_kwargs: Mapping[str, Any] = field(default_factory=dict)
     constructor_kwargs: Mapping[str, Any] = field(default_factory=dict)
     batch_size: int | None = None
@@ -63,6 +71,12 @@ class Stage:
     # Retried when a worker dies; None: the plan's ray.max_task_retries.
     max_task_retries: int | None = None
 
+    def __post_init__(self) -> None:
+        if self.output is not None and self.adds is not None:
+            raise PlanError(f"stage {self.name!r}: give output or adds, not both")
+        if not self.is_actor and (self.actors or self.constructor_kwargs):
+            raise PlanError(f"stage {self.name!r}: actors and constructor_kwargs need a class")
+
     @property
     def is_actor(self) -> bool:
         """True when ``fn`` is a class run on an actor pool."""
@@ -70,8 +84,6 @@ class Stage:
 
     def map_batches_kwargs(self, max_task_retries: int) -> dict[str, Any]:
         """The keyword arguments of ``Dataset.map_batches`` for this stage."""
-        from ray.data import ActorPoolStrategy
-
         kwargs: dict[str, Any] = {"batch_format": "pyarrow", **self.remote_args}
         if self.batch_size is not None:
             kwargs["batch_size"] = self.batch_size
@@ -109,11 +121,18 @@ def check_plan(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
             )
         if stage.output is not None:
             current = stage.output
+        elif stage.adds is not None:
+            kept = [f for f in current if f.name not in stage.adds.names]
+            current = pa.schema(kept + list(stage.adds))
     return current
 
 
 def apply(ds: Any, stages: Sequence[Stage], schema: pa.Schema, max_task_retries: int) -> Any:
-    """Chain ``stages`` onto the Ray dataset ``ds`` (whose rows have ``schema``), checked first."""
+    """Chain ``stages`` onto the Ray dataset ``ds`` (whose rows have ``schema``), checked first.
+
+    ``max_task_retries`` (``ray.max_task_retries``) is how often a batch is retried
+    when its worker or actor dies, for every stage that does not set its own.
+    """
     check_plan(stages, schema)
     for stage in stages:
         ds = ds.map_batches(stage.fn, **stage.map_batches_kwargs(max_task_retries))

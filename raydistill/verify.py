@@ -9,7 +9,8 @@ Parquet parts written by the workers (the way to go for very large inputs: the
 single-file outputs are written by this process as results stream in).
 
 Every input row is written back, in order, plus ``verified`` (bool), ``verdict``
-(pass / fail / error), ``verdict_detail`` and ``verdicts`` (each verifier's
+(pass / fail / error), ``reason`` (a code of :mod:`raydistill.reasons`),
+``verdict_detail`` and ``verdicts`` (each verifier's
 verdict, with its latency). Column names come from ``columns.*``: by default
 ``domain`` (math / code / mcq), ``response`` (the full teacher text),
 ``ground_truth_solution``, ``test_cases``, ``starter_code``, ``problem`` (for the
@@ -19,9 +20,10 @@ means the whole response is the answer.
 
 Keys (defaults in :class:`VerifyRunConfig`): ``columns.*``, ``default_domain``
 (for rows without a domain), ``verify.*`` and ``judge.*`` (the pipeline's
-sections), ``s3_endpoint``, ``s3_region``, ``overwrite``, ``ray.address``,
-``ray.num_cpus``. A misspelled key or a bad value fails before Ray starts,
-naming the key. Example::
+sections), ``s3_endpoint``, ``s3_region``, ``overwrite`` and ``ray.*`` (the
+pipeline's section, applied the same way: ``address``, ``num_cpus``,
+``rows_per_block``, ``max_task_retries``, ``parquet_footer_readers``). A
+misspelled key or a bad value fails before Ray starts, naming the key. Example::
 
     python -m raydistill.verify old.jsonl s3://bucket/rechecked.parquet \\
         columns.response=generation default_domain=math verify.replicas=4
@@ -35,34 +37,40 @@ import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
+import ray
+import ray.data
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from raydistill import records
+from raydistill import pipeline, records, stages
 from raydistill.config import (
     ConfigError,
     JudgeConfig,
     RayConfig,
     VerifyConfig,
+    ray_checks,
     to_dict,
     verify_checks,
 )
 from raydistill.observe.summary import verifier_latency
 from raydistill.output.storage import StorageError, list_files, resolve
 from raydistill.parsing import split_response
-from raydistill.ray_session import init_ray, setup_console, split_verbose
+from raydistill.ray_session import configure_data, init_ray, setup_console, split_verbose
+from raydistill.stages import Stage
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.judge import JudgeActor
 
 logger = logging.getLogger(__name__)
 
 FORMATS = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}
-ADDED = ("verified", "verdict", "verdict_detail", "verdicts")
+ADDED = tuple(records.VERIFY_ADDED.names)
 
 
 @dataclass
@@ -107,7 +115,7 @@ def load(overrides: list[str]) -> VerifyRunConfig:
         bad_key = getattr(exc, "full_key", None)
         first = str(exc).splitlines()[0]
         raise ConfigError(f"config key {bad_key!r}: {first}" if bad_key else first) from None
-    checks = verify_checks(cfg.verify, cfg.judge) + [
+    checks = verify_checks(cfg.verify, cfg.judge) + ray_checks(cfg.ray) + [
         (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
         (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
     ]
@@ -134,9 +142,11 @@ def to_problems(rows: list[dict[str, Any]], columns: dict[str, str],
         response = _text(row.get(columns["response"]))
         sample: dict[str, Any] = {
             "response": response, "finish_reason": row.get(columns["finish_reason"]) or "unknown",
-            "verdict": row.get("verdict"), "verdict_detail": row.get("verdict_detail"),
+            "verdict": row.get("verdict"), "reason": row.get("reason"),
+            "verdict_detail": row.get("verdict_detail"),
             "verdicts": row.get("verdicts"), "completion_tokens": None}
         if response is None:
+            sample["reason"] = "input_error"
             sample["verdict_detail"] = f"input: no {columns['response']!r} value"
         else:
             trace = split_response(response)
@@ -160,6 +170,7 @@ def with_verdicts(batch: pa.Table, problems: list[dict[str, Any]]) -> pa.Table:
     columns = {
         "verified": pa.array([s["verdict"] == "pass" for s in samples], pa.bool_()),
         "verdict": pa.array([s["verdict"] for s in samples], pa.string()),
+        "reason": pa.array([s["reason"] for s in samples], pa.string()),
         "verdict_detail": pa.array([s["verdict_detail"] for s in samples], pa.string()),
         "verdicts": pa.array([s["verdicts"] for s in samples], pa.list_(records.VERDICT)),
     }
@@ -205,8 +216,6 @@ def _format(path: str) -> str | None:
 
 
 def _read(cfg: VerifyRunConfig, uri: str) -> Any:
-    import ray.data
-
     fs, root = resolve(uri, cfg.s3_endpoint, cfg.s3_region)
     files = list_files(fs, root, tuple(FORMATS))
     kinds = {_format(f) for f in files}
@@ -224,8 +233,6 @@ def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> tuple[Counter[str], list[
     fmt, counts, verdicts = _format(path), Counter[str](), []
     if fmt is None:
         ds.write_parquet(path, filesystem=fs)
-        import pyarrow.dataset as pads
-
         done = pads.dataset(path, filesystem=fs, format="parquet").to_table(
             columns=["verdict", "verdicts"])
         counts.update(done["verdict"].to_pylist())
@@ -259,49 +266,35 @@ def run(cfg: VerifyRunConfig, source: str, target: str
 
     Returns the verdict counts and each verifier's latency percentiles.
     """
-    import ray.data
-
+    configure_data(cfg.ray)
     options = ray.data.DataContext.get_current().execution_options
     ordered, options.preserve_order = options.preserve_order, True
     try:
-        return _plan_and_write(cfg, source, target)
+        ds = _read(cfg, source).repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
+        ds = stages.apply(ds, verify_stages(cfg), pa.schema([]), cfg.ray.max_task_retries)
+        counts, verdicts = _write(ds, cfg, target)
     finally:
         options.preserve_order = ordered
-
-
-def _plan_and_write(cfg: VerifyRunConfig, source: str, target: str
-                    ) -> tuple[Counter[str], dict[str, dict[str, float]]]:
-    from ray.data import ActorPoolStrategy
-
-    from raydistill.teachers import constructor_kwargs
-    from raydistill.teachers.placement import remote_args
-
-    plain = to_dict(cfg)  # type: ignore[arg-type]
-    columns = plain["columns"]
-    ds = _read(cfg, source).map_batches(
-        RowVerifier,
-        fn_constructor_kwargs={"params": plain["verify"], "columns": columns,
-                               "default_domain": cfg.default_domain},
-        batch_size=cfg.verify.batch_size, batch_format="pyarrow",
-        compute=ActorPoolStrategy(size=cfg.verify.replicas), num_cpus=cfg.verify.num_cpus)
-    if cfg.judge.policy != "rule_only":
-        judge = plain["judge"]
-        ds = ds.map_batches(
-            RowJudge,
-            fn_constructor_kwargs={
-                "judge": judge, "columns": columns, "default_domain": cfg.default_domain,
-                "teacher_kwargs": constructor_kwargs(judge["teacher"], judge["sampling"])},
-            batch_size=cfg.judge.teacher.batch_size, batch_format="pyarrow",
-            compute=ActorPoolStrategy(size=cfg.judge.teacher.replicas),
-            **remote_args(judge["teacher"]))
-    counts, verdicts = _write(ds, cfg, target)
     chunks = pa.chunked_array(verdicts, pa.list_(records.VERDICT))
     return counts, verifier_latency(chunks)
 
 
-def _check_target(cfg: VerifyRunConfig, target: str) -> None:
-    import pyarrow.fs as pafs
+def verify_stages(cfg: VerifyRunConfig) -> list[Stage]:
+    """The pipeline's verifier (and judge) stages, their actors reading flat rows.
 
+    The rows are the user's: no column is required by name (a row without a
+    response is an error row), each stage adds ``records.VERIFY_ADDED``.
+    """
+    plain = to_dict(cfg)  # type: ignore[arg-type]
+    rows = {"columns": plain["columns"], "default_domain": cfg.default_domain}
+    row_actors = {"verify": (RowVerifier, ()), "judge": (RowJudge, ADDED)}
+    return [replace(stage, fn=row_actors[stage.name][0], needs=row_actors[stage.name][1],
+                    output=None, adds=records.VERIFY_ADDED,
+                    constructor_kwargs={**stage.constructor_kwargs, **rows})
+            for stage in pipeline.verify_stages(plain["verify"], plain["judge"])]
+
+
+def _check_target(cfg: VerifyRunConfig, target: str) -> None:
     fs, path = resolve(target, cfg.s3_endpoint, cfg.s3_region)
     if fs.get_file_info(path).type != pafs.FileType.NotFound and not cfg.overwrite:
         raise StorageError(f"{target} exists; pass overwrite=true to replace it")

@@ -70,7 +70,8 @@ def test_metrics_reach_prometheus(probe_run, metrics_port):
     # Error rows by reason: the bad input row.
     input_errors = [(lab, v) for lab, v in found["ray_raydistill_error_rows_total"]
                     if lab["stage"] == "input"]
-    assert any(lab["reason"] == reason_of("missing field 'answer'") for lab, _ in input_errors)
+    assert any(lab["reason"] == reason_of({"input_error": "missing field 'answer'"})[1]
+               == "input_error" for lab, _ in input_errors)
     # Tokens in/out per replica (Prometheus' rate() makes them per second): the
     # one replica's series carries its actor id.
     for name in ("ray_raydistill_completion_tokens_total", "ray_raydistill_prompt_tokens_total"):
@@ -104,7 +105,7 @@ teacher, verifier = TeacherMetrics("t"), VerifierMetrics()
 assert teacher.series is None and verifier.series is None
 teacher.problem({"samples": [{"completion_tokens": 3}], "prompt_tokens": 2})
 teacher.problem({"samples": [], "input_error": "missing field 'answer'"})
-verifier.sample({"domain": "math", "source": "s"}, "error", "verifier crashed: X", 0.1)
+verifier.sample({"domain": "math", "source": "s"}, "error", "verifier_error", 0.1)
 teacher.flush()
 verifier.flush()
 assert not teacher.funnel.pending and teacher.funnel.handle is None

@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def sample(problem_id, idx, verdict, detail, reasoning="think " * 10, solution="42",
-           source="s", domain="math", tokens=40, at=1000.0):
+           source="s", domain="math", tokens=40, at=1000.0, reason=None):
     return {"problem_id": problem_id, "sample_idx": idx, "source": source, "domain": domain,
-            "verdict": verdict, "verdict_detail": detail, "prompt_tokens": 10,
+            "verdict": verdict, "reason": reason, "verdict_detail": detail, "prompt_tokens": 10,
             "completion_tokens": tokens, "generated_at": at, "generation_seconds": 2.0,
             "response_chars": len(reasoning) + len(solution),
             "reasoning_chars": len(reasoning), "solution_chars": len(solution)}
@@ -27,9 +27,10 @@ def sample(problem_id, idx, verdict, detail, reasoning="think " * 10, solution="
 
 def test_render_unit():
     rows = [sample("a", 0, "pass", "42 == 42"), sample("a", 1, "fail", "41 != 42"),
-            sample("b", 0, "fail", "truncated: hit max_tokens", solution=""),
+            sample("b", 0, "fail", "truncated: hit max_tokens", solution="", reason="truncated"),
             sample("b", 1, "error", "verifier crashed: <script>alert(1)</script>"),
-            {**sample("c", 0, "error", "input: missing field 'answer'"), "response_chars": None,
+            {**sample("c", 0, "error", "input: missing field 'answer'", reason="input_error"),
+             "response_chars": None,
              "reasoning_chars": None, "solution_chars": None, "completion_tokens": 0,
              "generated_at": None}]
     html = render(pa.Table.from_pylist(rows), {"problems_read": 3}, "s3://b/run")
@@ -42,9 +43,11 @@ def test_render_unit():
 
 
 def test_verdict_categories():
-    assert verdict_category("fail", "time limit: all tests together over 10 s") == "timeout"
-    assert verdict_category("fail", "no answer found after the reasoning") == "no answer"
-    assert verdict_category("error", "math check timed out after 5 s") == "verifier timeout"
+    # From the reason code alone (the detail text is never parsed).
+    assert verdict_category("fail", "timeout") == "timeout"
+    assert verdict_category("fail", "no_answer") == "no answer"
+    assert verdict_category("error", "verifier_error") == "verifier error"
+    assert verdict_category("error", None) == "verifier error"  # a row without a code
     assert pass_at_k(8, 2, 4) == pytest.approx(1 - (6 * 5 * 4 * 3) / (8 * 7 * 6 * 5))
 
 

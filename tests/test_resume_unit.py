@@ -86,12 +86,13 @@ def test_coverage_catches_lost_and_repeated_problems(tmp_path):
 
 def test_error_budget(tmp_path):
     out = OutputLocation(config(tmp_path).output)
-    rows = [{"verdict": v, "verdict_detail": d} for v, d in
-            [("pass", ""), ("error", "teacher: prompt too long"), ("fail", "x"), ("fail", "y")]]
+    rows = [{"verdict": v, "reason": r, "verdict_detail": d} for v, r, d in
+            [("pass", "pass", ""), ("error", "teacher_error", "teacher: prompt too long"),
+             ("fail", "wrong_answer", "x"), ("fail", "wrong_answer", "y")]]
     write_table_atomic(out.fs, f"{out.root}/t/part.parquet", records.table(rows, records.OUTPUT))
     error_budget(out, f"{out.root}/t", 0.25)
     error_budget(out, f"{out.root}/t", None)
-    with pytest.raises(RunFailed, match=r"1 of 4 rows.*max_error_fraction=0.2.*teacher"):
+    with pytest.raises(RunFailed, match=r"1 of 4 rows.*max_error_fraction=0.2.*teacher_error"):
         error_budget(out, f"{out.root}/t", 0.2)
 
 

@@ -39,6 +39,7 @@ def fake_rows(count: int, start: int, chars: int, n: int, rng: random.Random) ->
             "problem": "p", "response": reasoning + "</think>42", "reasoning": reasoning,
             "solution": "42", "finish_reason": "stop", "think_closed": True,
             "verified": verdict == "pass", "verdict": verdict,
+            "reason": {"pass": "pass", "fail": "wrong_answer", "error": "verifier_error"}[verdict],
             "verdict_detail": {"pass": "42 == 42", "fail": "41 != 42",
                                "error": "verifier crashed: X"}[verdict],
             "prompt_tokens": 100, "completion_tokens": len(reasoning) // 4,

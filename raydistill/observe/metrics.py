@@ -15,7 +15,8 @@ node exports it on the node's Prometheus endpoint (``ray start
   and latency ``histogram_quantile(0.9, rate(ray_raydistill_verification_seconds_bucket[5m]))``;
 - pass rate by source: ``sum by (source) (ray_raydistill_samples_verified_total{verdict="pass"})
   / sum by (source) (ray_raydistill_samples_verified_total)`` (``domain`` likewise);
-- error rows by reason: ``ray_raydistill_error_rows_total`` (tags ``stage``, ``reason``);
+- error rows by reason: ``ray_raydistill_error_rows_total`` (tags ``stage``, ``reason``,
+  a code of :mod:`raydistill.reasons`);
 - back-pressure: ``ray_raydistill_backpressure_wait_seconds`` (time a problem
   waited for a free engine slot: the engine is the bottleneck when it grows).
 
@@ -93,15 +94,15 @@ def _inc(series: dict[str, Any], name: str, value: float, tags: dict[str, str]) 
         series[name].inc(value, tags=tags)
 
 
-def reason_of(detail: str | None) -> str:
-    """The reason class of an error detail: its text before the first colon.
+def reason_of(row: dict[str, Any]) -> tuple[str, str]:
+    """The stage and reason code of a problem row the teacher gave no samples.
 
-    >>> reason_of("prompt too long: 2013 tokens, max_model_len 512")
-    'prompt too long'
-    >>> reason_of(None)
-    'unknown'
+    >>> reason_of({"input_error": "missing field 'answer'", "teacher_error": None})
+    ('input', 'input_error')
+    >>> reason_of({"input_error": None, "teacher_error": "prompt too long: 2013 tokens"})
+    ('teacher', 'teacher_error')
     """
-    return (detail or "unknown").split(":", 1)[0].strip() or "unknown"
+    return ("input", "input_error") if row.get("input_error") else ("teacher", "teacher_error")
 
 
 class _FunnelSender:
@@ -173,8 +174,6 @@ class TeacherMetrics:
         samples = row.get("samples") or []
         tokens_in = (row.get("prompt_tokens") or 0) if samples else 0
         tokens_out = sum(s["completion_tokens"] or 0 for s in samples)
-        stage, detail = ("input", row.get("input_error")) if row.get("input_error") else (
-            "teacher", row.get("teacher_error"))
         failed = not samples
         self.funnel.add(problems_generated=int(not failed), samples=len(samples),
                         prompt_tokens=tokens_in,
@@ -190,7 +189,8 @@ class TeacherMetrics:
         if row.get("generation_seconds") is not None:
             s["generation_s"].observe(row["generation_seconds"], tags=tags)
         if failed:
-            _inc(s, "error_rows", 1, {"stage": stage, "reason": reason_of(detail)})
+            stage, reason = reason_of(row)
+            _inc(s, "error_rows", 1, {"stage": stage, "reason": reason})
 
     def flush(self) -> None:
         """Send the funnel counts now (end of a batch)."""
@@ -204,9 +204,9 @@ class VerifierMetrics:
         self.series = _series()
         self.funnel = _FunnelSender()
 
-    def sample(self, problem: dict[str, Any], status: str, detail: str | None,
+    def sample(self, problem: dict[str, Any], status: str, reason: str,
                seconds: float) -> None:
-        """Count one verdict (``pass``/``fail``/``error``) that took ``seconds``."""
+        """Count one verdict (pass, fail or error, with its reason code) of ``seconds``."""
         self.funnel.add(**{f"samples_{status}": 1, "error_rows": int(status == "error")})
         if not self.series:
             return
@@ -216,7 +216,7 @@ class VerifierMetrics:
                                              "verdict": status})
         self.series["verify_s"].observe(seconds, tags={"verifier": domain})
         if status == "error":
-            _inc(self.series, "error_rows", 1, {"stage": "verify", "reason": reason_of(detail)})
+            _inc(self.series, "error_rows", 1, {"stage": "verify", "reason": reason})
 
     def flush(self) -> None:
         """Send the funnel counts now (end of a batch)."""

@@ -33,6 +33,7 @@ import pyarrow.fs as pafs
 from raydistill.observe import charts
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import StorageError
+from raydistill.reasons import DEFAULT_FOR_STATUS, FILTERED_PREFIX
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +43,9 @@ REPORT_NAME = "report.html"
 LENGTH_BINS = 20
 TIME_BINS = 40
 VERDICTS = ("pass", "fail", "error")
-SAMPLE_COLUMNS = ("problem_id", "sample_idx", "source", "domain", "verdict", "verdict_detail",
-                  "prompt_tokens", "completion_tokens", "generated_at", "generation_seconds")
+SAMPLE_COLUMNS = ("problem_id", "sample_idx", "source", "domain", "verdict", "reason",
+                  "verdict_detail", "prompt_tokens", "completion_tokens", "generated_at",
+                  "generation_seconds")
 
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:24px auto;padding:0 16px;color:#222}
@@ -61,36 +63,27 @@ def _status(verdict: str | None) -> str:
     return verdict if verdict in VERDICTS else "error"
 
 
-def verdict_category(verdict: str | None, detail: str | None) -> str:
-    """A reader's name for why a sample got its verdict.
+# A reader's name for a reason code where the code itself reads badly.
+CATEGORY_NAMES = {"input_error": "bad input"}
 
-    >>> verdict_category("fail", "truncated: hit max_tokens")
+
+def verdict_category(verdict: str | None, reason: str | None) -> str:
+    """A reader's name for why a sample got its verdict (from its reason code).
+
+    >>> verdict_category("fail", "truncated")
     'truncated'
-    >>> verdict_category("fail", "5 != 6")
+    >>> verdict_category("fail", "wrong_answer")
     'wrong answer'
-    >>> verdict_category("error", "teacher: prompt too long: 2013 tokens")
-    'teacher error'
+    >>> verdict_category("error", "teacher_error"), verdict_category("error", "input_error")
+    ('teacher error', 'bad input')
+    >>> verdict_category("fail", "filtered:repetition")
+    'filtered: repetition'
     """
-    text = (detail or "").lower()
-    if verdict == "pass":
-        return "pass"
-    if verdict == "fail":
-        if text.startswith("filtered:"):  # a trace filter (raydistill.filters.traces)
-            return text.split(" ")[0].rstrip(":")
-        if text.startswith("truncated"):
-            return "truncated"
-        if "time limit" in text or "timeout" in text or "timed out" in text:
-            return "timeout"
-        if text.startswith(("no answer", "no code block")):
-            return "no answer"
-        return "wrong answer"
-    if text.startswith("input:"):
-        return "bad input"
-    if text.startswith("teacher:"):
-        return "teacher error"
-    if "timeout" in text or "timed out" in text or "deadline" in text:
-        return "verifier timeout"
-    return "verifier error"
+    if not reason:  # a row without a code: its status's default
+        reason = DEFAULT_FOR_STATUS[_status(verdict)]
+    if reason.startswith(FILTERED_PREFIX):
+        return f"filtered: {reason[len(FILTERED_PREFIX):]}"
+    return CATEGORY_NAMES.get(reason, reason.replace("_", " "))
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
@@ -143,7 +136,7 @@ class Tally:
         names: dict[str, str] = {}  # one str object per distinct source/domain
         for s in batch.to_pylist():
             status = _status(s["verdict"])
-            key = (status, verdict_category(s["verdict"], s["verdict_detail"]))
+            key = (status, verdict_category(s["verdict"], s["reason"]))
             self.verdicts[key] += 1
             self.example.setdefault(key, s["verdict_detail"] or "")
             self.completion_tokens += s["completion_tokens"] or 0

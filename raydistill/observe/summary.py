@@ -16,7 +16,7 @@ from raydistill.output.location import OutputLocation
 
 # Read file by file; each file's response text is reduced to "was one generated"
 # before the next is read, so the summary's memory does not grow with the run.
-COLUMNS = ["problem_id", "sample_idx", "source", "verdict", "verdict_detail", "verified",
+COLUMNS = ["problem_id", "sample_idx", "source", "verdict", "reason", "verified",
            "finish_reason", "think_closed", "prompt_tokens", "completion_tokens",
            "generated_at", "generation_seconds", "verdicts", "response"]
 
@@ -32,6 +32,7 @@ class Tally:
         self.rows = self.samples = self.truncated = 0
         self.completion_tokens = self.prompt_tokens = 0
         self.verdicts: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
         self.error_reasons: Counter[str] = Counter()
         self.by_source: dict[str, Counter[str]] = {}
         self.passed_ids: list[pa.Array] = []
@@ -56,8 +57,9 @@ class Tally:
         self.verdicts.update(verdicts)
         for source, verdict in zip(batch["source"].to_pylist(), verdicts, strict=True):
             self.by_source.setdefault(source, Counter())[verdict] += 1
-        errors = batch.filter(pc.equal(batch["verdict"], "error"))["verdict_detail"]
-        self.error_reasons.update((d or "").split(":")[0] for d in errors.to_pylist())
+        self.reasons.update(batch["reason"].to_pylist())
+        errors = batch.filter(pc.equal(batch["verdict"], "error"))["reason"]
+        self.error_reasons.update(errors.to_pylist())
         timed = batch.filter(pc.is_valid(batch["generated_at"]))
         if timed.num_rows:
             start = pc.min(timed["generated_at"]).as_py()
@@ -104,7 +106,9 @@ def summarize(
         "verified": verified_rows,
         "failed": tally.verdicts.get("fail", 0),
         "errors": tally.verdicts.get("error", 0),
+        # Reason codes (raydistill.reasons) of the error rows, and of every row.
         "error_reasons": dict(tally.error_reasons),
+        "reasons": dict(tally.reasons),
         "truncated": tally.truncated,
         "pass_rate": verified_rows / tally.samples if tally.samples else 0.0,
         "problems_with_a_verified_sample": tally.passed_problems(),

@@ -38,10 +38,10 @@ def error_budget(out: OutputLocation, path: str, max_fraction: float | None) -> 
     """Fail loudly if more than ``max_fraction`` of the rows at ``path`` are errors."""
     if max_fraction is None:
         return
-    rows = out.read_columns(path, ["verdict", "verdict_detail"])
+    rows = out.read_columns(path, ["verdict", "reason"])
     errors = rows.filter(pc.equal(rows["verdict"], "error"))
     if rows.num_rows and errors.num_rows / rows.num_rows > max_fraction:
-        reasons = Counter(d.split(":")[0] for d in errors["verdict_detail"].to_pylist())
+        reasons = Counter(errors["reason"].to_pylist())
         raise RunFailed(
             f"{errors.num_rows} of {rows.num_rows} rows are errors "
             f"({errors.num_rows / rows.num_rows:.1%}), over output.max_error_fraction="

@@ -13,9 +13,11 @@ def _output_row(problem: dict[str, Any], idx: int, sample: dict[str, Any] | None
                 provenance: dict[str, Any]) -> dict[str, Any]:
     row = {**problem, **provenance, "sample_idx": idx}
     if sample is None:
-        reason = (f"input: {problem['input_error']}" if problem["input_error"]
-                  else f"teacher: {problem['teacher_error']}")
-        row.update(verdict="error", verdict_detail=reason, verified=False, completion_tokens=0)
+        reason, detail = (("input_error", f"input: {problem['input_error']}")
+                          if problem["input_error"] else
+                          ("teacher_error", f"teacher: {problem['teacher_error']}"))
+        row.update(verdict="error", reason=reason, verdict_detail=detail, verified=False,
+                   completion_tokens=0)
     else:
         row.update(sample, verified=sample["verdict"] == "pass")
     return row

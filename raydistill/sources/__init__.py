@@ -9,6 +9,7 @@ problem text, so reruns and dedup line up. A row that cannot be used (missing or
 empty field, not UTF-8, not JSON, tests the verifier cannot read) is kept with its
 ``input_error``, never dropped.
 
+>>> from raydistill.config import DatasetConfig
 >>> spec = DatasetConfig(name="gsm8k", preset="gsm8k")
 >>> to_problem({"question": "1+1?", "answer": "#### 2"}, spec, 0)["input_error"] is None
 True
@@ -22,14 +23,16 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from raydistill.config import DatasetConfig, SourceConfig
 from raydistill.output.storage import list_files, resolve
 from raydistill.sources import presets, synthetic
+
+if TYPE_CHECKING:  # annotations only: the config imports this package to validate presets
+    from raydistill.config import DatasetConfig, SourceConfig
 
 logger = logging.getLogger(__name__)
 

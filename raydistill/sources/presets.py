@@ -37,6 +37,7 @@ kept on the row.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import random
 import string
@@ -44,7 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from raydistill.verifiers.code import parse_tests
+from raydistill import verifiers
 
 # MMLU-Pro has ten options (A-J), the most of any public multiple-choice set; the
 # mcq verifier reads letters A-J.
@@ -85,6 +86,9 @@ def _fields(problem: str, gold: str = "", tests: str = "", starter: str = "") ->
 
 def _checked_tests(tests: Mapping[str, Any], starter: str) -> str:
     """``tests`` as JSON, after the code verifier's own parser accepted it."""
+    # Through the registry: the code verifier's module (and its sandbox) loads when
+    # a code row is converted, not when a config naming presets is loaded.
+    parse_tests = importlib.import_module(verifiers.BUILTIN["code"]).parse_tests
     try:
         parse_tests(dict(tests), starter)
     except (ValueError, TypeError) as exc:

@@ -42,7 +42,7 @@ from typing import Any
 
 import httpx
 
-from raydistill.config import ConfigError
+from raydistill.errors import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, logprob_stats, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, start_row
@@ -70,7 +70,7 @@ class _Retryable(Exception):
 def read_api_key(teacher: dict[str, Any]) -> Secret | None:
     """The API key named by ``teacher.api_key_env``, or None when no key is configured.
 
-    Raises :class:`~raydistill.config.ConfigError` naming the variable (never a
+    Raises :class:`~raydistill.errors.ConfigError` naming the variable (never a
     value) when it is unset.
     """
     name = teacher.get("api_key_env")

@@ -15,6 +15,7 @@ import pyarrow as pa
 
 from raydistill import records, verifiers
 from raydistill.observe.metrics import VerifierMetrics
+from raydistill.parsing import truncation
 from raydistill.verifiers import Verdict
 
 logger = logging.getLogger(__name__)
@@ -25,11 +26,10 @@ def judge_sample(
 ) -> Verdict:
     """Verdict for one sample of ``problem``."""
     if sample["response"] is None:  # the teacher could not produce it: keep its reason
-        return Verdict("error", sample["verdict_detail"] or "teacher: no response")
-    if not sample["think_closed"]:
-        return Verdict("fail", "truncated: reasoning never closed")
-    if sample["finish_reason"] == "length":
-        return Verdict("fail", "truncated: hit max_tokens")
+        return Verdict("error", sample["verdict_detail"] or "teacher: no response",
+                       sample.get("reason") or "teacher_error")
+    if cut := truncation(sample):
+        return Verdict("fail", f"truncated: {cut}", "truncated")
     try:
         check = verifiers.get(problem["domain"])
         return check({**problem, **sample}, params)
@@ -39,7 +39,7 @@ def judge_sample(
 
 
 class VerifierActor:
-    """Fills ``verdict``/``verdict_detail`` of every sample in a batch."""
+    """Fills ``verdict``, ``reason`` and ``verdict_detail`` of every sample in a batch."""
 
     def __init__(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -53,12 +53,11 @@ class VerifierActor:
             for sample in problem["samples"] or []:
                 started = time.perf_counter()
                 verdict = judge_sample(problem, sample, self.params)
-                self.metrics.sample(problem, verdict.status, verdict.detail,
-                                    time.perf_counter() - started)
                 seconds = time.perf_counter() - started
+                self.metrics.sample(problem, verdict.status, verdict.reason, seconds)
                 verdicts = [verifiers.entry(problem["domain"], verdict, seconds)]
-                samples.append(dict(sample, verdict=verdict.status, verdict_detail=verdict.detail,
-                                    verdicts=verdicts))
+                samples.append(dict(sample, verdict=verdict.status, reason=verdict.reason,
+                                    verdict_detail=verdict.detail, verdicts=verdicts))
             out.append(dict(problem, samples=samples))
         self.metrics.flush()
         return records.table(out, records.GENERATION)

@@ -36,7 +36,10 @@ from typing import Any
 import pyarrow as pa
 
 from raydistill import records, verifiers
+from raydistill.reasons import status_of
+from raydistill.teachers import get_teacher
 from raydistill.verifiers import Verdict
+from raydistill.verifiers.maths import gold_answer
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +78,7 @@ def parse_reply(text: str) -> Verdict:
     if leading:
         reason = leading.group(2).strip()[:300]
         return Verdict("pass" if leading.group(1).lower() == "yes" else "fail", reason)
-    return Verdict("error", f"judge reply not parseable: {text[:120]!r}")
+    return Verdict("error", f"judge reply not parseable: {text[:120]!r}", "judge_error")
 
 
 def needs_judge(problem: dict[str, Any], sample: dict[str, Any], domains: list[str]) -> bool:
@@ -88,8 +91,6 @@ def needs_judge(problem: dict[str, Any], sample: dict[str, Any], domains: list[s
 def _reference(problem: dict[str, Any]) -> str:
     gold = problem["ground_truth_solution"] or ""
     if problem["domain"] == "math":
-        from raydistill.verifiers.maths import gold_answer
-
         gold = gold_answer(gold)
     return gold[-MAX_FIELD_CHARS:]
 
@@ -111,19 +112,23 @@ def apply_policy(sample: dict[str, Any], judged: Verdict, seconds: float) -> dic
     entries = list(sample["verdicts"] or []) + [verifiers.entry("judge", judged, seconds)]
     if judged.status == "pass":
         verdict, detail = "pass", f"judge: yes ({judged.detail}); rule: {rule_detail}"
+        reason = "pass"
     elif judged.status == "fail":
         verdict, detail = "fail", f"{rule_detail}; judge: no ({judged.detail})"
+        # The rule's own failure (no_answer, ...) says more than the judge's "no".
+        rule = sample.get("reason")
+        reason = rule if rule and status_of(rule) == "fail" else judged.reason
     else:
         verdict, detail = "error", f"judge: {judged.detail}; rule: {rule_detail}"
-    return dict(sample, verdict=verdict, verdict_detail=detail[:1000], verdicts=entries)
+        reason = judged.reason
+    return dict(sample, verdict=verdict, reason=reason, verdict_detail=detail[:1000],
+                verdicts=entries)
 
 
 class JudgeActor:
     """Runs the judge teacher over the samples of a batch of problems that need it."""
 
     def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any]) -> None:
-        from raydistill.teachers import get_teacher
-
         self.domains = list(judge["domains"])
         self.template = judge.get("prompt")
         self.teacher = get_teacher(judge["teacher"]["name"])(**teacher_kwargs)
@@ -159,11 +164,12 @@ class JudgeActor:
 
 def _verdict(reply: dict[str, Any] | None) -> tuple[Verdict, float]:
     if reply is None:
-        return Verdict("error", "no reply from the judge"), 0.0
+        return Verdict("error", "no reply from the judge", "judge_error"), 0.0
     seconds = reply.get("generation_seconds") or 0.0
     if reply.get("teacher_error") or not reply.get("samples"):
-        return Verdict("error", f"judge teacher: {reply.get('teacher_error')}"), seconds
+        return Verdict("error", f"judge teacher: {reply.get('teacher_error')}",
+                       "judge_error"), seconds
     sample = reply["samples"][0]
     if sample["response"] is None:
-        return Verdict("error", f"judge {sample['verdict_detail']}"), seconds
+        return Verdict("error", f"judge {sample['verdict_detail']}", "judge_error"), seconds
     return parse_reply(sample["solution"] or sample["response"]), seconds

@@ -55,6 +55,6 @@ def verify_mcq(record: Mapping[str, Any], params: Mapping[str, Any]) -> Verdict:
         return Verdict("error", f"gold is no option letter: {gold_text!r}")
     predicted = letter(record.get("solution") or "")
     if predicted is None:
-        return Verdict("fail", 'no "Answer: X" or \\boxed{X} after the reasoning')
+        return Verdict("fail", 'no "Answer: X" or \\boxed{X} after the reasoning', "no_answer")
     return Verdict("pass" if predicted == gold else "fail",
                    f"{predicted} {'==' if predicted == gold else '!='} {gold}")
