@@ -21,10 +21,10 @@ from raydistill.errors import ConfigError
 from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
 from raydistill.loop.config import LoopConfig
-from raydistill.train.config import TrainConfig, train_checks
 from raydistill.sources import presets
 from raydistill.teachers import TEACHERS
 from raydistill.teachers.placement import replica_layout
+from raydistill.train.config import TrainConfig, train_checks
 
 __all__ = ["Config", "ConfigError", "load", "to_dict"]
 

@@ -61,7 +61,6 @@ def init_ray(ray_cfg: RayConfig, verbose: bool = False) -> None:
 
     Does nothing when Ray is already initialised (a test's cluster, a caller's).
     """
-
     if ray.is_initialized():
         return
     address = ray_cfg.address or os.environ.get("RAY_ADDRESS")
