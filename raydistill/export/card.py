@@ -91,7 +91,9 @@ def render(summary: dict[str, Any], exports: list[dict[str, Any]]) -> str:
     front = {
         "pretty_name": f"raydistill traces of {teacher.get('model', '?')}",
         "tags": ["raydistill", "reasoning", "synthetic", "distillation"],
-        "configs": yaml_configs([(e["format"], e["file_format"]) for e in exports]),
+        # One file type per folder: datasets picks one builder for every configuration.
+        "configs": yaml_configs([(e["format"], "parquet") for e in exports
+                                 if e["file_format"] == "parquet"]),
     }
     domains = sorted({ds.get("domain") for ds in cfg.get("source", {}).get("datasets", [])})
     funnel = [("problems read", "problems_read"), ("bad input rows (kept)", "input_errors"),

@@ -74,7 +74,9 @@ class ExportConfig:
     # Only problems whose measured pass rate (verified / samples) is in this band.
     min_pass_rate: float = 0.0
     max_pass_rate: float = 1.0
-    # jsonl or parquet; null = the format's usual (parquet for verl, jsonl otherwise).
+    # parquet or jsonl (null = parquet). Only Parquet exports become configurations of
+    # the run's dataset card: `datasets` reads every configuration of a folder with one
+    # file type, the one of verified/ (OpenAI's upload wants file_format=jsonl).
     file_format: str | None = None
     # Rows per shard file: bounds each file's size (and the driver's buffer).
     rows_per_file: int = 50_000

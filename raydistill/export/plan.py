@@ -217,7 +217,7 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
     else:
         fs, root = out.fs, f"{out.root}/exports/{format}"
         target_uri = f"{out.uri}/exports/{format}"
-    file_format = cfg.file_format or ("parquet" if format == "verl" else "jsonl")
+    file_format = cfg.file_format or "parquet"
     stages = plan(format, cfg, dict(_flatten("", dict(given))))
     check_plan(stages, pa.schema([(c, pa.string()) for c in columns]))
     if not ray.is_initialized():
@@ -225,7 +225,7 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
     started = time.monotonic()
     if fs.get_file_info(root).type == pafs.FileType.Directory:
         fs.delete_dir(root)
-    ds = ray.data.read_parquet(out.all, filesystem=out.fs, columns=columns)
+    ds = ray.data.read_parquet(out.all, filesystem=out.fs).select_columns(columns)
     stage = stages[0]
     kwargs = stage.map_batches_kwargs(max_task_retries=RayConfig().max_task_retries)
     if grouped(format, cfg):

@@ -76,6 +76,7 @@ class ShardWriter:
         name = f"part-{len(self.files):05d}.{self.file_format}"
         self._path = f"{self.directory}/{name}"
         self._temp = hidden_temp(self._path)
+        self.fs.create_dir(self.directory, recursive=True)
         self._stream = self.fs.open_output_stream(self._temp)
         if self.file_format == "parquet":
             self._parquet = pq.ParquetWriter(self._stream, self.schema)

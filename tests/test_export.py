@@ -1,0 +1,127 @@
+"""Exports of one real finished run (Ray, vLLM on CPU, the tiny teacher), read by real consumers.
+
+One run, module-scoped, with ``export.formats`` listing every format: the run
+writes them itself. Then ``datasets.load_dataset`` on the folder for every
+configuration of its card, TRL's SFTTrainer and DPOTrainer a few optimiser steps
+on the shipped tiny model, and the CLI's bad-input messages.
+"""
+
+import json
+
+import pyarrow.dataset as pads
+import pytest
+
+from raydistill import records
+from raydistill.config import load
+from raydistill.export.__main__ import main as export_main
+from raydistill.export.config import FORMATS
+from raydistill.export.plan import export_run
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import Manifest
+from raydistill.pipeline import run
+from raydistill.teachers import resolve_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(ray_cluster, tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    cfg = load(["conf=local", f"output.uri={root / 'run'}", "source.limit=24", "sampling.n=4",
+                f"export.formats=[{', '.join(FORMATS)}]"])
+    summary = run(cfg, OutputLocation(cfg.output))
+    return root / "run", summary
+
+
+def test_rows_carry_messages_and_logprobs(finished_run):
+    uri, _ = finished_run
+    table = pads.dataset(str(uri / "all"), format="parquet").to_table()
+    assert table.schema.equals(records.OUTPUT, check_metadata=False)
+    rows = [r for r in table.to_pylist() if r["response"] is not None]
+    assert all(r["messages"] and r["messages"][-1]["role"] == "user" for r in rows)
+    assert all(r["logprobs_mode"] == "vllm:raw_logprobs" for r in rows)
+    assert all(r["logprob_sum"] <= 0 and r["perplexity"] >= 1 for r in rows)
+
+
+def test_every_format_written_by_the_run(finished_run):
+    uri, summary = finished_run
+    for fmt in FORMATS:
+        done = json.loads((uri / "exports" / fmt / "export.json").read_text())
+        assert done["rows"] > 0, fmt
+        assert sum(f["rows"] for f in done["files"]) == done["rows"]
+    sft = json.loads((uri / "exports/sharegpt/export.json").read_text())
+    assert sft["rows"] == summary["verified"]
+    pairs = json.loads((uri / "exports/trl_dpo/export.json").read_text())
+    # Every problem either gave a pair or says why not.
+    assert pairs["problems_with_pair"] + sum(pairs["problems_without_pair"].values()) == 24
+    for pair in pads.dataset(str(uri / "exports/trl_dpo/data")).to_table().to_pylist():
+        assert pair["chosen"] != pair["rejected"]
+        assert pair["chosen_sample_idx"] != pair["rejected_sample_idx"]
+    info = json.loads((uri / "exports/sharegpt_pairs/dataset_info.json").read_text())
+    assert info["raydistill_sharegpt_pairs"]["ranking"] is True
+
+
+def test_load_dataset_every_configuration_of_the_card(finished_run):
+    from datasets import load_dataset
+
+    uri, summary = finished_run
+    card = (uri / "README.md").read_text()
+    assert "configs:" in card and "Funnel" in card and "licence" in card
+    assert load_dataset(str(uri))["train"].num_rows == summary["verified"]
+    assert load_dataset(str(uri), "all")["train"].num_rows == summary["rows_in_all"]
+    for fmt in FORMATS:
+        done = json.loads((uri / "exports" / fmt / "export.json").read_text())
+        assert load_dataset(str(uri), fmt)["train"].num_rows == done["rows"], fmt
+
+
+def test_export_options_k_pick_band_and_bespoke(finished_run, tmp_path):
+    uri, _ = finished_run
+    done = export_run(str(uri), "openai", k=1, pick="shortest", style="bespoke",
+                      rows="all", file_format="jsonl", rows_per_file=5,
+                      uri=str(tmp_path / "openai"))
+    lines = [json.loads(line) for f in sorted((tmp_path / "openai" / "data").iterdir())
+             for line in f.read_text().splitlines()]
+    assert len(lines) == done["rows"] <= 24
+    assert all(f["rows"] <= 5 for f in done["files"])
+    first = lines[0]["messages"]
+    assert first[0]["role"] == "system" and "<|begin_of_thought|>" in first[-1]["content"]
+    band = export_run(str(uri), "verl", min_pass_rate=0.01, max_pass_rate=0.99,
+                      uri=str(tmp_path / "verl"))
+    rates = pads.dataset(str(tmp_path / "verl" / "data"), format="parquet").to_table()
+    assert all(0 < r["pass_rate"] < 1 for r in rates["extra_info"].to_pylist())
+    assert band["rows"] + band["left_out"].get("outside_pass_rate_band", 0) \
+        + band["left_out"].get("no_samples", 0) == 24
+
+
+def test_bad_input_fails_before_work(finished_run, tmp_path, capsys):
+    uri, _ = finished_run
+    assert export_main([str(uri), "format=alpaca"]) == 2
+    assert "unknown export format 'alpaca'" in capsys.readouterr().err
+    assert export_main([str(uri), "format=trl_dpo", "k=2"]) == 2
+    assert "does not take key 'k'" in capsys.readouterr().err
+    unfinished = OutputLocation(load(["conf=local", f"output.uri={tmp_path / 'u'}"]).output)
+    Manifest(fingerprint={}).save(unfinished)
+    assert export_main([str(tmp_path / "u"), "format=trl_sft"]) == 2
+    assert "unfinished run" in capsys.readouterr().err
+
+
+def test_trl_sft_and_dpo_train_on_the_exports(finished_run, tmp_path):
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    uri, _ = finished_run
+    model_path = resolve_model("builtin:tiny-teacher")
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    common = {"max_steps": 3, "per_device_train_batch_size": 2, "report_to": [],
+              "use_cpu": True, "save_strategy": "no", "logging_steps": 1}
+    sft_data = load_dataset(str(uri), "trl_sft")["train"]
+    sft = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_path),
+                     args=SFTConfig(output_dir=str(tmp_path / "sft"), max_length=256, **common),
+                     train_dataset=sft_data, processing_class=tokenizer)
+    assert sft.train().global_step == 3
+    dpo_data = load_dataset(str(uri), "trl_dpo")["train"]
+    dpo = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_path),
+                     args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=256, **common),
+                     train_dataset=dpo_data, processing_class=tokenizer)
+    assert dpo.train().global_step == 3

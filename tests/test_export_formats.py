@@ -1,0 +1,88 @@
+"""Unit tests of the export's pure parts: row builders, choices, pairs, options (no Ray)."""
+
+import pytest
+
+from raydistill import records
+from raydistill.export.config import ExportError
+from raydistill.export.formats import SCHEMAS, Render, assistant_text, trl_dpo
+from raydistill.export.pairs import choose, make_pair
+from raydistill.export.plan import export_rows, options
+
+
+def sample(i, verified, pid="p", tokens=None, ppl=None, response=None, finish="stop"):
+    return {"problem_id": pid, "sample_idx": i, "source": "s", "source_index": 0,
+            "domain": "math", "problem": "q", "ground_truth_solution": "4",
+            "test_cases": None, "verified": verified, "verdict": "pass" if verified else "fail",
+            "response": response or f"r{i}", "reasoning": f"think {i}", "solution": str(i),
+            "finish_reason": finish, "think_closed": finish != "length",
+            "completion_tokens": tokens or 10 + i, "perplexity": ppl,
+            "messages": [{"role": "user", "content": "q?"}]}
+
+
+def test_pairs_by_perplexity_never_identical_texts():
+    rows = [sample(0, True, ppl=3.0), sample(1, True, ppl=1.5), sample(2, False, ppl=9.0),
+            sample(3, False, ppl=2.0)]
+    pair, _ = make_pair(rows, "correct_vs_incorrect", "lowest_perplexity",
+                        "highest_perplexity", (), 0)
+    assert (pair["chosen"]["sample_idx"], pair["rejected"]["sample_idx"]) == (1, 2)
+    same = [sample(0, True, response="x"), sample(1, False, response="x")]
+    assert make_pair(same, "correct_vs_incorrect", "random", "random", (), 0) == (
+        None, "identical_texts")
+    assert make_pair(rows, "correct_vs_incorrect", "lowest_perplexity", "random", (), 0)[0]
+    no_ppl = [sample(0, True), sample(1, False)]
+    assert make_pair(no_ppl, "correct_vs_incorrect", "lowest_perplexity", "random", (), 0)[1] \
+        == "no_perplexity"
+
+
+def test_truncated_only_rejected_when_allowed():
+    rows = [sample(0, True), sample(1, False, finish="length")]
+    assert make_pair(rows, "correct_vs_incorrect", "random", "random", (), 0)[1] == \
+        "no_failed_sample"
+    pair, _ = make_pair(rows, "correct_vs_incorrect", "random", "random", ("truncated",), 0)
+    assert pair["rejected"]["sample_idx"] == 1
+
+
+def test_length_rule_shortest_vs_longest_verified():
+    rows = [sample(0, True, tokens=50), sample(1, True, tokens=5), sample(2, True, tokens=20)]
+    pair, _ = make_pair(rows, "length", "random", "random", (), 0)
+    assert (pair["chosen"]["sample_idx"], pair["rejected"]["sample_idx"]) == (1, 0)
+    row = trl_dpo(pair, Render())
+    assert row["rule"].startswith("length") and row["chosen_tokens"] == 5
+
+
+def test_random_choice_is_seeded_and_order_free():
+    rows = [sample(i, True) for i in range(8)]
+    picked = [r["sample_idx"] for r in choose(rows, 3, "random", 7)]
+    assert picked == [r["sample_idx"] for r in choose(list(reversed(rows)), 3, "random", 7)]
+    assert [r["sample_idx"] for r in choose(rows, 2, "shortest", 0)] == [0, 1]
+
+
+def test_targets_and_styles():
+    assert assistant_text("t", "s", Render(target="solution", style="bespoke")) == \
+        "<|begin_of_solution|>\n\ns\n\n<|end_of_solution|>"
+    assert assistant_text("t", "s", Render()) == "<think>\nt\n</think>\n\ns"
+
+
+def test_export_rows_schema_and_left_out_counts():
+    rows = [sample(0, True), sample(1, False), sample(2, True, pid="q"), sample(3, True, pid="q")]
+    table = records.table(rows, records.OUTPUT)
+    for fmt, schema in SCHEMAS.items():
+        out = export_rows(table, fmt, {})
+        assert out.schema.names[: len(schema)] == schema.names
+    out = export_rows(table, "trl_sft", {"k": 1}).to_pylist()
+    data = [r for r in out if r["_left_out"] is None]
+    left = {r["_left_out"]: r["_count"] for r in out if r["_left_out"]}
+    assert len(data) == 2 and left == {"not_verified": 1, "over_k": 1}
+    dpo = export_rows(table, "trl_dpo", {}).to_pylist()
+    assert {r["_left_out"] for r in dpo if r["_left_out"]} == {"no_failed_sample"}
+
+
+def test_bad_options_named():
+    with pytest.raises(ExportError, match="unknown export format 'alpaca'"):
+        options("alpaca")
+    with pytest.raises(ExportError, match="does not take key 'pairs.rule'"):
+        options("trl_sft", {"pairs": {"rule": "length"}})
+    with pytest.raises(ExportError, match="export.pick"):
+        options("trl_sft", {"pick": "best"})
+    with pytest.raises(ExportError, match="does not take key .kk."):
+        options("verl", {"min_pass_rate": 0.5}) and options("sharegpt", {"kk": 1})
