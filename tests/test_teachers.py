@@ -52,6 +52,8 @@ def test_vllm_sampling_params_follow_the_sampling_config():
     teacher.make_params, teacher.output_kind = SamplingParams, RequestOutputKind.FINAL_ONLY
     teacher.sampling = {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 64,
                         "min_tokens": 16, "seed": 5}
+    teacher.logprob_params = {"logprobs": 0}
     params = teacher._params("p1")
     assert (params.n, params.max_tokens, params.min_tokens) == (3, 64, 16)
+    assert params.logprobs == 0  # the sampled tokens' log-probabilities, for the exports' stats
     assert params.seed == request_seed(5, "p1")

@@ -60,14 +60,14 @@ def check_tests(record: Mapping[str, Any], sandbox_params: Mapping[str, Any]) ->
         return {"tests": len(suite.tests), "broken": [], "error": "no reference solution"}
     limits, settings = _settings(sandbox_params)
     try:
-        sandbox = _sandbox(limits, bool(settings["allow_weak_sandbox"]))
+        sandbox = _sandbox(limits, settings.allow_weak_sandbox)
     except SandboxUnavailable as exc:
         return {"tests": len(suite.tests), "broken": [], "error": f"sandbox error: {exc}"}
     job = {"mode": suite.mode, "program": _program(code, suite, starter), "tests": suite.tests,
            "fn_name": suite.fn_name, "setup": suite.setup, "entry_point": suite.entry_point,
            "cpu_s": limits.cpu_s, "wall_s": limits.wall_s, "max_output": limits.max_output_bytes}
     broken: list[int] = []
-    tolerance = float(settings["float_tolerance"])
+    tolerance = settings.float_tolerance
 
     def on_record(run: TestRun) -> bool:
         if judge(run, suite, limits, tolerance) is not None:
