@@ -83,7 +83,8 @@ def test_clean_trace_passes_every_filter():
     ("repetition", {"reasoning": "Wait, let me recompute the apples once more carefully. " * 40}),
     ("repetition", {"reasoning": "\n\n".join(
         ["Let me reconsider whether Tom gave away five apples or six apples here."] * 5)}),
-    ("language_mixing", {"reasoning": CLEAN_REASONING + "\n\n所以答案是七个苹果，我们再检查一下这个计算"
+    ("language_mixing", {"reasoning": CLEAN_REASONING
+                         + "\n\n所以答案是七个苹果，我们再检查一下这个计算"
                          "是否正确，汤姆一开始有十二个苹果然后给了别人五个苹果所以剩下七个苹果"
                          "这个答案是对的我们确认一下没有问题"}),
     ("length", {"completion_tokens": 5000}),
@@ -112,7 +113,8 @@ def test_filter_traces_turns_verified_samples_into_filtered_failures():
 
 
 def test_drop_tests_keeps_the_format():
-    wrapped = json.dumps({"input_output": json.dumps({"inputs": ["1", "2"], "outputs": ["1", "3"]})})
+    tests = {"inputs": ["1", "2"], "outputs": ["1", "3"]}
+    wrapped = json.dumps({"input_output": json.dumps(tests)})
     inner = json.loads(json.loads(drop_tests(wrapped, [1]))["input_output"])
     assert inner == {"inputs": ["1"], "outputs": ["1"]}
 
