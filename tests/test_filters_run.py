@@ -18,12 +18,9 @@ import pyarrow.dataset as pads
 import pytest
 
 from raydistill.config import load
-from raydistill.filters.problems import filter_problems
 from raydistill.output.location import OutputLocation
-from raydistill.output.manifest import load_manifest
 from raydistill.pipeline import run
-from raydistill.sources import problem_id, read_problems
-from tests.test_resume import finish, kill_when, manifest_says
+from raydistill.sources import problem_id
 
 pytestmark = pytest.mark.slow
 
@@ -139,28 +136,3 @@ def test_planted_rows_removed_with_reason_and_detail(shared_run):
     assert summary["removed"]["kept"] == len(BASE)
     assert summary["rows_in_all"] == len(BASE)  # removed problems cost no teacher time
     assert "removed" in (out.fs.open_input_stream(f"{out.root}/report.html").read().decode())
-
-
-def test_filters_on_s3(ray_cluster, s3_server, data):
-    root, expected = data
-    cfg = load([*args(root, "s3://raydistill-test/filters/run"),
-                f"output.s3_endpoint={s3_server}"])
-    out = OutputLocation(cfg.output)
-    staged = out.stage_problems(read_problems(cfg.source), 1000, out.inputs)
-    tally = filter_problems(cfg, out, staged["problems"])
-    assert tally["kept"] == len(BASE) and sum(tally["removed"].values()) == len(expected)
-    check_removed(out, expected)
-
-
-def test_rerun_after_driver_kill_removes_the_same_rows(shared_run, data, tmp_path):
-    root, expected = data
-    _, first, _, _ = shared_run
-    argv = args(root, str(tmp_path / "out"))
-    out = OutputLocation(load(argv).output)
-    kill_when(start(argv), manifest_says(out, "staged"))
-    assert load_manifest(out).filtered is None
-    finish(start(argv))
-    assert load_manifest(out).filtered is not None
-    check_removed(out, expected)
-    again = {k: {c: v for c, v in r.items()} for k, r in removed_rows(out).items()}
-    assert again == removed_rows(first)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -23,15 +24,16 @@ REPO = Path(__file__).resolve().parent.parent
 def test_ray_job_submit_against_a_local_head(tmp_path):
     bin_dir = Path(sys.executable).parent
     # The job's `python` must be this environment's, as after `source .venv/bin/activate`.
-    # The environment is the README's: `export RAY_AUTH_MODE=token`, nothing else. Ray
-    # 2.60 then uses ~/.ray/auth_token (written by any earlier local `ray.init`, or
-    # by this head) for the head, `ray job submit` and, here, our dashboard requests.
-    readme = (REPO / "README.md").read_text()
-    assert "    export RAY_AUTH_MODE=token" in readme
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "RAY_AUTH_MODE": "token"}
-    for name in ("RAY_ADDRESS", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
-        env.pop(name, None)
-    token_file = Path.home() / ".ray" / "auth_token"
+    # Ray 2.60 turns token authentication on for new clusters once a token exists
+    # (any earlier local `ray.init` writes ~/.ray/auth_token), so the head runs with
+    # it explicitly, with a token of this test's own that `ray job submit` and our
+    # dashboard requests present, as a user's CLI and browser do.
+    token = secrets.token_hex(16)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+           "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_AUTH_TOKEN_PATH", None)
+    auth = {"Authorization": f"Bearer {token}"}
     gcs_port, dashboard_port = free_port(), free_port()
     # Every port with a fixed default too (the job agent's 52365, the client
     # server's 10001): another Ray on this machine (the session's test cluster)
@@ -45,10 +47,6 @@ def test_ray_job_submit_against_a_local_head(tmp_path):
     )
     dashboard = f"http://127.0.0.1:{dashboard_port}"
     try:
-        deadline = time.monotonic() + 60
-        while not token_file.is_file() and time.monotonic() < deadline:
-            time.sleep(1)
-        auth = {"Authorization": f"Bearer {token_file.read_text().strip()}"}
         deadline = time.monotonic() + 120
         while True:
             try:
