@@ -22,42 +22,15 @@ from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
 from raydistill.loop.config import LoopConfig
 from raydistill.sources import presets
+from raydistill.sources.config import DatasetConfig, SourceConfig
 from raydistill.teachers import TEACHERS
 from raydistill.teachers.placement import replica_layout
 from raydistill.train.config import TrainConfig, train_checks
 
-__all__ = ["Config", "ConfigError", "load", "to_dict"]
+__all__ = ["Config", "ConfigError", "DatasetConfig", "SourceConfig", "load", "to_dict"]
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 SOURCE_FORMATS = ("synthetic_arithmetic", "jsonl", "parquet", "hf")
-
-
-@dataclass
-class DatasetConfig:
-    """One input data set and how its fields map onto a problem."""
-
-    name: str = MISSING
-    format: str = "jsonl"
-    path: str = ""
-    split: str = "train"
-    # The hub data set's configuration name (format hf): "ARC-Challenge", "gpqa_diamond".
-    subset: str = ""
-    preset: str = ""
-    question_field: str = ""
-    answer_field: str = ""
-    # "" = the preset's domain (code for apps, mcq for sciq, math without a preset).
-    domain: str = ""
-    limit: int | None = None
-    seed: int = 0
-
-
-@dataclass
-class SourceConfig:
-    """Where problems come from."""
-
-    datasets: list[DatasetConfig] = field(default_factory=list)
-    limit: int | None = None
-    problems_per_file: int = 1000
 
 
 @dataclass

@@ -23,16 +23,14 @@ import hashlib
 import json
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from raydistill.output.storage import list_files, resolve
 from raydistill.sources import presets, synthetic
-
-if TYPE_CHECKING:  # annotations only: the config imports this package to validate presets
-    from raydistill.config import DatasetConfig, SourceConfig
+from raydistill.sources.config import DatasetConfig, SourceConfig
 
 logger = logging.getLogger(__name__)
 
