@@ -147,6 +147,7 @@ class OutputConfig:
     uri: str = MISSING
     s3_endpoint: str | None = None
     s3_region: str | None = None
+    s3_retry_attempts: int = 10
     overwrite: bool = False
     max_error_fraction: float | None = None
 
@@ -295,6 +296,7 @@ def validate(cfg: Config) -> None:
         *((ok, f"export.{key}", why) for ok, key, why in export_checks(cfg.export)),
         *train_checks(cfg.train),
         *ray_checks(cfg.ray),
+        (cfg.output.s3_retry_attempts >= 1, "output.s3_retry_attempts", "must be >= 1"),
         (cfg.output.max_error_fraction is None or 0 <= cfg.output.max_error_fraction <= 1,
          "output.max_error_fraction", "must be in [0, 1] or null"),
         (cfg.prompt.template in ("r1", "bespoke", "custom"), "prompt.template",

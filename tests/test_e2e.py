@@ -1,4 +1,9 @@
-"""End to end on real parts: Ray, vLLM (CPU) with the shipped tiny teacher, moto S3."""
+"""End to end on real parts: Ray, vLLM (CPU) with the shipped tiny teacher.
+
+The run is conftest's ``demo_run`` (shared with the export tests); runs on the
+moto S3 server are in tests/test_resume.py (killed and resumed, the server stopped
+mid-write) and tests/test_verify_cli.py.
+"""
 
 import json
 
@@ -7,37 +12,9 @@ import pyarrow.dataset as pads
 import pytest
 
 from raydistill import records
-from raydistill.config import load
 from raydistill.output.location import OutputLocation
-from raydistill.pipeline import run
 
 pytestmark = pytest.mark.slow
-
-LONG_QUESTION = "How many apples? " * 400  # ~2000 tokens > max_model_len 512
-
-
-@pytest.fixture(scope="module")
-def bad_input(tmp_path_factory):
-    path = tmp_path_factory.mktemp("src") / "bad.jsonl"
-    path.write_bytes(
-        json.dumps({"question": "Tom has 3 apples and gets 4 more. How many apples does "
-                                "Tom have now?", "answer": "3 + 4 = 7\n#### 7"}).encode() + b"\n"
-        + json.dumps({"question": "no answer here"}).encode() + b"\n"
-        + b"\xff\xfe\xfa not utf-8\n"
-        + json.dumps({"question": "", "answer": "#### 1"}).encode() + b"\n"
-        + json.dumps({"question": LONG_QUESTION, "answer": "#### 1"}).encode() + b"\n"
-    )
-    return path
-
-
-def overrides(uri, bad_input, *extra):
-    return [
-        "conf=local", f"output.uri={uri}", "source.limit=29", "sampling.n=3",
-        "source.datasets=[{name: synthetic_arithmetic, format: synthetic_arithmetic, limit: 24},"
-        f" {{name: bad, format: jsonl, path: '{bad_input}', preset: gsm8k}}]",
-        *extra,
-    ]
-
 
 def read(out: OutputLocation, path: str):
     return pads.dataset(path, filesystem=out.fs, format="parquet").to_table()
@@ -83,7 +60,7 @@ def check_run(cfg, summary):
     # The tiny teacher at temperature 1.0 is right sometimes and wrong sometimes.
     assert 0 < summary["pass_rate"] < 1
     # Provenance on every row.
-    assert set(everything["teacher"].to_pylist()) == {"builtin:tiny-teacher"}
+    assert set(everything["teacher"].to_pylist()) == {cfg.teacher.model}
     assert set(everything["n"].to_pylist()) == {3}
     generated = everything.filter(pc.is_valid(everything["response"]))
     assert min(generated["completion_tokens"].to_pylist()) > 0
@@ -96,20 +73,11 @@ def check_run(cfg, summary):
     return everything
 
 
-def test_local_output(ray_cluster, tmp_path, bad_input):
+def test_local_output(demo_run):
     import datasets
 
-    cfg = load(overrides(tmp_path / "out", bad_input))
-    summary = run(cfg, OutputLocation(cfg.output))
+    cfg, summary, uri = demo_run.cfg, demo_run.summary, demo_run.uri
     everything = check_run(cfg, summary)
     loaded = datasets.load_dataset(
-        "parquet", data_files=str(tmp_path / "out" / "all" / "*.parquet"), split="train")
+        "parquet", data_files=str(uri / "all" / "*.parquet"), split="train")
     assert loaded.num_rows == everything.num_rows
-
-
-def test_s3_output(ray_cluster, s3_server, bad_input):
-    cfg = load(overrides("s3://raydistill-test/runs/e2e", bad_input,
-                         f"output.s3_endpoint={s3_server}"))
-    out = OutputLocation(cfg.output)
-    out.check_writable()
-    check_run(cfg, run(cfg, out))

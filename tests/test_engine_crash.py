@@ -1,23 +1,16 @@
 """A prompt that crashes the vLLM engine every time ends as one error row (teachers/crashes.py).
 
-The real test runs the pipeline with a real engine crash: a logits processor
-(tests/poison_engine.py) raises inside vLLM's engine core when one prompt is
-scheduled. The unit tests check the ledger's rule and the gate without vLLM.
+The unit tests here check the ledger's rule and the gate without vLLM; the real
+engine crash (a logits processor, tests/poison_engine.py, raising inside vLLM's
+engine core when one prompt is scheduled) is part of the one faults run in
+tests/test_faults.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-from pathlib import Path
-
-import pyarrow.dataset as pads
-import pytest
 
 from raydistill.teachers.crashes import CrashCounts, CrashGuard, Deaths, ExclusiveGate
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_poison_needs_a_death_alone_and_two_in_all():
@@ -92,47 +85,3 @@ def test_guard_records_requests_in_flight_and_condemns_only_poison():
     assert seen == ["new"] and not guard.in_flight
     assert guard.poison("bad") and "2 engine deaths, 1 alone" in guard.poison("bad")
     assert guard.poison("good") is None and guard.poison("new") is None
-
-
-@pytest.mark.slow
-def test_prompt_that_crashes_the_engine_is_one_error_row(ray_cluster, tmp_path):
-    from raydistill.config import load
-    from raydistill.output.location import OutputLocation
-    from raydistill.pipeline import run
-    from tests.poison_engine import MARKER
-
-    good, samples = 24, 2
-    src = tmp_path / "poison.jsonl"
-    src.write_text(json.dumps({"question": f"{MARKER} Tom has 3 apples. How many apples?",
-                               "answer": "#### 3"}) + "\n")
-    # The poison comes first, so it shares its batch of 4 (and the engine) with
-    # good problems when it first crashes the engine.
-    cfg = load([
-        "conf=local", f"output.uri={tmp_path / 'out'}", f"source.limit={good + 1}",
-        f"sampling.n={samples}", "ray.rows_per_block=4", "teacher.batch_size=4",
-        "verify.batch_size=4",
-        f"source.datasets=[{{name: poison, format: jsonl, path: '{src}', preset: gsm8k}},"
-        f" {{name: synthetic, format: synthetic_arithmetic, limit: {good}}}]",
-        "teacher.engine_kwargs={enforce_eager: true, enable_chunked_prefill: false,"
-        " logits_processors: ['tests.poison_engine:CrashOnMarker']}",
-        # The engine core imports the crashing processor from tests/.
-        f"teacher.env={{VLLM_CPU_KVCACHE_SPACE: '1', PYTHONPATH: '{ROOT}'}}",
-    ])
-    out = OutputLocation(cfg.output)
-    summary = run(cfg, out)
-
-    table = pads.dataset(out.all, filesystem=out.fs, format="parquet").to_table()
-    poison = table.filter(pads.field("source") == "poison").to_pylist()
-    assert len(poison) == 1, poison
-    assert poison[0]["verdict"] == "error" and poison[0]["response"] is None
-    detail = poison[0]["verdict_detail"]
-    assert detail.startswith("teacher: engine crashed while generating this prompt"), detail
-    # One death shared with the good problems, one alone: then it is not retried.
-    assert re.search(r"\(2 engine deaths, 1 alone\); not retried", detail), detail
-
-    rest = table.filter(pads.field("source") == "synthetic")
-    keys = list(zip(rest["problem_id"].to_pylist(), rest["sample_idx"].to_pylist(),
-                    strict=True))
-    assert len(keys) == len(set(keys)) == good * samples
-    assert set(rest["verdict"].to_pylist()) <= {"pass", "fail"}
-    assert summary["teacher_errors"] == 1 and summary["errors"] == 1

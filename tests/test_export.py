@@ -1,9 +1,11 @@
 """Exports of one real finished run (Ray, vLLM on CPU, the tiny teacher), read by real consumers.
 
-One run, module-scoped, with ``export.formats`` listing every format: the run
-writes them itself. Then ``datasets.load_dataset`` on the folder for every
-configuration of its card, TRL's SFTTrainer and DPOTrainer a few optimiser steps
-on the shipped tiny model, and the CLI's bad-input messages.
+The run is conftest's ``demo_run`` (shared with tests/test_e2e.py), with
+``export.formats`` listing every format: the run writes them itself. It holds
+error rows too (bad input, a prompt too long), as real runs do. Then
+``datasets.load_dataset`` on the folder for every configuration of its card,
+TRL's SFTTrainer and DPOTrainer a few optimiser steps on the shipped tiny model,
+and the CLI's bad-input messages.
 """
 
 import json
@@ -18,19 +20,20 @@ from raydistill.export.config import FORMATS
 from raydistill.export.plan import export_run
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import Manifest
-from raydistill.pipeline import run
 from raydistill.teachers import resolve_model
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def finished_run(ray_cluster, tmp_path_factory):
-    root = tmp_path_factory.mktemp("export")
-    cfg = load(["conf=local", f"output.uri={root / 'run'}", "source.limit=24", "sampling.n=4",
-                f"export.formats=[{', '.join(FORMATS)}]"])
-    summary = run(cfg, OutputLocation(cfg.output))
-    return root / "run", summary
+def finished_run(demo_run):
+    return demo_run.uri, demo_run.summary
+
+
+def problems_in(uri) -> int:
+    """Problems in the run's all/, error rows' problems included."""
+    table = pads.dataset(str(uri / "all"), format="parquet").to_table(columns=["problem_id"])
+    return len(set(table["problem_id"].to_pylist()))
 
 
 def test_rows_carry_messages_and_logprobs(finished_run):
@@ -53,7 +56,8 @@ def test_every_format_written_by_the_run(finished_run):
     assert sft["rows"] == summary["verified"]
     pairs = json.loads((uri / "exports/trl_dpo/export.json").read_text())
     # Every problem either gave a pair or says why not.
-    assert pairs["problems_with_pair"] + sum(pairs["problems_without_pair"].values()) == 24
+    assert pairs["problems_with_pair"] + sum(pairs["problems_without_pair"].values()) == \
+        problems_in(uri)
     for pair in pads.dataset(str(uri / "exports/trl_dpo/data")).to_table().to_pylist():
         assert pair["chosen"] != pair["rejected"]
         assert pair["chosen_sample_idx"] != pair["rejected_sample_idx"]
@@ -81,7 +85,7 @@ def test_export_options_k_pick_band_and_bespoke(finished_run, tmp_path):
                       uri=str(tmp_path / "openai"))
     lines = [json.loads(line) for f in sorted((tmp_path / "openai" / "data").iterdir())
              for line in f.read_text().splitlines()]
-    assert len(lines) == done["rows"] <= 24
+    assert len(lines) == done["rows"] <= problems_in(uri)
     assert all(f["rows"] <= 5 for f in done["files"])
     first = lines[0]["messages"]
     assert first[0]["role"] == "system" and "<|begin_of_thought|>" in first[-1]["content"]
@@ -90,7 +94,7 @@ def test_export_options_k_pick_band_and_bespoke(finished_run, tmp_path):
     rates = pads.dataset(str(tmp_path / "verl" / "data"), format="parquet").to_table()
     assert all(0 < r["pass_rate"] < 1 for r in rates["extra_info"].to_pylist())
     assert band["rows"] + band["left_out"].get("outside_pass_rate_band", 0) \
-        + band["left_out"].get("no_samples", 0) == 24
+        + band["left_out"].get("no_samples", 0) == problems_in(uri)
 
 
 def test_bad_input_fails_before_work(finished_run, tmp_path, capsys):

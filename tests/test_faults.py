@@ -1,17 +1,30 @@
-"""Faults during a real run (Ray, vLLM on CPU, the tiny teacher): a vLLM engine killed
-mid-run, a verifier actor killed, poison rows, the error cap.
+"""Faults during one real run (Ray, vLLM on CPU, the tiny teacher), all at once:
 
-Recovery is Ray's own: Ray Data's actor pools restart dead actors
-(``max_restarts=-1``) and resubmit their in-flight batches (``ray.max_task_retries``).
+- a prompt that crashes the vLLM engine every time (a logits processor,
+  tests/poison_engine.py, raises inside vLLM's engine core when it is scheduled):
+  the engine dies twice, the pool restarts the actor with a fresh engine each
+  time, and the prompt ends as one error row (teachers/crashes.py);
+- a verifier actor SIGKILLed mid-run;
+- poison rows: a prompt longer than the context, a row without its answer, an
+  answer the math checker cannot read;
+- the error cap: the run fails loudly over ``output.max_error_fraction`` and
+  publishes nothing; raising the cap resumes the same run and publishes.
+
+Every good problem ends with all its samples exactly once. Recovery is Ray's
+own: Ray Data's actor pools restart dead actors (``max_restarts=-1``) and
+resubmit their in-flight batches (``ray.max_task_retries``). One run, because
+each engine start costs about a minute here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import threading
 import time
+from pathlib import Path
 
 import psutil
 import pyarrow.dataset as pads
@@ -25,9 +38,9 @@ from raydistill.pipeline import run
 
 pytestmark = pytest.mark.slow
 
-PROBLEMS, SAMPLES = 160, 2
-ARGS = [f"source.limit={PROBLEMS}", f"sampling.n={SAMPLES}", "ray.rows_per_block=4",
-        "teacher.batch_size=4", "verify.batch_size=4"]
+ROOT = Path(__file__).resolve().parent.parent
+GOOD, SAMPLES = 24, 2
+LONG_QUESTION = "How many apples? " * 400  # ~2000 tokens > max_model_len 512
 
 
 def committed(out: OutputLocation) -> int:
@@ -52,15 +65,14 @@ def my_actor_processes(name: str) -> list[psutil.Process]:
     return found
 
 
-class Killer(threading.Thread):
-    """Waits for the first committed block, then kills the processes ``pick`` returns."""
+class VerifierKiller(threading.Thread):
+    """Waits for the first committed block, then SIGKILLs the verifier actor."""
 
-    def __init__(self, out: OutputLocation, pick) -> None:
+    def __init__(self, out: OutputLocation) -> None:
         super().__init__(daemon=True)
-        self.out, self.pick = out, pick
+        self.out = out
         self.killed: list[int] = []
         self.done_at_kill = -1
-        self.teacher_pid: int | None = None
         self.error: BaseException | None = None
 
     def run(self) -> None:
@@ -70,100 +82,93 @@ class Killer(threading.Thread):
                 assert time.monotonic() < deadline, "no block was ever committed"
                 time.sleep(0.05)
             self.done_at_kill = committed(self.out)
-            teacher = my_actor_processes("MapWorker(MapBatches(VLLMTeacher))")
-            self.teacher_pid = teacher[0].pid if teacher else None
-            for proc in self.pick():
+            actors = my_actor_processes("MapWorker(MapBatches(VerifierActor))")
+            assert len(actors) == 1, actors
+            for proc in actors:
                 proc.send_signal(signal.SIGKILL)
                 self.killed.append(proc.pid)
         except BaseException as exc:  # noqa: BLE001 - reported by the test thread
             self.error = exc
 
 
-def run_with(out_dir, pick, *extra) -> tuple[dict, Killer, OutputLocation]:
-    cfg = load(["conf=local", f"output.uri={out_dir}", *ARGS, *extra])
-    out = OutputLocation(cfg.output)
-    killer = Killer(out, pick)
-    killer.start()
-    summary = run(cfg, out)
-    killer.join(timeout=60)
-    assert killer.error is None, killer.error
-    return summary, killer, out
+@pytest.fixture(scope="module")
+def faulty_run(ray_cluster, tmp_path_factory):
+    """The run, first under a cap it exceeds, then resumed under a higher one."""
+    from tests.poison_engine import MARKER
 
-
-def exactly_once(out: OutputLocation) -> None:
-    table = pads.dataset(out.all, filesystem=out.fs, format="parquet").to_table()
-    keys = list(zip(table["problem_id"].to_pylist(), table["sample_idx"].to_pylist(),
-                    strict=True))
-    assert len(keys) == len(set(keys)) == PROBLEMS * SAMPLES
-    # Nothing lost to the fault: every problem has its samples, none an error row.
-    assert table.filter(pads.field("response").is_null()).num_rows == 0
-
-
-def test_vllm_engine_killed_mid_run(ray_cluster, tmp_path):
-    def engine_processes():
-        actors = my_actor_processes("MapWorker(MapBatches(VLLMTeacher))")
-        assert len(actors) == 1, actors
-        # The engine core is a child process of the actor (vLLM's multiprocess
-        # engine): killing it is a real engine crash, seen as EngineDeadError.
-        children = actors[0].children(recursive=True)
-        assert children, "the teacher actor has no engine process"
-        return children
-
-    summary, killer, out = run_with(tmp_path / "out", engine_processes)
-    assert killer.killed and killer.done_at_kill < PROBLEMS // 4
-    exactly_once(out)
-    assert summary["samples"] == PROBLEMS * SAMPLES and summary["errors"] == 0
-    # The dead engine took its actor down; the pool runs a new one with a fresh engine.
-    assert [p.pid for p in my_actor_processes("MapWorker(MapBatches(VLLMTeacher))")] != [
-        killer.teacher_pid]
-
-
-def test_verifier_actor_killed_mid_run(ray_cluster, tmp_path):
-    def verifier_process():
-        actors = my_actor_processes("MapWorker(MapBatches(VerifierActor))")
-        assert len(actors) == 1, actors
-        return actors
-
-    summary, killer, out = run_with(tmp_path / "out", verifier_process)
-    assert killer.killed and killer.done_at_kill < PROBLEMS // 4
-    exactly_once(out)
-    assert summary["samples"] == PROBLEMS * SAMPLES
-
-
-LONG_QUESTION = "How many apples? " * 400  # ~2000 tokens > max_model_len 512
-
-
-def test_poison_rows_are_isolated_and_the_error_cap_fails_loudly(ray_cluster, tmp_path):
-    src = tmp_path / "poison.jsonl"
-    rows = [
-        {"question": "Tom has 3 apples and gets 4 more. How many apples?", "answer": "#### 7"},
+    root = tmp_path_factory.mktemp("faults")
+    crash, poison = root / "crash.jsonl", root / "poison.jsonl"
+    crash.write_text(json.dumps({"question": f"{MARKER} Tom has 3 apples. How many apples?",
+                                 "answer": "#### 3"}) + "\n")
+    poison.write_text("".join(json.dumps(r) + "\n" for r in [
         {"question": LONG_QUESTION, "answer": "#### 1"},  # exceeds the context
         {"question": "no answer field"},  # bad input
         {"question": "What is 2 + 2?", "answer": "#### abc"},  # the math checker cannot read it
+    ]))
+    # The crashing prompt comes first, so it shares its batch of 4 (and the engine)
+    # with good problems when it first crashes the engine.
+    args = [
+        "conf=local", f"output.uri={root / 'out'}", f"source.limit={GOOD + 4}",
+        f"sampling.n={SAMPLES}", "ray.rows_per_block=4", "teacher.batch_size=4",
+        "verify.batch_size=4",
+        f"source.datasets=[{{name: crash, format: jsonl, path: '{crash}', preset: gsm8k}},"
+        f" {{name: synthetic, format: synthetic_arithmetic, limit: {GOOD}}},"
+        f" {{name: poison, format: jsonl, path: '{poison}', preset: gsm8k}}]",
+        "teacher.engine_kwargs={enforce_eager: true, enable_chunked_prefill: false,"
+        " logits_processors: ['tests.poison_engine:CrashOnMarker']}",
+        # The engine core imports the crashing processor from tests/.
+        f"teacher.env={{VLLM_CPU_KVCACHE_SPACE: '1', PYTHONPATH: '{ROOT}'}}",
     ]
-    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    sources = (
-        "source.datasets=[{name: synthetic, format: synthetic_arithmetic, limit: 6},"
-        f" {{name: poison, format: jsonl, path: '{src}', preset: gsm8k}}]"
-    )
-    args = ["conf=local", f"output.uri={tmp_path / 'out'}", "source.limit=10", "sampling.n=2",
-            sources]
     cfg = load([*args, "output.max_error_fraction=0.05"])
     out = OutputLocation(cfg.output)
-    with pytest.raises(RunFailed, match=r"over output.max_error_fraction=0.05"):
+    killer = VerifierKiller(out)
+    killer.start()
+    with pytest.raises(RunFailed, match=r"over output.max_error_fraction=0.05") as failed:
         run(cfg, out)
-    # Nothing was published; the rows wait under _work/publish.
-    assert out.fs.get_file_info(out.all).type == pafs.FileType.NotFound
-
-    # The cap is an output setting: raising it resumes the same run and publishes.
+    killer.join(timeout=60)
+    assert killer.error is None, killer.error
+    published_before = out.fs.get_file_info(out.all).type
     summary = run(load([*args, "output.max_error_fraction=0.5"]), out)
     table = pads.dataset(out.all, filesystem=out.fs, format="parquet").to_table()
+    return {"summary": summary, "table": table, "killer": killer, "failed": failed.value,
+            "published_before": published_before}
+
+
+def test_every_good_problem_exactly_once_through_engine_deaths_and_a_killed_verifier(
+        faulty_run):
+    killer, table = faulty_run["killer"], faulty_run["table"]
+    assert killer.killed and killer.done_at_kill < GOOD // 4
+    good = table.filter(pads.field("source") == "synthetic")
+    keys = list(zip(good["problem_id"].to_pylist(), good["sample_idx"].to_pylist(),
+                    strict=True))
+    assert len(keys) == len(set(keys)) == GOOD * SAMPLES
+    # Nothing lost to the faults: every good sample generated and checked.
+    assert good.filter(pads.field("response").is_null()).num_rows == 0
+    assert set(good["verdict"].to_pylist()) <= {"pass", "fail"}
+
+
+def test_a_prompt_that_crashes_the_engine_is_one_error_row(faulty_run):
+    crash = faulty_run["table"].filter(pads.field("source") == "crash").to_pylist()
+    assert len(crash) == 1, crash
+    assert crash[0]["verdict"] == "error" and crash[0]["response"] is None
+    assert crash[0]["reason"] == "teacher_error"
+    detail = crash[0]["verdict_detail"]
+    assert detail.startswith("teacher: engine crashed while generating this prompt"), detail
+    # One death shared with the good problems, one alone: then it is not retried.
+    assert re.search(r"\(2 engine deaths, 1 alone\); not retried", detail), detail
+
+
+def test_poison_rows_are_isolated_and_the_error_cap_fails_loudly(faulty_run):
+    # Nothing was published under the cap; the rows waited under _work/publish.
+    assert faulty_run["published_before"] == pafs.FileType.NotFound
+    table, summary = faulty_run["table"], faulty_run["summary"]
     details = [d for d, v in zip(table["verdict_detail"].to_pylist(),
                                  table["verdict"].to_pylist(), strict=True) if v == "error"]
     assert any(d.startswith("teacher: prompt too long") for d in details)
     assert "input: missing field 'answer'" in details
     assert any("not parseable" in d for d in details), details  # the checker's error
-    # The poison is isolated: every good problem has all its samples.
-    good = table.filter(pads.field("source") == "synthetic")
-    assert good.num_rows == 12 and set(good["verdict"].to_pylist()) <= {"pass", "fail"}
+    # The crash row and the prompt too long; one bad input row; the unreadable answer's
+    # samples are verifier errors.
+    assert summary["teacher_errors"] == 2 and summary["input_errors"] == 1
+    assert summary["samples"] == (GOOD + 1) * SAMPLES
     assert summary["attempts"] == 2

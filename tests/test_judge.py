@@ -1,5 +1,6 @@
 """The LLM judge cascade: reply parsing and policy (unit), then end to end on the
-shipped tiny model in vLLM on CPU through ``python -m raydistill.verify``."""
+shipped tiny model: as an OpenAI-compatible judge (the session's shared `vllm serve`)
+through ``python -m raydistill.verify``, and in vLLM on CPU inside a pipeline run."""
 
 from __future__ import annotations
 
@@ -117,17 +118,16 @@ ROWS = [
     ("mcq-fail", "mcq", "<think>A?</think>Answer: A", "B"),
     ("code-fail", "code", "<think>x</think>no code", None),
 ]
-TINY_JUDGE = [
-    "judge.policy=rule_or_judge", "judge.teacher.model=builtin:tiny-teacher",
-    "judge.teacher.resources={CPU: 0.5}", "judge.teacher.dtype=float32",
-    "judge.teacher.max_model_len=512", "judge.teacher.batch_size=8",
-    "judge.teacher.engine_kwargs={enforce_eager: true, enable_chunked_prefill: false}",
-    "judge.teacher.env={VLLM_CPU_KVCACHE_SPACE: '1'}", "judge.sampling.max_tokens=64",
-]
+def tiny_judge(base_url: str) -> list[str]:
+    """The shipped tiny model as the judge, served by the session's `vllm serve`."""
+    return ["judge.policy=rule_or_judge", "judge.teacher.name=openai",
+            f"judge.teacher.base_url={base_url}", "judge.teacher.model=tiny-teacher",
+            "judge.teacher.resources={CPU: 0.25}", "judge.teacher.env={}",
+            "judge.teacher.batch_size=8", "judge.sampling.max_tokens=64"]
 
 
 @pytest.mark.slow
-def test_tiny_model_judge_end_to_end(ray_cluster, tmp_path):
+def test_tiny_model_judge_end_to_end(ray_cluster, vllm_server, tmp_path):
     from raydistill import verify
 
     source, target = tmp_path / "in.jsonl", tmp_path / "judged.parquet"
@@ -135,7 +135,8 @@ def test_tiny_model_judge_end_to_end(ray_cluster, tmp_path):
         {"id": i, "domain": d, "response": r, "ground_truth_solution": g, "problem": "9+9?",
          "test_cases": json.dumps({"inputs": ["1"], "outputs": ["1"]})}) + "\n"
         for i, d, r, g in ROWS))
-    args = [str(source), str(target), "verify.replicas=1", "verify.num_cpus=0.25", *TINY_JUDGE]
+    args = [str(source), str(target), "verify.replicas=1", "verify.num_cpus=0.25",
+            *tiny_judge(vllm_server)]
     assert verify.main(args) == 0
     import pyarrow.parquet as pq
 

@@ -52,10 +52,9 @@ def test_verdict_categories():
 
 
 @pytest.fixture(scope="module")
-def local_run(probe_run):
-    """The shared real run (conftest): 16 problems + 1 bad row, n=4."""
-    cfg, summary, source, _, _ = probe_run
-    return Path(cfg.output.uri), summary, source
+def local_run(demo_run):
+    """The shared real run (conftest): 24 problems + 5 rows of which 4 are bad, n=3."""
+    return Path(demo_run.cfg.output.uri), demo_run.summary, demo_run.source
 
 
 @pytest.mark.slow
@@ -71,17 +70,16 @@ def test_report_of_a_real_run(local_run):
     # The numbers of the run, as summary.json has them.
     assert f"<b>{summary['verified']}</b><span>verified samples</span>" in html
     assert f"<b>{summary['pass_rate']:.1%}</b><span>pass rate</span>" in html
-    assert f"<td>{source}</td><td>16</td><td>16</td><td>64</td>" \
-           f"<td>{summary['verified']}</td>" in html
-    assert f"<td>{source}_bad</td><td>1</td><td>0</td><td>0</td>" in html
+    assert f"<td>{source}</td><td>24</td><td>24</td><td>72</td>" in html
+    assert f"<td>{source}_bad</td><td>5</td><td>1</td><td>3</td>" in html
     # Truncated samples fail too, in their own row (the tiny teacher at T=1 sometimes
     # runs past max_tokens).
     wrong = summary["failed"] - summary["truncated"]
     assert f"<td>wrong answer</td><td>fail</td><td>{wrong}</td>" in html
     if summary["truncated"]:
         assert f"<td>truncated</td><td>fail</td><td>{summary['truncated']}</td>" in html
-    assert "<td>bad input</td><td>error</td><td>1</td>" in html
-    assert "<td>pass@4</td>" in html.replace("<th>", "<td>").replace("</th>", "</td>")
+    assert "<td>bad input</td><td>error</td><td>3</td>" in html
+    assert "<td>pass@3</td>" in html.replace("<th>", "<td>").replace("</th>", "</td>")
 
 
 @pytest.mark.slow

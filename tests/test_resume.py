@@ -1,7 +1,9 @@
 """Exactly-once resume: SIGKILL the real driver (`python -m raydistill.run`) and its
 local Ray cluster at several points of a run, rerun the same command, and compare
-the final keys with an uninterrupted run. Local disk and the moto S3 server, with
-the S3 server stopped mid-write.
+the final keys with every (problem, sample) of the command's problems. Local disk
+with the in-process vLLM teacher (the demo's path); the moto S3 server, also stopped
+mid-write, with the session's shared vLLM server as the teacher (the subject there is
+storage, and the runs then cost no engine start of their own).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import pytest
 from raydistill.config import load
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
-from tests.conftest import free_port
+from raydistill.sources import read_problems
+from tests.conftest import free_port, http_teacher
 
 pytestmark = pytest.mark.slow
 
@@ -128,12 +131,11 @@ def location(uri: str, *extra: str) -> OutputLocation:
 
 
 @pytest.fixture(scope="module")
-def reference_keys(tmp_path_factory):
-    """The keys of one uninterrupted run of the same command."""
-    uri = str(tmp_path_factory.mktemp("reference") / "out")
-    finish(start(uri))
-    found = keys(location(uri), f"{uri}/all")
-    assert len(found) == PROBLEMS * SAMPLES
+def reference_keys():
+    """Every (problem_id, sample_idx) the command must write once: its problems x n."""
+    source = load([*ARGS, "output.uri=/unused"]).source
+    found = sorted((p["problem_id"], i) for p in read_problems(source) for i in range(SAMPLES))
+    assert len(set(found)) == PROBLEMS * SAMPLES
     return found
 
 
@@ -183,14 +185,15 @@ def test_kill_and_resume_local(tmp_path, reference_keys):
     interrupt_and_resume(str(tmp_path / "out"), [], reference_keys)
 
 
-def test_kill_and_resume_s3(s3_server, reference_keys):
-    interrupt_and_resume("s3://raydistill-test/resume/kill", [f"output.s3_endpoint={s3_server}"],
+def test_kill_and_resume_s3(s3_server, vllm_server, reference_keys):
+    interrupt_and_resume("s3://raydistill-test/resume/kill",
+                         [f"output.s3_endpoint={s3_server}", *http_teacher(vllm_server)],
                          reference_keys)
 
 
-def test_rerun_of_a_finished_run_and_changed_config(tmp_path):
+def test_rerun_of_a_finished_run_and_changed_config(tmp_path, vllm_server):
     uri = str(tmp_path / "out")
-    small = ["source.limit=4"]
+    small = ["source.limit=4", *http_teacher(vllm_server)]
     finish(start(uri, *small))
     again = finish(start(uri, *small))
     assert "finished run" in again or "verified (pass)" in again
@@ -232,9 +235,9 @@ def flaky_s3(s3_server):
     server.down()
 
 
-def test_s3_server_stopping_mid_write(flaky_s3, reference_keys):
+def test_s3_server_stopping_mid_write(flaky_s3, vllm_server, reference_keys):
     uri = "s3://raydistill-test/resume/outage"
-    extra = [f"output.s3_endpoint={flaky_s3.endpoint}"]
+    extra = [f"output.s3_endpoint={flaky_s3.endpoint}", *http_teacher(vllm_server)]
     out = location(uri, *extra)
     # A short outage while blocks are being committed: retries, then success.
     proc = start(uri, *extra)
@@ -249,10 +252,11 @@ def test_s3_server_stopping_mid_write(flaky_s3, reference_keys):
     assert keys(out, out.all) == reference_keys
 
     # An outage longer than every retry: the run fails clearly, nothing half-committed,
-    # and the rerun after the server is back completes exactly once.
+    # and the rerun after the server is back completes exactly once. Two tries per
+    # request, so the run gives up in seconds (10, the default, took ~3 min here).
     uri = "s3://raydistill-test/resume/long-outage"
     out = location(uri, *extra)
-    proc = start(uri, *extra)
+    proc = start(uri, *extra, "output.s3_retry_attempts=2")
     while not committed(out):
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)

@@ -43,7 +43,8 @@ class OutputLocation:
     def __init__(self, cfg: OutputConfig) -> None:
         self.uri = cfg.uri.rstrip("/")
         self.cfg = cfg
-        self.fs, self.root = resolve(cfg.uri, s3_endpoint(cfg), cfg.s3_region)
+        self.fs, self.root = resolve(cfg.uri, s3_endpoint(cfg), cfg.s3_region,
+                                   attempts=cfg.s3_retry_attempts)
         self.work = f"{self.root}/_work"
         self.manifest = f"{self.work}/run.json"
         self.inputs = f"{self.work}/inputs"

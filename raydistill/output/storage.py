@@ -30,12 +30,15 @@ PREFLIGHT_S3 = {"connect_timeout": 3.0, "request_timeout": 5.0, "max_attempts": 
 
 
 def resolve(
-    uri: str, endpoint: str | None = None, region: str | None = None, preflight: bool = False
+    uri: str, endpoint: str | None = None, region: str | None = None, preflight: bool = False,
+    attempts: int = 10,
 ) -> tuple[pafs.FileSystem, str]:
     """Return ``(filesystem, path)`` for a local path or an ``s3://bucket/prefix`` URI.
 
-    ``preflight``: short timeouts and two attempts (:data:`PREFLIGHT_S3`), for the
-    checks before a run, which must fail within seconds, not minutes.
+    ``attempts``: tries per S3 request, with backoff for throttling and dropped
+    connections (``output.s3_retry_attempts``). ``preflight``: short timeouts and two
+    attempts (:data:`PREFLIGHT_S3`), for the checks before a run, which must fail
+    within seconds, not minutes.
     """
     if uri.startswith("s3://"):
         bucket_and_key = uri[len("s3://") :].strip("/")
@@ -44,9 +47,7 @@ def resolve(
         kwargs: dict[str, object] = {
             "region": region or os.environ.get("AWS_REGION")
             or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
-            # Retries with backoff for throttling and dropped connections:
-            # 10 attempts span ~1 min with pyarrow's default standard strategy.
-            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=10),
+            "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=attempts),
         }
         if preflight:
             kwargs["connect_timeout"] = PREFLIGHT_S3["connect_timeout"]
