@@ -96,8 +96,9 @@ class SamplingConfig:
 
 @dataclass
 class RunSamplingConfig(SamplingConfig):
-    """The run's decoding parameters, plus adaptive sampling (:mod:`raydistill.adaptive`).
+    """Decoding parameters, recorded on every output row; and adaptive sampling's waves.
 
+    Adaptive sampling: :mod:`raydistill.adaptive`.
     ``waves`` unset: ``n`` samples per problem, in one pass. Set: samples in waves
     (``[2, 4, 8]``: 2, then 4 more for the problems still short of
     ``stop_at_verified`` verified samples, then 8 more), at most ``max_samples``
