@@ -95,6 +95,22 @@ class SamplingConfig:
 
 
 @dataclass
+class RunSamplingConfig(SamplingConfig):
+    """Decoding parameters, recorded on every output row; and adaptive sampling's waves.
+
+    Adaptive sampling: :mod:`raydistill.adaptive`.
+    ``waves`` unset: ``n`` samples per problem, in one pass. Set: samples in waves
+    (``[2, 4, 8]``: 2, then 4 more for the problems still short of
+    ``stop_at_verified`` verified samples, then 8 more), at most ``max_samples``
+    per problem in all (null: the sum of the waves); ``n`` is then unused.
+    """
+
+    waves: list[int] | None = None
+    stop_at_verified: int = 1
+    max_samples: int | None = None
+
+
+@dataclass
 class CodeSandboxConfig:
     """The code verifier and its sandbox: the one home of these defaults."""
 
@@ -170,7 +186,7 @@ class Config:
     source: SourceConfig = field(default_factory=SourceConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    sampling: RunSamplingConfig = field(default_factory=RunSamplingConfig)
     verify: VerifyConfig = field(default_factory=VerifyConfig)
     judge: JudgeConfig = field(default_factory=JudgeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -286,6 +302,7 @@ def validate(cfg: Config) -> None:
         (cfg.sampling.max_tokens >= 1, "sampling.max_tokens", "must be >= 1"),
         (0 <= cfg.sampling.min_tokens <= cfg.sampling.max_tokens, "sampling.min_tokens",
          "must be between 0 and sampling.max_tokens"),
+        *sampling_checks(cfg.sampling),
         (cfg.source.limit is None or cfg.source.limit >= 0, "source.limit", "must be >= 0"),
         (bool(cfg.source.datasets), "source.datasets", "needs at least one data set"),
         (cfg.teacher.replicas >= 1, "teacher.replicas", "must be >= 1"),
@@ -356,6 +373,21 @@ def _teacher_checks(t: TeacherConfig) -> list[tuple[bool, str, str]]:
         (t.retry_deadline_s > 0, "teacher.retry_deadline_s", "must be > 0"),
         (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
          "teacher.price_input_per_million", "and price_output_per_million must be >= 0"),
+    ]
+
+
+def sampling_checks(s: RunSamplingConfig) -> list[tuple[bool, str, str]]:
+    """Checks of adaptive sampling's keys (they shape nothing while ``waves`` is null)."""
+    if s.waves is None:
+        return []
+    cap = s.max_samples if s.max_samples is not None else sum(s.waves)
+    return [
+        (bool(s.waves) and all(w >= 1 for w in s.waves), "sampling.waves",
+         "must be a non-empty list of samples per wave, each >= 1 (or null: a fixed n)"),
+        (s.max_samples is None or s.max_samples >= 1, "sampling.max_samples",
+         "must be >= 1 or null (the sum of sampling.waves)"),
+        (1 <= s.stop_at_verified <= cap, "sampling.stop_at_verified",
+         f"must be between 1 and the cap of samples per problem ({cap})"),
     ]
 
 

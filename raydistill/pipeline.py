@@ -3,6 +3,10 @@
     stage sources -> Read -> prompts -> teacher pool -> verifier pool [-> judge] -> Write
     Read (generations) -> flatten -> Write (all/) ; Read (all/) -> filter -> Write (verified/)
 
+With adaptive sampling (``sampling.waves``) the first pass runs once per wave, each
+over the problems still short of ``sampling.stop_at_verified`` verified samples
+(:mod:`raydistill.adaptive`), and the second flattens every wave's generations.
+
 Each step between a Read and its Write is a :class:`~raydistill.stages.Stage`
 (what it runs, on which compute, the columns it needs and gives, checked against
 :mod:`raydistill.records` before Ray runs anything), chained by :func:`stages.apply`.
@@ -20,6 +24,7 @@ redone whole after an interruption, then moved into ``all/`` and ``verified/``.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import platform
@@ -36,6 +41,7 @@ from ray.data.expressions import col
 
 import raydistill
 from raydistill import records, stages
+from raydistill.adaptive import Wave, open_problems, sampling_plan, wave_counts
 from raydistill.config import Config, s3_endpoint, to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
@@ -47,7 +53,7 @@ from raydistill.observe.report import report_run
 from raydistill.observe.summary import summarize, teacher_usage
 from raydistill.output.checks import check_coverage, error_budget
 from raydistill.output.flatten import flatten_generations
-from raydistill.output.location import OutputLocation
+from raydistill.output.location import OutputLocation, PassPaths
 from raydistill.output.manifest import Manifest, open_run
 from raydistill.prompts import build_messages, template_hash
 from raydistill.ray_session import configure_data
@@ -105,10 +111,10 @@ def provenance(cfg: Config) -> dict[str, Any]:
     }
 
 
-def _checkpointing(out: OutputLocation) -> CheckpointConfig:
+def _checkpointing(out: OutputLocation, checkpoint: str) -> CheckpointConfig:
     return CheckpointConfig(
         id_column="problem_id",
-        checkpoint_path=out.checkpoint,
+        checkpoint_path=checkpoint,
         override_filesystem=out.fs,
         # Kept after success: if the driver dies while publishing, the rerun
         # must still know that every problem is generated.
@@ -116,35 +122,36 @@ def _checkpointing(out: OutputLocation) -> CheckpointConfig:
     )
 
 
-def generate(cfg: Config, out: OutputLocation) -> None:
+def generate(cfg: Config, out: OutputLocation, paths: PassPaths | None = None,
+             sample_offset: int = 0) -> None:
     """Pass 1: problems -> teacher -> verifiers -> one Parquet row per problem.
 
     Resumable: problems whose rows are committed under ``_work/generations``
     are skipped (Ray Data's row-level checkpoint, keyed by ``problem_id``).
+    ``paths`` and ``sample_offset``: an adaptive wave's pass (:func:`generate_waves`).
     """
+    paths = paths or out.pass_paths()
     teacher_cls = get_teacher(cfg.teacher.name)
-    out.settle_half_commits()
+    out.settle_half_commits(paths.checkpoint)
     context = DataContext.get_current()
     # Every dataset copies the current context when it is created: set it for
     # this plan only, so the flattening pass (not one row per id) stays plain.
-    context.checkpoint_config = _checkpointing(out)
+    context.checkpoint_config = _checkpointing(out, paths.checkpoint)
     try:
-        _generate_plan(cfg, out, teacher_cls)
+        ds = ray.data.read_parquet(paths.problems, filesystem=out.fs)
+        ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
+        ds = stages.apply(ds, generate_stages(cfg, teacher_cls, sample_offset), records.PROBLEM,
+                          cfg.ray.max_task_retries)
+        ds.write_parquet(paths.generations, filesystem=out.fs)
     finally:
         context.checkpoint_config = None
 
 
-def _generate_plan(cfg: Config, out: OutputLocation, teacher_cls: type) -> None:
-    ds = ray.data.read_parquet(out.problems, filesystem=out.fs)
-    ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
-    ds = stages.apply(ds, generate_stages(cfg, teacher_cls), records.PROBLEM,
-                      cfg.ray.max_task_retries)
-    ds.write_parquet(out.generations, filesystem=out.fs)
-
-
-def generate_stages(cfg: Config, teacher_cls: type) -> list[Stage]:
+def generate_stages(cfg: Config, teacher_cls: type, sample_offset: int = 0) -> list[Stage]:
     """Pass 1's stages: prompts -> teacher pool -> verifier pool (-> the LLM judge)."""
     plain = to_dict(cfg)
+    if sample_offset:  # an adaptive wave after the first: its own seeds (teachers/base.py)
+        plain["sampling"]["sample_offset"] = sample_offset
     prompts = Stage("prompts", add_prompts, needs=("problem", "domain"),
                     output=records.GENERATION, fn_kwargs={"prompt_cfg": cfg.prompt})
     teacher = Stage(
@@ -161,6 +168,57 @@ def generate_stages(cfg: Config, teacher_cls: type) -> list[Stage]:
         remote_args=remote_args(plain["teacher"]),
     )
     return [prompts, teacher, *verify_stages(plain["verify"], plain["judge"])]
+
+
+def wave_config(cfg: Config, wave: Wave) -> Config:
+    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem."""
+    out = copy.deepcopy(cfg)
+    out.sampling.n = wave.n
+    return out
+
+
+def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: int) -> None:
+    """Pass 1 under adaptive sampling: one resumable generate pass per wave.
+
+    Each wave's problems are staged and recorded in the manifest before it runs, and
+    the wave is marked generated once its coverage check passes; a rerun skips
+    generated waves, resumes a started one from its checkpoint, and restages the
+    next from the earlier waves' generations (the same problems: a pure function).
+    """
+    stop_at = cfg.sampling.stop_at_verified
+    manifest.waves = manifest.waves or []
+    counts: list[pa.Table] = []
+    for wave in sampling_plan(cfg.sampling) or []:
+        paths = out.pass_paths(wave.index)
+        if wave.index == len(manifest.waves):
+            problems = kept  # wave 0: every staged problem
+            if wave.index:
+                ids = open_problems(counts, stop_at)
+                problems = out.stage_wave(wave.index, ids) if len(ids) else 0
+            manifest.waves.append({**wave.as_dict(), "problems": problems,
+                                   "generated": wave.index > 0 and problems == 0})
+            manifest.save(out)
+        entry = manifest.waves[wave.index]
+        if entry["problems"] == 0 and wave.index:
+            logger.info("wave %d: every problem has %d verified or no sample left; done",
+                        wave.index, stop_at)
+            break
+        if not entry["generated"]:
+            logger.info("wave %d: %d samples each for %d problems (samples %d-%d)", wave.index,
+                        wave.n, entry["problems"], wave.offset, wave.offset + wave.n - 1)
+            with Progress(entry["problems"]):  # the console's funnel line
+                generate(wave_config(cfg, wave), out, paths, wave.offset)
+            check_coverage(out, paths)
+            entry["generated"] = True
+            manifest.save(out)
+        counts.append(read_wave_counts(out, paths))
+
+
+def read_wave_counts(out: OutputLocation, paths: PassPaths) -> pa.Table:
+    """:func:`~raydistill.adaptive.wave_counts` of a wave's generations, verdicts only read."""
+    columns = ["problem_id", "input_error", "teacher_error", "samples.list.element.verdict"]
+    parts = [wave_counts(part) for part in out.iter_columns(paths.generations, columns)]
+    return pa.concat_tables(parts)
 
 
 def verify_stages(verify: dict[str, Any], judge: dict[str, Any]) -> list[Stage]:
@@ -186,29 +244,39 @@ def verify_stages(verify: dict[str, Any], judge: dict[str, Any]) -> list[Stage]:
     return [verifier, judged]
 
 
-def publish(cfg: Config, out: OutputLocation) -> dict[str, list[dict[str, Any]]]:
+def publish(cfg: Config, out: OutputLocation,
+            waves: list[dict[str, Any]] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Pass 2: one row per sample in ``all/``, the passing ones in ``verified/``.
 
     Written under ``_work/publish`` first; the error budget is checked there,
-    then the parts are moved into place. Returns the committed parts.
+    then the parts are moved into place. Returns the committed parts. ``waves``
+    (the manifest's, adaptive sampling): every wave that ran is flattened.
     """
     out.delete_dir(out.publish)
     staged_all, staged_verified = out.staged_output("all"), out.staged_output("verified")
-    ds = ray.data.read_parquet(out.generations, filesystem=out.fs)
-    flatten = Stage("flatten", flatten_generations, needs=("samples",), output=records.OUTPUT,
-                    fn_kwargs={"provenance": provenance(cfg)})
-    ds = stages.apply(ds, [flatten], records.GENERATION, cfg.ray.max_task_retries)
+    schema = records.output_schema(waves is not None)
+    passes = [(out.generations, None)] if waves is None else [
+        (out.pass_paths(w["wave"]).generations, w) for w in waves
+        if w["wave"] == 0 or w["problems"]]
+    flattened = []
+    for generations, wave in passes:
+        flatten = Stage("flatten", flatten_generations, needs=("samples",), output=schema,
+                        fn_kwargs={"provenance": provenance(cfg), "wave": wave and {
+                            k: wave[k] for k in ("wave", "n", "offset")}})
+        flattened.append(stages.apply(ray.data.read_parquet(generations, filesystem=out.fs),
+                                      [flatten], records.GENERATION, cfg.ray.max_task_retries))
+    ds = flattened[0].union(*flattened[1:]) if len(flattened) > 1 else flattened[0]
     if cfg.filters.traces.enabled:  # long-CoT quality filters (filters/traces.py)
         trace_filters = Stage("trace_filters", filter_traces, fn_kwargs={"cfg": cfg.filters.traces},
                               needs=("reasoning", "solution", "verified"))
-        ds = stages.apply(ds, [trace_filters], records.OUTPUT, cfg.ray.max_task_retries)
+        ds = stages.apply(ds, [trace_filters], schema, cfg.ray.max_task_retries)
     ds.write_parquet(staged_all, filesystem=out.fs)
     verified = ray.data.read_parquet(staged_all, filesystem=out.fs).filter(
         expr=col("verified") == True  # noqa: E712 - an expression, not a comparison
     )
     verified.write_parquet(staged_verified, filesystem=out.fs)
     error_budget(out, staged_all, cfg.output.max_error_fraction)
-    return out.commit_published()
+    return out.commit_published(schema)
 
 
 def versions() -> dict[str, str]:
@@ -252,21 +320,24 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
 
     if not manifest.generated:
         mark = time.monotonic()
-        with Progress(kept):  # the console's funnel line
-            generate(cfg, out)
+        if cfg.sampling.waves is not None:  # adaptive sampling: one pass per wave
+            generate_waves(cfg, out, manifest, kept)
+        else:
+            with Progress(kept):  # the console's funnel line
+                generate(cfg, out)
+            logger.info("checking that every staged problem was generated exactly once")
+            check_coverage(out)
         timings["generate_s"] = time.monotonic() - mark
-        logger.info("checking that every staged problem was generated exactly once")
-        check_coverage(out)
         manifest.generated = True
         manifest.save(out)
 
     mark = time.monotonic()
-    parts = publish(cfg, out)
+    parts = publish(cfg, out, manifest.waves)
     timings["publish_s"] = time.monotonic() - mark
     timings["total_s"] = time.monotonic() - started
 
     logger.info("summing up the run from %s", out.all)
-    summary = summarize(out, manifest.staged, timings)
+    summary = summarize(out, manifest.staged, timings, sampling_plan(cfg.sampling))
     summary["attempts"] = manifest.attempts
     summary["removed"] = manifest.filtered  # problem filters' tally (None: filters off)
     summary["config"] = to_dict(cfg)

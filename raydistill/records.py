@@ -7,7 +7,8 @@ pickled-object columns and a stage that drops or renames a field fails at once.
 - ``GENERATION``: one row per problem after the teacher and the verifiers, with
   the ``n`` samples as a list column (one row per id keeps the plan compatible
   with Ray Data's row-level checkpointing).
-- ``OUTPUT``: one row per sample, what users read in ``all/`` and ``verified/``.
+- ``OUTPUT``: one row per sample, what users read in ``all/`` and ``verified/``;
+  ``WAVE_OUTPUT`` the same plus ``wave`` in runs with adaptive sampling.
 - ``VERIFY_ADDED``: the columns the verify-only command adds to a user's rows.
 """
 
@@ -140,6 +141,16 @@ OUTPUT = pa.schema(
     ]
     + LOGPROB_STATS
 )
+
+# Runs with adaptive sampling (sampling.waves) only: the wave (0, 1, ...) that
+# generated the sample; a fixed-n run's rows keep exactly ``OUTPUT``.
+WAVE_OUTPUT = pa.schema(list(OUTPUT) + [("wave", pa.int64())])
+
+
+def output_schema(adaptive: bool) -> pa.Schema:
+    """The schema of ``all/`` and ``verified/``: with ``wave`` under adaptive sampling."""
+    return WAVE_OUTPUT if adaptive else OUTPUT
+
 
 VERIFY_ADDED = pa.schema(
     [

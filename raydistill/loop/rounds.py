@@ -53,6 +53,7 @@ def eval_config(cfg: Config, loc: LoopLocation, r: int, model: str) -> Config:
     out.output.uri = f"{loc.round_uri(r)}/eval"
     out.source.datasets = [ds for ds in cfg.source.datasets if ds.name == cfg.loop.heldout]
     out.sampling.n, out.sampling.temperature, out.sampling.top_p = 1, 0.0, 1.0
+    out.sampling.waves = None  # one greedy answer per problem, never adaptive waves
     out.sampling.seed = cfg.sampling.seed
     return out
 

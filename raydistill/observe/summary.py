@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raydistill.adaptive import Wave, wave_summary
 from raydistill.output.location import OutputLocation
 
 # Read file by file; each file's response text is reduced to "was one generated"
@@ -28,7 +29,11 @@ class Tally:
     samples, the time of each verifier check), never the rows' texts.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, waves: list[Wave] | None = None) -> None:
+        # Adaptive sampling: each wave's first sample index, and per row the few
+        # columns wave_summary counts.
+        self.offsets = pa.array([w.offset for w in waves or []], pa.int64())
+        self.by_wave: list[pa.Table] = []
         self.rows = self.samples = self.truncated = 0
         self.completion_tokens = self.prompt_tokens = 0
         self.verdicts: Counter[str] = Counter()
@@ -49,9 +54,16 @@ class Tally:
             pc.invert(generated["think_closed"]),
             pc.equal(generated["finish_reason"], "length"))).num_rows
         self.completion_tokens += pc.sum(generated["completion_tokens"]).as_py() or 0
-        # Prompt tokens are per problem, repeated on each of its sample rows.
-        self.prompt_tokens += pc.sum(
-            batch.filter(pc.equal(batch["sample_idx"], 0))["prompt_tokens"]).as_py() or 0
+        # Prompt tokens are per request, repeated on each of its sample rows: one
+        # request per problem, or per problem and wave under adaptive sampling.
+        first = (pc.equal(batch["sample_idx"], pc.take(self.offsets, batch["wave"]))
+                 if "wave" in batch.column_names else pc.equal(batch["sample_idx"], 0))
+        self.prompt_tokens += pc.sum(batch.filter(first)["prompt_tokens"]).as_py() or 0
+        if "wave" in batch.column_names:
+            self.by_wave.append(pa.table({
+                "problem_id": batch["problem_id"], "wave": batch["wave"],
+                "verified": batch["verified"], "completion_tokens": batch["completion_tokens"],
+                "generated": pc.is_valid(batch["response"])}))
         self.passed_ids.append(batch.filter(batch["verified"])["problem_id"])
         verdicts = batch["verdict"].to_pylist()
         self.verdicts.update(verdicts)
@@ -87,11 +99,15 @@ class Tally:
 
 
 def summarize(
-    out: OutputLocation, staged: dict[str, int], timings: dict[str, float]
+    out: OutputLocation, staged: dict[str, int], timings: dict[str, float],
+    waves: list[Wave] | None = None,
 ) -> dict[str, Any]:
-    """Funnel counts, token throughput and pass rates by source and domain."""
-    tally = Tally()
-    for part in out.iter_columns(out.all, COLUMNS):
+    """Funnel counts, token throughput and pass rates by source and domain.
+
+    ``waves`` (adaptive sampling's plan) adds ``waves``: the counts of each wave.
+    """
+    tally = Tally(waves)
+    for part in out.iter_columns(out.all, COLUMNS + (["wave"] if waves else [])):
         tally.add(part)
     verified_rows = sum(t.num_rows for t in out.iter_columns(out.verified, ["problem_id"]))
     window = tally.window
@@ -120,6 +136,8 @@ def summarize(
         "verifier_latency": checks_latency(pa.concat_tables(tally.checks))
         if tally.checks else {},
         "timings": timings,
+        **({"waves": wave_summary(pa.concat_tables(tally.by_wave), waves)}
+           if waves and tally.by_wave else {}),
     }
 
 
@@ -192,6 +210,10 @@ def format_table(summary: dict[str, Any]) -> str:
         ("errors", summary["errors"]),
         ("pass rate", f"{summary['pass_rate']:.1%}"),
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
+        # Adaptive sampling: one line per wave.
+        *((f"  wave {w['wave']} ({w['n']} each)",
+           f"{w['problems']} problems, {w['samples']} samples, {w['verified']} verified, "
+           f"{w['newly_solved']} newly solved") for w in summary.get("waves", [])),
         ("completion tokens", summary["completion_tokens"]),
         ("tokens/s while generating", f"{summary['completion_tokens_per_s']:.0f}"),
         # Only for priced teachers (an API): a self-hosted engine has no prices set.

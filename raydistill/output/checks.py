@@ -6,28 +6,30 @@ from collections import Counter
 
 import pyarrow.compute as pc
 
-from raydistill.output.location import OutputLocation
+from raydistill.output.location import OutputLocation, PassPaths
 
 
 class RunFailed(RuntimeError):
     """A run that finished its work but must not be published as it is."""
 
 
-def check_coverage(out: OutputLocation) -> None:
+def check_coverage(out: OutputLocation, paths: PassPaths | None = None) -> None:
     """Fail unless ``_work/generations`` holds every staged problem exactly once.
 
     Cheap (one id column each) and the last line of defence for exactly-once:
     a lost or duplicated problem stops the run before anything is published.
+    ``paths``: another pass's problems and generations (an adaptive wave's).
     """
+    paths = paths or out.pass_paths()
     # Arrow arrays, not Python sets: 100k ids as Python strings cost the driver ~50 MiB.
-    staged = out.read_columns(out.problems, ["problem_id"])["problem_id"]
-    done = out.read_columns(out.generations, ["problem_id"])["problem_id"]
+    staged = out.read_columns(paths.problems, ["problem_id"])["problem_id"]
+    done = out.read_columns(paths.generations, ["problem_id"])["problem_id"]
     counts = pc.value_counts(done)
     repeats = pc.filter(counts.field("values"), pc.greater(counts.field("counts"), 1))
     missing = pc.filter(staged, pc.invert(pc.is_in(staged, value_set=done)))
     if len(repeats) or len(missing) or len(done) != len(staged):
         raise RunFailed(
-            f"generations under {out.generations} do not cover the problems exactly once: "
+            f"generations under {paths.generations} do not cover the problems exactly once: "
             f"{len(staged)} staged, {len(done)} generated, {len(missing)} missing "
             f"(e.g. {sorted(missing.to_pylist())[:3]}), {len(repeats)} repeated "
             f"(e.g. {repeats.to_pylist()[:3]})"

@@ -23,16 +23,21 @@ def _output_row(problem: dict[str, Any], idx: int, sample: dict[str, Any] | None
     return row
 
 
-def flatten_generations(batch: pa.Table, provenance: dict[str, Any]) -> pa.Table:
+def flatten_generations(batch: pa.Table, provenance: dict[str, Any],
+                        wave: dict[str, int] | None = None) -> pa.Table:
     """One output row per sample; a problem with no samples keeps one error row.
 
     Rows the teacher could not serve (bad input, prompt too long) are kept with
     their reason as ``verdict=error``, so nothing disappears between stages.
+    ``wave`` (adaptive sampling: ``{"wave", "n", "offset"}``) numbers the samples
+    from the wave's offset and fills the ``wave`` column.
     """
+    offset = wave["offset"] if wave else 0
+    extra = dict(provenance, wave=wave["wave"], n=wave["n"]) if wave else provenance
     out = []
     for problem in records.rows(batch):
         samples = problem.pop("samples") or []
         if not samples:
-            out.append(_output_row(problem, 0, None, provenance))
-        out += [_output_row(problem, i, s, provenance) for i, s in enumerate(samples)]
-    return records.table(out, records.OUTPUT)
+            out.append(_output_row(problem, offset, None, extra))
+        out += [_output_row(problem, offset + i, s, extra) for i, s in enumerate(samples)]
+    return records.table(out, records.output_schema(wave is not None))

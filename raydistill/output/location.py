@@ -7,6 +7,7 @@ Layout under ``output.uri`` (a local directory or ``s3://bucket/prefix``)::
     _work/problems/     staged input problems (Parquet), the pipeline's Read
     _work/generations/  one row per problem with its n verified samples
     _work/checkpoint/   Ray Data's row-level checkpoint: ids of committed problems
+    _work/waves/<w>/    adaptive sampling: wave w's problems/, generations/, checkpoint/
     _work/publish/      all/ and verified/ being written, before they are committed
     all/                one row per sample, every verdict
     verified/           the rows of all/ that passed
@@ -24,9 +25,11 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -35,6 +38,15 @@ from raydistill.config import OutputConfig, s3_endpoint
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic, write_table_atomic
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PassPaths:
+    """Where one generate pass reads its problems and writes its rows and checkpoint."""
+
+    problems: str
+    generations: str
+    checkpoint: str
 
 
 class OutputLocation:
@@ -56,6 +68,37 @@ class OutputLocation:
         self.all = f"{self.root}/all"
         self.verified = f"{self.root}/verified"
         self.summary = f"{self.root}/summary.json"
+
+    def pass_paths(self, wave: int | None = None) -> PassPaths:
+        """The generate pass's paths: the run's (``wave=None``), or adaptive wave ``wave``'s.
+
+        Wave 0 reads the staged problems themselves; a later wave reads the problems
+        :meth:`stage_wave` wrote for it.
+        """
+        if wave is None:
+            return PassPaths(self.problems, self.generations, self.checkpoint)
+        base = f"{self.work}/waves/{wave}"
+        problems = self.problems if wave == 0 else f"{base}/problems"
+        return PassPaths(problems, f"{base}/generations", f"{base}/checkpoint")
+
+    def stage_wave(self, wave: int, problem_ids: pa.Array) -> int:
+        """Write the staged problems whose ids are in ``problem_ids`` as wave ``wave``'s input.
+
+        Deterministic (the staged parts in order, filtered), so restaging after a
+        crash gives the same parts; earlier leftovers are deleted first. Returns the
+        number of problems written (0: no part, the wave has nothing to do).
+        """
+        path = self.pass_paths(wave).problems
+        self.delete_dir(path)
+        self.fs.create_dir(path, recursive=True)
+        written = 0
+        for part, batch in enumerate(self.iter_columns(self.problems, records.PROBLEM.names)):
+            chosen = batch.filter(pc.is_in(batch["problem_id"], value_set=problem_ids))
+            if chosen.num_rows:
+                write_table_atomic(self.fs, f"{path}/part-{part:05d}.parquet",
+                                   chosen.cast(records.PROBLEM))
+                written += chosen.num_rows
+        return written
 
     def check_writable(self) -> None:
         """Write and delete a probe object, so a bad URI fails before any work."""
@@ -91,7 +134,7 @@ class OutputLocation:
         if self.fs.get_file_info(path).type == pafs.FileType.Directory:
             self.fs.delete_dir(path)
 
-    def settle_half_commits(self) -> int:
+    def settle_half_commits(self, checkpoint: str | None = None) -> int:
         """Finish commits of the checkpoint that a crash cut between copy and delete.
 
         Ray Data commits a block by moving ``X.pending.parquet`` to ``X.parquet``.
@@ -101,14 +144,15 @@ class OutputLocation:
         problems would be lost. Deleting such pending files first keeps them.
         Returns how many were settled.
         """
-        infos = self.fs.get_file_info(pafs.FileSelector(self.checkpoint, allow_not_found=True))
+        checkpoint = checkpoint or self.checkpoint
+        infos = self.fs.get_file_info(pafs.FileSelector(checkpoint, allow_not_found=True))
         names = {i.base_name for i in infos if i.type == pafs.FileType.File}
         settled = 0
         for name in names:
             if name.endswith(".pending.parquet"):
                 done = name[: -len(".pending.parquet")] + ".parquet"
                 if done in names:
-                    self.fs.delete_file(f"{self.checkpoint}/{name}")
+                    self.fs.delete_file(f"{checkpoint}/{name}")
                     settled += 1
         if settled:
             logger.info("settled %d checkpoint commits cut short by a crash", settled)
@@ -150,12 +194,12 @@ class OutputLocation:
         file = f"{path}/part-{part:05d}.parquet"
         write_table_atomic(self.fs, file, records.table(rows, records.PROBLEM))
 
-    def ensure_parquet(self, path: str) -> None:
+    def ensure_parquet(self, path: str, schema: pa.Schema = records.OUTPUT) -> None:
         """Give an empty result one empty Parquet file, so readers still see the schema."""
         self.fs.create_dir(path, recursive=True)
         infos = self.fs.get_file_info(pafs.FileSelector(path))
         if not any(i.path.endswith(".parquet") for i in infos):
-            pq.write_table(records.OUTPUT.empty_table(), f"{path}/empty.parquet",
+            pq.write_table(schema.empty_table(), f"{path}/empty.parquet",
                            filesystem=self.fs)
 
     def read_columns(self, path: str, columns: list[str]) -> pa.Table:
@@ -198,7 +242,8 @@ class OutputLocation:
         """Where ``all`` or ``verified`` is written before it is committed."""
         return f"{self.publish}/{name}"
 
-    def commit_published(self) -> dict[str, list[dict[str, Any]]]:
+    def commit_published(self, schema: pa.Schema = records.OUTPUT,
+                         ) -> dict[str, list[dict[str, Any]]]:
         """Move the staged ``all/`` and ``verified/`` into place; return their parts.
 
         Each part is moved whole (a rename, or an S3 server-side copy) to a
@@ -209,7 +254,7 @@ class OutputLocation:
         parts: dict[str, list[dict[str, Any]]] = {}
         for name, final in (("all", self.all), ("verified", self.verified)):
             staged = self.staged_output(name)
-            self.ensure_parquet(staged)
+            self.ensure_parquet(staged, schema)
             files = sorted(
                 i.path for i in self.fs.get_file_info(pafs.FileSelector(staged))
                 if i.type == pafs.FileType.File and i.path.endswith(".parquet")

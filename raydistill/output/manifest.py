@@ -6,6 +6,7 @@
     fingerprint   the config keys that shape results, as "section.key": value
     staged        problem counts once every input part is written, else null
     filtered      the problem filters' tally once kept/removed are written, else null
+    waves         adaptive sampling only: per wave {wave, n, offset, problems, generated}
     generated     true once the teacher/verifier pass has covered every problem
     published     the committed parts of all/ and verified/ with row counts, else null
 
@@ -58,6 +59,10 @@ PERFORMANCE_ONLY = frozenset({
 })
 
 
+# Adaptive sampling's keys (raydistill.adaptive).
+ADAPTIVE_KEYS = ("sampling.waves", "sampling.stop_at_verified", "sampling.max_samples")
+
+
 def _performance_only(key: str) -> bool:
     key = key.removeprefix("judge.")
     return any(key == p or key.startswith(p + ".") for p in PERFORMANCE_ONLY)
@@ -80,6 +85,11 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
             _flatten(section, plain[section], keys)
     if plain.get("judge", {}).get("policy") == "rule_only":  # no judge: its keys shape nothing
         keys = {k: v for k, v in keys.items() if not k.startswith("judge.") or k == "judge.policy"}
+    # Adaptive sampling: without waves its keys shape nothing (a fixed-n run's
+    # fingerprint is what it was before they existed); with waves, n is unused.
+    unused = (ADAPTIVE_KEYS if plain.get("sampling", {}).get("waves") is None
+              else ("sampling.n",))
+    keys = {k: v for k, v in keys.items() if k not in unused}
     # Round-trip through JSON so a stored fingerprint compares equal to a fresh one.
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded
@@ -102,10 +112,16 @@ class Manifest:
     filtered: dict[str, Any] | None = None
     generated: bool = False
     published: dict[str, list[dict[str, Any]]] | None = None
+    # Adaptive sampling: one entry per wave started ({wave, n, offset, problems,
+    # generated}); absent from a fixed-n run's run.json.
+    waves: list[dict[str, Any]] | None = None
 
     def save(self, out: OutputLocation) -> None:
         """Write the manifest atomically (readers see the old or the new one)."""
-        data = json.dumps(asdict(self), indent=2, sort_keys=True).encode()
+        state = asdict(self)
+        if state["waves"] is None:
+            del state["waves"]
+        data = json.dumps(state, indent=2, sort_keys=True).encode()
         write_bytes_atomic(out.fs, out.manifest, data)
 
 

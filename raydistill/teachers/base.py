@@ -43,6 +43,19 @@ def request_seed(base: int | None, key: str) -> int | None:
     return (base * 1_000_003 + zlib.crc32(key.encode())) % (2**31)
 
 
+def seed_key(problem_id: str, sample_offset: int = 0) -> str:
+    """The key of a request's seed: the problem, and its first sample's index in a later wave.
+
+    A fixed-n run (and adaptive sampling's first wave) keys by the problem alone; wave
+    ``w`` of adaptive sampling starts at sample ``offset_w`` and gets its own seed, so
+    every (problem, sample) is drawn from a seed fixed by the config.
+
+    >>> seed_key("p1"), seed_key("p1", 2)
+    ('p1', 'p1@2')
+    """
+    return problem_id if not sample_offset else f"{problem_id}@{sample_offset}"
+
+
 def start_row(row: dict[str, Any]) -> dict[str, Any]:
     """``row`` with the teacher's output fields reset: no samples, no error, no timings."""
     return dict(row, samples=[], teacher_error=None, prompt_tokens=0,

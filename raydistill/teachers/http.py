@@ -45,7 +45,7 @@ import httpx
 from raydistill.errors import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, logprob_stats, make_sample
-from raydistill.teachers.base import StreamingTeacher, request_seed, start_row
+from raydistill.teachers.base import StreamingTeacher, request_seed, seed_key, start_row
 from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -249,20 +249,24 @@ class HTTPTeacher(StreamingTeacher):
         if row["input_error"]:
             return row
         n, pid, messages = self.sampling["n"], row["problem_id"], row["messages"]
+        # Adaptive sampling's later waves start at sample `offset` (seeds and indices).
+        offset = self.sampling.get("sample_offset", 0)
         row["generated_at"] = time.time()
         started = time.monotonic()
         samples: list[dict[str, Any]] = []
         errors: list[str] = []
         if self.use_n:
             try:
-                samples, row["prompt_tokens"] = await self._ask(messages, n, pid)
+                samples, row["prompt_tokens"] = await self._ask(messages, n,
+                                                                seed_key(pid, offset))
             except RequestFailed as exc:
                 errors.append(str(exc))
         missing = 0 if errors else n - len(samples)
         if missing:  # fan out: one request per sample, each with its own seed
             first = len(samples)
             results = await asyncio.gather(
-                *(self._ask(messages, 1, f"{pid}/{i}") for i in range(first, first + missing)),
+                *(self._ask(messages, 1, f"{pid}/{offset + i}")
+                  for i in range(first, first + missing)),
                 return_exceptions=True,
             )
             for result in results:

@@ -30,7 +30,13 @@ from typing import Any
 
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import THINK_OPEN, logprob_stats, make_sample
-from raydistill.teachers.base import StreamingTeacher, request_seed, resolve_model, start_row
+from raydistill.teachers.base import (
+    StreamingTeacher,
+    request_seed,
+    resolve_model,
+    seed_key,
+    start_row,
+)
 from raydistill.teachers.crashes import CrashGuard
 
 logger = logging.getLogger(__name__)
@@ -115,7 +121,8 @@ class VLLMTeacher(StreamingTeacher):
             top_p=s["top_p"],
             max_tokens=s["max_tokens"],
             min_tokens=s.get("min_tokens", 0),
-            seed=request_seed(s["seed"], problem_id),
+            # sample_offset: the wave's first sample index under adaptive sampling.
+            seed=request_seed(s["seed"], seed_key(problem_id, s.get("sample_offset", 0))),
             output_kind=self.output_kind,
             **self.logprob_params,
         )
