@@ -1,65 +1,29 @@
 """Adaptive sampling end to end: the real driver (`python -m raydistill.run`) SIGKILLed
 with its Ray cluster in the middle of a wave, then rerun to the end.
 
-One vLLM engine for the whole test: the shipped tiny teacher behind `raydistill serve`
-(vLLM's OpenAI server) in its own session, which the kill does not touch, and the
-pipeline's HTTP teacher asking it. The driver's waves each start their own teacher
+No vLLM engine of its own: the session's shared `vllm_server` (conftest; the shipped
+tiny teacher behind vLLM's OpenAI server, in its own session, which the kill does not
+touch), and the pipeline's HTTP teacher asking it. The driver's waves each start their own teacher
 pool, so an in-pipeline vLLM teacher would cost an engine start per wave and per rerun.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import tempfile
 import time
 from collections import defaultdict
 
-import httpx
 import pyarrow.dataset as pads
 import pytest
 
 from raydistill.output.manifest import load_manifest
-from raydistill.serve import command
-from tests.conftest import free_port
+from tests.conftest import http_teacher
 from tests.test_resume import files, finish, kill_when, location, start
 
 pytestmark = pytest.mark.slow
 
 WAVES, CAP, K = [2, 2, 4], 6, 2  # the plan: 2 + 2 + 2 samples (the last wave cut at the cap)
 OFFSETS = {0: 0, 1: 2, 2: 4}
-
-
-@pytest.fixture(scope="module")
-def served_teacher():
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix="raydistill-serve-", suffix=".log")
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    proc = subprocess.Popen(command(["--port", str(port)]), env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 400  # ~20 s alone, minutes on a loaded 2-core box
-    try:
-        while True:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"raydistill serve exited: {log.read()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "raydistill serve did not start in 400 s"
-            time.sleep(2)
-        yield f"{url}/v1"
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def mid_wave(out, wave):
@@ -74,11 +38,9 @@ def mid_wave(out, wave):
     return ready
 
 
-def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, served_teacher):
+def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, vllm_server):
     uri = str(tmp_path / "out")
-    extra = ["teacher.name=openai", f"teacher.base_url={served_teacher}",
-             "teacher.model=tiny-teacher", "teacher.resources={CPU: 0.25}", "teacher.env={}",
-             "teacher.max_concurrency=8", "source.limit=32", "sampling.max_tokens=128",
+    extra = [*http_teacher(vllm_server), "source.limit=32", "sampling.max_tokens=128",
              f"sampling.waves={WAVES}", f"sampling.max_samples={CAP}",
              f"sampling.stop_at_verified={K}"]
     out = location(uri, *extra)
