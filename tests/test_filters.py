@@ -5,9 +5,11 @@ index, trace filters on hand-made degenerate traces, test dropping, config check
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401 - pa.parquet
 import pytest
 
 from raydistill import records
@@ -125,3 +127,39 @@ def test_filter_config_is_checked():
     with pytest.raises(ConfigError, match="filters.code_tests.on_broken"):
         load(["conf=local", "filters.code_tests.on_broken=maybe"])
     assert np.isclose(load(["conf=gsm8k_local"]).filters.near.threshold, 0.7)
+
+
+def test_trace_filtered_samples_are_counted_in_summary_and_report(tmp_path):
+    from raydistill.observe.report import read_samples, render
+    from raydistill.observe.summary import format_table, summarize
+    from raydistill.output.location import OutputLocation
+
+    blank = {n: None for n in records.OUTPUT.names}
+    sample = {**blank, **CLEAN, "source": "s", "domain": "math", "response": "r",
+              "think_closed": True, "finish_reason": "stop", "prompt_tokens": 10}
+    rows = [{**sample, "problem_id": "a", "sample_idx": 0, "verdict": "pass"},
+            *({**sample, "problem_id": "a", "sample_idx": i, "verified": False, "verdict": "fail",
+               "reason": "filtered:repetition", "verdict_detail": "filtered:repetition: 60%"}
+              for i in (1, 2)),
+            {**sample, "problem_id": "b", "sample_idx": 0, "verified": False, "verdict": "fail",
+             "reason": "filtered:length"},
+            {**sample, "problem_id": "b", "sample_idx": 1, "verified": False, "verdict": "fail",
+             "reason": "wrong_answer"}]
+    out = OutputLocation(load(["conf=local", f"output.uri={tmp_path}"]).output)
+    table = records.table(rows, records.OUTPUT)
+    for path, part in ((out.all, table), (out.verified, table.slice(0, 1))):
+        (tmp_path / path.rsplit("/", 1)[-1]).mkdir()
+        pa.parquet.write_table(part, f"{path}/part-0.parquet")
+    summary = summarize(out, {"problems": 2, "duplicates": 0, "input_errors": 0},
+                        {"total_s": 1.0})
+    assert summary["trace_filtered"] == {"length": 1, "repetition": 2}
+    assert summary["failed"] == 4 and summary["verified"] == 1
+    summary["removed"] = {"inputs": 3, "kept": 2, "removed": {"duplicate": 1}}
+    text = format_table(summary)
+    assert re.search(r"^  filtered: repetition +2$", text, re.M)
+    assert "removed: duplicate" in text
+    html = render(read_samples(out), summary, out.uri)
+    # The funnel by source: 2 problems, 2 answered, 5 samples, 3 filtered, 1 verified.
+    assert "<th>filtered by trace filters</th>" in html
+    assert "<td>s</td><td>2</td><td>2</td><td>5</td><td>3</td><td>1</td>" in html
+    assert "filtered: repetition" in html  # the verdict breakdown
