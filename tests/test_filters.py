@@ -163,3 +163,26 @@ def test_trace_filtered_samples_are_counted_in_summary_and_report(tmp_path):
     assert "<th>filtered by trace filters</th>" in html
     assert "<td>s</td><td>2</td><td>2</td><td>5</td><td>3</td><td>1</td>" in html
     assert "filtered: repetition" in html  # the verdict breakdown
+
+
+def test_decontamination_by_similarity_catches_a_rewording_without_a_shared_ngram():
+    from raydistill.filters.config import NearDupConfig
+    from raydistill.filters.decontam import HITS, contaminated
+
+    bench = ("Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning "
+             "and bakes muffins for her friends every day with four.")
+    # Every 13-gram broken (a word changed every 8 words), most 3-word shingles kept.
+    reworded = bench.replace("per day", "each day").replace("every morning", "each morning")
+    problems = pa.table({"problem_id": ["a", "b", "c"], "input_error": [None, None, None],
+                         "problem": [reworded, "A train leaves at noon going 60 miles per hour "
+                                     "toward a city 300 miles away.", f"Solve: {bench}"]})
+    plain = build_index([("bench", [bench])], 13)
+    assert match(reworded, plain) is None
+    with_near = build_index([("bench", [bench])], 13, NearDupConfig(threshold=0.5))
+    hits = contaminated(problems, with_near)
+    evidence = {p: json.loads(d) for p, d in zip(hits["problem_id"].to_pylist(),
+                                                 hits["detail"].to_pylist(), strict=True)}
+    assert hits.schema == HITS and sorted(evidence) == ["a", "c"]
+    assert evidence["a"]["similarity"] >= 0.5 and "ngram" not in evidence["a"]
+    assert evidence["c"]["ngram"] and "similarity" not in evidence["c"]
+    assert contaminated(problems, plain)["problem_id"].to_pylist() == ["c"]
