@@ -1,7 +1,7 @@
 """Dedup + decontamination at scale, and side by side with the public approaches.
 
     .venv/bin/python tools/bench_filters.py --problems 1000000
-    .venv/bin/python tools/bench_filters.py --problems 20000 --compare 2000 10000
+    .venv/bin/python tools/bench_filters.py --problems 40000 --compare 10000 40000 --compare-only
 
 Makes synthetic word problems (random sentences of 30-50 words over a 2,000-word
 vocabulary, a fifth of them numbers) with planted rows: 4% exact duplicates
@@ -234,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--problems", type=int, default=100_000)
     parser.add_argument("--compare", type=int, nargs="*", default=[],
                         help="subset sizes for the baselines (pairwise is quadratic)")
+    parser.add_argument("--compare-only", action="store_true",
+                        help="only the side-by-side runs, not raydistill on all --problems")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -247,9 +249,10 @@ def main(argv: list[str] | None = None) -> int:
     init_ray(load(["conf=local"]).ray)
     with tempfile.TemporaryDirectory(prefix="bench-filters-") as tmp:
         root = Path(tmp)
-        reasons, stats = run_raydistill(texts, bench, root)
-        result["raydistill"] = {**stats, **score_raydistill(reasons, planted, contaminated)}
-        print(json.dumps(result), flush=True)
+        if not args.compare_only:
+            reasons, stats = run_raydistill(texts, bench, root)
+            result["raydistill"] = {**stats, **score_raydistill(reasons, planted, contaminated)}
+            print(json.dumps(result), flush=True)
         result["compare"] = [compare(size, texts, bench, planted, contaminated, root)
                              for size in args.compare]
     result["load_average_after"] = psutil.getloadavg()
