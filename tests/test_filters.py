@@ -5,9 +5,11 @@ index, trace filters on hand-made degenerate traces, test dropping, config check
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet  # noqa: F401 - pa.parquet
 import pytest
 
 from raydistill import records
@@ -125,3 +127,62 @@ def test_filter_config_is_checked():
     with pytest.raises(ConfigError, match="filters.code_tests.on_broken"):
         load(["conf=local", "filters.code_tests.on_broken=maybe"])
     assert np.isclose(load(["conf=gsm8k_local"]).filters.near.threshold, 0.7)
+
+
+def test_trace_filtered_samples_are_counted_in_summary_and_report(tmp_path):
+    from raydistill.observe.report import read_samples, render
+    from raydistill.observe.summary import format_table, summarize
+    from raydistill.output.location import OutputLocation
+
+    blank = {n: None for n in records.OUTPUT.names}
+    sample = {**blank, **CLEAN, "source": "s", "domain": "math", "response": "r",
+              "think_closed": True, "finish_reason": "stop", "prompt_tokens": 10}
+    rows = [{**sample, "problem_id": "a", "sample_idx": 0, "verdict": "pass"},
+            *({**sample, "problem_id": "a", "sample_idx": i, "verified": False, "verdict": "fail",
+               "reason": "filtered:repetition", "verdict_detail": "filtered:repetition: 60%"}
+              for i in (1, 2)),
+            {**sample, "problem_id": "b", "sample_idx": 0, "verified": False, "verdict": "fail",
+             "reason": "filtered:length"},
+            {**sample, "problem_id": "b", "sample_idx": 1, "verified": False, "verdict": "fail",
+             "reason": "wrong_answer"}]
+    out = OutputLocation(load(["conf=local", f"output.uri={tmp_path}"]).output)
+    table = records.table(rows, records.OUTPUT)
+    for path, part in ((out.all, table), (out.verified, table.slice(0, 1))):
+        (tmp_path / path.rsplit("/", 1)[-1]).mkdir()
+        pa.parquet.write_table(part, f"{path}/part-0.parquet")
+    summary = summarize(out, {"problems": 2, "duplicates": 0, "input_errors": 0},
+                        {"total_s": 1.0})
+    assert summary["trace_filtered"] == {"length": 1, "repetition": 2}
+    assert summary["failed"] == 4 and summary["verified"] == 1
+    summary["removed"] = {"inputs": 3, "kept": 2, "removed": {"duplicate": 1}}
+    text = format_table(summary)
+    assert re.search(r"^  filtered: repetition +2$", text, re.M)
+    assert "removed: duplicate" in text
+    html = render(read_samples(out), summary, out.uri)
+    # The funnel by source: 2 problems, 2 answered, 5 samples, 3 filtered, 1 verified.
+    assert "<th>filtered by trace filters</th>" in html
+    assert "<td>s</td><td>2</td><td>2</td><td>5</td><td>3</td><td>1</td>" in html
+    assert "filtered: repetition" in html  # the verdict breakdown
+
+
+def test_decontamination_by_similarity_catches_a_rewording_without_a_shared_ngram():
+    from raydistill.filters.config import NearDupConfig
+    from raydistill.filters.decontam import HITS, contaminated
+
+    bench = ("Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning "
+             "and bakes muffins for her friends every day with four.")
+    # Every 13-gram broken (a word changed every 8 words), most 3-word shingles kept.
+    reworded = bench.replace("per day", "each day").replace("every morning", "each morning")
+    problems = pa.table({"problem_id": ["a", "b", "c"], "input_error": [None, None, None],
+                         "problem": [reworded, "A train leaves at noon going 60 miles per hour "
+                                     "toward a city 300 miles away.", f"Solve: {bench}"]})
+    plain = build_index([("bench", [bench])], 13)
+    assert match(reworded, plain) is None
+    with_near = build_index([("bench", [bench])], 13, NearDupConfig(threshold=0.5))
+    hits = contaminated(problems, with_near)
+    evidence = {p: json.loads(d) for p, d in zip(hits["problem_id"].to_pylist(),
+                                                 hits["detail"].to_pylist(), strict=True)}
+    assert hits.schema == HITS and sorted(evidence) == ["a", "c"]
+    assert evidence["a"]["similarity"] >= 0.5 and "ngram" not in evidence["a"]
+    assert evidence["c"]["ngram"] and "similarity" not in evidence["c"]
+    assert contaminated(problems, plain)["problem_id"].to_pylist() == ["c"]

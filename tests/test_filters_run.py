@@ -16,11 +16,18 @@ from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
+import ray.data
 
+from raydistill import records
 from raydistill.config import load
+from raydistill.filters import problems
+from raydistill.filters.problems import REMOVED, filter_problems
 from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import load_manifest
+from raydistill.output.storage import write_table_atomic
 from raydistill.pipeline import run
-from raydistill.sources import problem_id
+from raydistill.sources import problem_id, read_problems
+from tests.test_resume import finish, kill_when, manifest_says
 
 pytestmark = pytest.mark.slow
 
@@ -80,7 +87,7 @@ def args(root: Path, uri: str) -> list[str]:
     ]
 
 
-def start(argv: list[str]) -> subprocess.Popen:
+def start(argv: list[str]) -> subprocess.Popen:  # test_resume's, with this file's arguments
     """The real driver, ``python -m raydistill.run``, in its own session (see test_resume)."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.setdefault("RAY_raylet_start_wait_time_s", "180")
@@ -93,7 +100,9 @@ def start(argv: list[str]) -> subprocess.Popen:
 
 def removed_rows(out: OutputLocation) -> dict[str, dict]:
     table = pads.dataset(out.removed, filesystem=out.fs, format="parquet").to_table()
-    return {r["problem_id"]: r for r in table.to_pylist()}
+    found = {r["problem_id"]: r for r in table.to_pylist()}
+    assert len(found) == table.num_rows, "a problem is in removed/ twice"
+    return found
 
 
 def check_removed(out: OutputLocation, expected: dict[str, tuple[str, str]]) -> None:
@@ -136,3 +145,60 @@ def test_planted_rows_removed_with_reason_and_detail(shared_run):
     assert summary["removed"]["kept"] == len(BASE)
     assert summary["rows_in_all"] == len(BASE)  # removed problems cost no teacher time
     assert "removed" in (out.fs.open_input_stream(f"{out.root}/report.html").read().decode())
+
+
+def test_rerun_after_driver_kill_on_s3_removes_the_same_rows(shared_run, s3_server, data):
+    """One driver on the moto S3 server killed between staging and the filters' commit,
+    with what a kill mid-filter leaves (parts of both outputs); the rerun filters again,
+    removes the same rows as the local run, none twice, and finishes (one engine start)."""
+    root, expected = data
+    _, first, _, _ = shared_run
+    argv = [*args(root, "s3://raydistill-test/filters/killed"), f"output.s3_endpoint={s3_server}",
+            "sampling.max_tokens=16"]
+    out = OutputLocation(load(argv).output)
+    kill_when(start(argv), manifest_says(out, "staged"))
+    manifest = load_manifest(out)
+    assert manifest is not None and manifest.staged and manifest.filtered is None
+    stale = removed_rows(first)
+    write_table_atomic(out.fs, f"{out.removed}/stale.parquet",
+                       records.table(list(stale.values())[:2], REMOVED))
+    kept = pads.dataset(first.problems, filesystem=first.fs, format="parquet").to_table()
+    write_table_atomic(out.fs, f"{out.problems}/stale.parquet", kept.slice(0, 3))
+    finish(start(argv))
+    manifest = load_manifest(out)
+    assert manifest is not None and manifest.filtered is not None and manifest.published
+    check_removed(out, expected)
+    assert removed_rows(out) == stale
+    assert manifest.filtered["removed"] == {"contaminated": 3, "duplicate": 3,
+                                            "near_duplicate": 3}
+
+
+def test_a_cluster_spread_over_blocks_and_partitions_is_one_cluster(ray_cluster, tmp_path,
+                                                                    monkeypatch):
+    """Ten copies of one problem (retyped, or words changed) in ten input files among
+    strangers; three shuffle partitions of ~3.7 KB each under a 1 KiB block-size target,
+    which Ray Data would split if it were allowed to: the band buckets are still grouped
+    whole, so every copy joins the first one's cluster."""
+    twin = BASE[3]["question"]
+    copies = [twin.upper(), twin.replace(" ", "  "), reword(twin), *(
+        " ".join(w if k != at else "banana" for k, w in enumerate(twin.split()))
+        for at in (1, 4, 9, 14, 20, 25, 30))]
+    rows = [r for i, q in enumerate(copies) for r in ({"question": q, "answer": "#### 1"},
+                                                      *BASE[10 + 2 * i: 12 + 2 * i])]
+    data = tmp_path / "spread.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in [BASE[3], *rows]))
+    cfg = load(["conf=local", f"output.uri={tmp_path / 'out'}", "source.limit=null",
+                f"source.datasets=[{{name: spread, path: '{data}', preset: gsm8k}}]",
+                "filters.exact=true", "filters.near.enabled=true"])
+    out = OutputLocation(cfg.output)
+    staged = out.stage_problems(read_problems(cfg.source), 3, out.inputs)
+    assert staged["problems"] == 31
+    context = ray.data.DataContext.get_current()
+    monkeypatch.setattr(context, "target_max_block_size", 1024)
+    monkeypatch.setattr(problems, "BUCKET_ROWS_PER_PARTITION", 200)  # 31 x 15 rows: 3 parts
+    tally = filter_problems(cfg, out, staged["problems"])
+    gone = removed_rows(out)
+    first = problem_id("spread", twin)
+    assert sorted(gone) == sorted(problem_id("spread", q) for q in copies)
+    assert {r["detail"] for r in gone.values()} == {first}
+    assert tally["removed"] == {"duplicate": 2, "near_duplicate": 8}

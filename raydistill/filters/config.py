@@ -54,6 +54,10 @@ class DecontamConfig:
     enabled: bool = False
     # Word n-gram length: 13 as NeMo-Curator and datatrove use, 8 as open-r1.
     ngram: int = 13
+    # Also remove a problem whose MinHash similarity to a benchmark problem reaches
+    # filters.near.threshold (shingles, permutations, bands and seed of filters.near):
+    # catches rewordings that share no n-gram, at the cost of a signature per problem.
+    near: bool = False
     benchmarks: list[BenchmarkConfig] = field(default_factory=list)
 
 

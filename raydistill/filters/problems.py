@@ -32,6 +32,7 @@ from raydistill import records
 from raydistill.config import Config, s3_endpoint, to_dict
 from raydistill.filters import minhash
 from raydistill.filters.code_tests import CHECKED, TestChecker, drop_tests
+from raydistill.filters.config import NearDupConfig
 from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
 from raydistill.filters.normalize import text_hash
 from raydistill.output.location import OutputLocation
@@ -48,8 +49,10 @@ REMOVED = pa.schema([
 ])
 ENDS = pa.schema([("ordinal", pa.int64()), ("problem_id", pa.string()),
                   ("signature", pa.list_(pa.uint64()))])
-# Bucket rows per shuffle partition: ~24 bytes each, so ~50 MB per block, under
-# Ray Data's 128 MiB block cap (a bucket split across blocks would miss pairs).
+# Bucket rows per shuffle partition: ~24 bytes each, so ~50 MB per reducer's block.
+# A bucket must stay in one block (split, it would miss pairs): a key-hashed
+# ``repartition`` gives exactly one block per partition, never split at the 128 MiB
+# block-size target (tests/test_filters_run.py checks it under a 1 KiB target).
 BUCKET_ROWS_PER_PARTITION = 2_000_000
 
 
@@ -156,7 +159,9 @@ def _check_code(ds: Any, cfg: Config, retries: int, removed: dict[str, Any],
 
 def _decontaminate(ds: Any, cfg: Config, retries: int, removed: dict[str, Any]) -> None:
     spec = cfg.filters.decontam
-    index = read_benchmarks(spec.benchmarks, spec.ngram, s3_endpoint(cfg.output))
+    index = read_benchmarks(spec.benchmarks, spec.ngram, s3_endpoint(cfg.output),
+                            NearDupConfig(**to_dict(cfg)["filters"]["near"]) if spec.near
+                            else None)
     logger.info("decontamination index: %d %d-grams of %s", len(index.grams), spec.ngram,
                 ", ".join(index.problems))
     stage = Stage("decontam", contaminated, needs=("problem", "input_error"), output=HITS,

@@ -120,7 +120,8 @@ class Tally:
     """
 
     def __init__(self) -> None:
-        # problem_id -> [source, domain, samples generated, samples passed]
+        # problem_id -> [source, domain, samples generated, samples passed,
+        #                samples a trace filter failed]
         self.problems: dict[str, list[Any]] = {}
         self.verdicts: Counter[tuple[str, str]] = Counter()
         self.example: dict[tuple[str, str], str] = {}
@@ -142,8 +143,9 @@ class Tally:
             self.completion_tokens += s["completion_tokens"] or 0
             source, domain = (names.setdefault(v, v) for v in (s["source"] or "unknown",
                                                                s["domain"] or "unknown"))
-            entry = self.problems.setdefault(s["problem_id"], [source, domain, 0, 0])
+            entry = self.problems.setdefault(s["problem_id"], [source, domain, 0, 0, 0])
             entry[3] += s["verdict"] == "pass"
+            entry[4] += (s["reason"] or "").startswith(FILTERED_PREFIX)
             if s["response_chars"] is None:  # no sample was generated
                 continue
             entry[2] += 1
@@ -197,24 +199,27 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 def _funnel(tally: Tally, key: str) -> tuple[str, str]:
     column = 0 if key == "source" else 1
-    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    groups: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for entry in tally.problems.values():
-        g = groups[entry[column]]  # problems, answered, samples, verified samples, solved
+        # problems, answered, samples, trace-filtered samples, verified samples, solved
+        g = groups[entry[column]]
         g[0] += 1
         g[1] += entry[2] > 0
         g[2] += entry[2]
-        g[3] += entry[3]
-        g[4] += entry[3] > 0
+        g[3] += entry[4]
+        g[4] += entry[3]
+        g[5] += entry[3] > 0
     names = sorted(groups)
     rows: list[list[Any]] = [
-        [name, *groups[name][:4], f"{groups[name][3] / groups[name][2]:.1%}"
-         if groups[name][2] else "-", groups[name][4]] for name in names]
-    table = _table([key, "problems", "answered", "samples", "verified samples", "pass rate",
-                    "problems solved"], rows)
+        [name, *groups[name][:5], f"{groups[name][4] / groups[name][2]:.1%}"
+         if groups[name][2] else "-", groups[name][5]] for name in names]
+    table = _table([key, "problems", "answered", "samples", "filtered by trace filters",
+                    "verified samples", "pass rate", "problems solved"], rows)
     chart = charts.bars(f"Funnel by {key}", names, {
         "problems": [groups[n][0] for n in names], "samples": [groups[n][2] for n in names],
-        "verified samples": [groups[n][3] for n in names],
-        "problems solved": [groups[n][4] for n in names]})
+        "filtered samples": [groups[n][3] for n in names],
+        "verified samples": [groups[n][4] for n in names],
+        "problems solved": [groups[n][5] for n in names]})
     return chart, table
 
 

@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from raydistill.adaptive import Wave, wave_summary
 from raydistill.output.location import OutputLocation
+from raydistill.reasons import FILTERED_PREFIX
 
 # Read file by file; each file's response text is reduced to "was one generated"
 # before the next is read, so the summary's memory does not grow with the run.
@@ -125,6 +126,8 @@ def summarize(
         # Reason codes (raydistill.reasons) of the error rows, and of every row.
         "error_reasons": dict(tally.error_reasons),
         "reasons": dict(tally.reasons),
+        # Verified samples the trace filters turned into failures, by filter name.
+        "trace_filtered": trace_filtered(tally.reasons),
         "truncated": tally.truncated,
         "pass_rate": verified_rows / tally.samples if tally.samples else 0.0,
         "problems_with_a_verified_sample": tally.passed_problems(),
@@ -139,6 +142,16 @@ def summarize(
         **({"waves": wave_summary(pa.concat_tables(tally.by_wave), waves)}
            if waves and tally.by_wave else {}),
     }
+
+
+def trace_filtered(reasons: Counter[str] | dict[str, int]) -> dict[str, int]:
+    """Samples per trace filter (``filtered:<name>`` reason codes), by filter name.
+
+    >>> trace_filtered({"filtered:repetition": 2, "wrong_answer": 5, "filtered:length": 1})
+    {'length': 1, 'repetition': 2}
+    """
+    return dict(sorted((k[len(FILTERED_PREFIX):], v) for k, v in reasons.items()
+                       if k and k.startswith(FILTERED_PREFIX)))
 
 
 def teacher_usage(summary: dict[str, Any], teacher: dict[str, Any]) -> dict[str, Any]:
@@ -202,11 +215,17 @@ def format_table(summary: dict[str, Any]) -> str:
         ("problems read", summary["problems_read"]),
         ("  bad input rows (kept)", summary["input_errors"]),
         ("  duplicates dropped", summary["duplicate_problems_dropped"]),
+        # The problem filters' removals (removed/), by reason.
+        *((f"  removed: {reason}", count)
+          for reason, count in ((summary.get("removed") or {}).get("removed") or {}).items()),
         ("  teacher errors (kept)", summary["teacher_errors"]),
         ("samples generated", summary["samples"]),
         ("  truncated", summary["truncated"]),
         ("verified (pass)", summary["verified"]),
         ("failed", summary["failed"]),
+        # Of the failures: passed the verifier, then failed a trace quality filter.
+        *((f"  filtered: {name}", count)
+          for name, count in summary.get("trace_filtered", {}).items()),
         ("errors", summary["errors"]),
         ("pass rate", f"{summary['pass_rate']:.1%}"),
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
