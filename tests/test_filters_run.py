@@ -27,6 +27,7 @@ from raydistill.output.manifest import load_manifest
 from raydistill.output.storage import write_table_atomic
 from raydistill.pipeline import run
 from raydistill.sources import problem_id, read_problems
+from tests.conftest import http_teacher
 from tests.test_resume import finish, kill_when, manifest_says
 
 pytestmark = pytest.mark.slow
@@ -77,8 +78,9 @@ def data(tmp_path_factory):
     return root, expected
 
 
-def args(root: Path, uri: str) -> list[str]:
-    return [
+def args(root: Path, uri: str, base_url: str) -> list[str]:
+    """The run, its teacher the session's shared `vllm serve` (the subject is filtering)."""
+    return [*http_teacher(base_url),
         "conf=gsm8k_local", f"output.uri={uri}", "source.limit=null", "sampling.n=1",
         f"source.datasets=[{{name: base, format: jsonl, path: '{root}/base.jsonl', preset: gsm8k}},"
         f" {{name: planted, format: jsonl, path: '{root}/planted.jsonl', preset: gsm8k}}]",
@@ -129,9 +131,9 @@ def check_removed(out: OutputLocation, expected: dict[str, tuple[str, str]]) -> 
 
 
 @pytest.fixture(scope="module")
-def shared_run(ray_cluster, data, tmp_path_factory):
+def shared_run(ray_cluster, data, vllm_server, tmp_path_factory):
     root, expected = data
-    cfg = load(args(root, str(tmp_path_factory.mktemp("filters-run") / "out")))
+    cfg = load(args(root, str(tmp_path_factory.mktemp("filters-run") / "out"), vllm_server))
     out = OutputLocation(cfg.output)
     return cfg, out, run(cfg, out), expected
 
@@ -147,13 +149,15 @@ def test_planted_rows_removed_with_reason_and_detail(shared_run):
     assert "removed" in (out.fs.open_input_stream(f"{out.root}/report.html").read().decode())
 
 
-def test_rerun_after_driver_kill_on_s3_removes_the_same_rows(shared_run, s3_server, data):
+def test_rerun_after_driver_kill_on_s3_removes_the_same_rows(shared_run, s3_server, data,
+                                                            vllm_server):
     """One driver on the moto S3 server killed between staging and the filters' commit,
     with what a kill mid-filter leaves (parts of both outputs); the rerun filters again,
-    removes the same rows as the local run, none twice, and finishes (one engine start)."""
+    removes the same rows as the local run, none twice, and finishes."""
     root, expected = data
     _, first, _, _ = shared_run
-    argv = [*args(root, "s3://raydistill-test/filters/killed"), f"output.s3_endpoint={s3_server}",
+    argv = [*args(root, "s3://raydistill-test/filters/killed", vllm_server),
+            f"output.s3_endpoint={s3_server}",
             "sampling.max_tokens=16"]
     out = OutputLocation(load(argv).output)
     kill_when(start(argv), manifest_says(out, "staged"))
