@@ -56,10 +56,12 @@ class Tally:
             pc.equal(generated["finish_reason"], "length"))).num_rows
         self.completion_tokens += pc.sum(generated["completion_tokens"]).as_py() or 0
         # Prompt tokens are per request, repeated on each of its sample rows: one
-        # request per problem, or per problem and wave under adaptive sampling.
+        # request per problem, or per problem and wave under adaptive sampling. A
+        # prompt the teacher refused (too long for the context) consumed none.
         first = (pc.equal(batch["sample_idx"], pc.take(self.offsets, batch["wave"]))
                  if "wave" in batch.column_names else pc.equal(batch["sample_idx"], 0))
-        self.prompt_tokens += pc.sum(batch.filter(first)["prompt_tokens"]).as_py() or 0
+        sent = batch.filter(pc.and_(first, pc.is_valid(batch["response"])))
+        self.prompt_tokens += pc.sum(sent["prompt_tokens"]).as_py() or 0
         if "wave" in batch.column_names:
             self.by_wave.append(pa.table({
                 "problem_id": batch["problem_id"], "wave": batch["wave"],
