@@ -1,13 +1,42 @@
 import os
+import shlex
 import socket
+from pathlib import Path
 
 import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def readme_commands(first: str) -> list[list[str]]:
+    """The README's commands (indented code lines) from the one starting with ``first`` on.
+
+    A block of commands ends at its first blank line; ``\\`` continues a command on
+    the next line and ``# ...`` comments are dropped, as a shell does. Fails when the
+    README has no such command: a test that runs the README's commands breaks when
+    they change.
+    """
+    lines = README.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip().startswith(first)
+              and line.startswith("    ")]
+    assert len(starts) == 1, f"README: {len(starts)} command lines start with {first!r}"
+    commands, current = [], ""
+    for line in lines[starts[0]:]:
+        if not line.strip():
+            break
+        current += " " + line.strip()
+        if current.endswith("\\"):
+            current = current[:-1]
+            continue
+        commands.append(shlex.split(current, comments=True))
+        current = ""
+    return commands
 
 
 @pytest.fixture(scope="session")

