@@ -229,24 +229,25 @@ def test_an_engine_death_says_the_server_went_away(vllm_server):
                                       "teacher.backoff_base_s=0.2", "teacher.timeout_s=30")))
     teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
 
-    def ask(problem_id):
+    async def ask(problem_id):
         row = {"problem_id": problem_id, "input_error": None, "messages": [
             {"role": "user", "content": "Tom has 3 apples and buys 4 more." + R1_MATH_SUFFIX}]}
-
-        async def collect():
-            batch = records.table([row], records.GENERATION)
-            return [r async for table in teacher(batch) for r in table.to_pylist()]
-
-        (done,) = asyncio.run(collect())
+        batch = records.table([row], records.GENERATION)
+        (done,) = [r async for table in teacher(batch) for r in table.to_pylist()]
         return done
 
-    assert ask("before")["teacher_error"] is None
-    (engine,) = [p for p in psutil.Process(vllm_server.proc.pid).children(recursive=True)
-                 if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())]
-    engine.kill()
-    # vLLM's server exits when its engine dies.
-    vllm_server.proc.wait(timeout=120)
-    error = ask("after")["teacher_error"]
+    async def before_and_after():
+        before = await ask("before")
+        (engine,) = [p for p in psutil.Process(vllm_server.proc.pid).children(recursive=True)
+                     if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())]
+        engine.kill()
+        # vLLM's server exits when its engine dies.
+        await asyncio.get_running_loop().run_in_executor(None, vllm_server.proc.wait, 120)
+        return before, await ask("after")
+
+    before, after = asyncio.run(before_and_after())
+    assert before["teacher_error"] is None
+    error = after["teacher_error"]
     assert error.startswith("the server went away (its engine died or it stopped) after 1 "
                             "request(s) reached it: connection error (ConnectError"), error
     assert error.endswith("after 4 attempts")

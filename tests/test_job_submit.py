@@ -105,7 +105,8 @@ def test_ray_job_submit_against_a_local_head():
         jobs_request = urllib.request.Request(f"{dashboard}/api/jobs/", headers=auth)
         with urllib.request.urlopen(jobs_request, timeout=10) as response:
             jobs = json.load(response)
-        assert any(j["status"] == "SUCCEEDED" and j["entrypoint"] == " ".join(submit[submit.index("--") + 1:])
+        entrypoint = " ".join(submit[submit.index("--") + 1:])
+        assert any(j["status"] == "SUCCEEDED" and j["entrypoint"] == entrypoint
                    for j in jobs), jobs
     finally:
         os.killpg(head.pid, signal.SIGTERM)
