@@ -96,8 +96,9 @@ def test_ray_job_submit_against_a_local_head():
         # conf=local's whole run: 64 problems, 4 samples each, in the job's working dir.
         table = dict(line.rsplit(None, 1) for line in job.stdout.splitlines()
                      if line.startswith(("problems read ", "samples generated ", "output ")))
-        assert table == {"problems read": "64", "samples generated": "256",
-                         "output": "out/local"}, job.stdout[-3000:]
+        assert (table.get("problems read"), table.get("samples generated")) == ("64", "256"), (
+            job.stdout[-3000:])
+        assert table["output"].endswith("out/local")
         # The job is listed by the dashboard's job API, as it is in the dashboard.
         # Without the token the dashboard refuses: the cluster is not open to anyone.
         with pytest.raises(urllib.error.HTTPError, match="401"):
