@@ -248,6 +248,26 @@ def conf_layers(path: Path, _chain: tuple[Path, ...] = ()) -> list[tuple[Path, A
     return [*layers, (path, layer)]
 
 
+def clear_replaced_maps(merged: DictConfig, layer: Any) -> None:
+    """Empty each map-valued key of ``merged`` (``resources``, ``env``, ...) that ``layer`` sets.
+
+    So a conf file's map replaces its base's, as a list does, instead of adding
+    keys to it: an overlay of ``local.yaml`` that says ``resources: {GPU: 1}``
+    means one GPU, not that plus local's half CPU, and ``engine_kwargs: {}`` means
+    none. Config sections (dataclasses) are still merged key by key.
+    """
+    if not isinstance(layer, DictConfig):
+        return
+    for key, value in layer.items_ex(resolve=False):
+        if not isinstance(value, DictConfig) or key not in merged:
+            continue
+        node = merged._get_node(str(key))
+        if OmegaConf.get_type(node) is dict:
+            merged[str(key)] = {}
+        elif isinstance(node, DictConfig):
+            clear_replaced_maps(node, value)
+
+
 def load(args: list[str]) -> Config:
     """Build a validated :class:`Config` from ``conf=NAME`` and ``key=value`` args."""
     conf_name = None
@@ -263,6 +283,7 @@ def load(args: list[str]) -> Config:
     try:
         for path, layer in conf_layers(conf_path(conf_name)) if conf_name else []:
             try:
+                clear_replaced_maps(merged, layer)
                 merged = OmegaConf.merge(merged, layer)
             except OmegaConfBaseException as exc:
                 raise ConfigError(f"{_shown(path)}: {_describe(exc)}") from None

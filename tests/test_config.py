@@ -100,6 +100,22 @@ def test_an_overlay_wins_over_its_bases_in_order(tmp_path):
     assert load([f"conf={tmp_path / 'c.yaml'}", "sampling.n=7"]).sampling.n == 7
 
 
+def test_a_map_in_an_overlay_replaces_its_base_s_map(tmp_path):
+    (tmp_path / "gpu.yaml").write_text(
+        "base: local\nteacher:\n  resources: {GPU: 1}\n  engine_kwargs: {}\n"
+        "judge:\n  teacher:\n    env: {HF_ENDPOINT: 'https://mirror'}\n")
+    cfg, local = load([f"conf={tmp_path / 'gpu.yaml'}"]), load(["conf=local"])
+    # Not {CPU: 0.5, GPU: 1}: the overlay's map is the whole map, as a list would be.
+    assert cfg.teacher.resources == {"GPU": 1.0} and cfg.teacher.engine_kwargs == {}
+    assert cfg.judge.teacher.env == {"HF_ENDPOINT": "https://mirror"}
+    # Maps the overlay does not name, and the sections around them, are the base's.
+    assert cfg.teacher.env == local.teacher.env and cfg.teacher.model == local.teacher.model
+    assert cfg.judge.teacher.engine_kwargs == local.judge.teacher.engine_kwargs
+    # A key=value override still merges into a map, OmegaConf-style.
+    merged = load(["conf=local", "teacher.resources={GPU: 1}"])
+    assert merged.teacher.resources == {"CPU": 0.5, "GPU": 1.0}
+
+
 def test_an_unknown_key_in_an_overlay_is_named_with_its_file(tmp_path):
     (tmp_path / "over.yaml").write_text("base: local\nsampling:\n  temprature: 0.5\n")
     with pytest.raises(ConfigError, match=r"over\.yaml.*sampling\.temprature"):

@@ -264,12 +264,33 @@ def test_min_tokens_is_sent_only_when_set():
     assert [r["body"].get("min_tokens") for r in server.log] == [32, None]
 
 
-def test_a_connection_error_after_answers_says_the_server_went_away():
-    import httpx
+def test_a_dropped_request_says_the_server_closed_the_connection():
+    # What vLLM's server does to a request in flight when its engine dies: it exits.
+    with FaultServer(lambda prompt: ["drop"] * 10) as server:
+        rows = generate(HTTPTeacher(teacher_cfg(server.url, max_retries=2), sampling_cfg()),
+                        ["q"])
+    error = rows["p0"]["teacher_error"]
+    assert error.startswith("the server closed the connection without answering (its engine "
+                            "may have died, or it stopped): connection error ("), error
+    assert error.endswith("after 3 attempts")
 
-    teacher = HTTPTeacher(teacher_cfg("http://127.0.0.1:9"), sampling_cfg())
-    refused = httpx.ConnectError("All connection attempts failed")
-    assert teacher._gone(refused).startswith("connection error (ConnectError")
-    teacher.answered = 3
-    assert "server went away (its engine died or it stopped) after answering 3" in (
-        teacher._gone(refused))
+
+def test_refused_after_requests_reached_the_server_says_it_went_away():
+    server = FaultServer().__enter__()
+    teacher = HTTPTeacher(teacher_cfg(server.url, max_retries=2), sampling_cfg())
+
+    async def before_and_after():
+        first = [r async for t in teacher(records.table(problem_rows(["q"]),
+                                                        records.GENERATION))
+                 for r in t.to_pylist()]
+        server.__exit__(None, None, None)  # the server stops; its port refuses from now on
+        second = [r async for t in teacher(records.table(problem_rows(["r"]),
+                                                         records.GENERATION))
+                  for r in t.to_pylist()]
+        return first + second
+
+    first, second = asyncio.run(before_and_after())
+    assert first["teacher_error"] is None
+    assert second["teacher_error"].startswith(
+        "the server went away (its engine died or it stopped) after 1 request(s) reached it: "
+        "connection error (ConnectError"), second["teacher_error"]

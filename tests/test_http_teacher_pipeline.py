@@ -1,5 +1,6 @@
-"""The HTTP teacher through the real pipeline (Ray Data actors): a real `vllm serve`
-of the tiny teacher with the deepseek_r1 reasoning parser, and the fault server."""
+"""The HTTP teacher through the real pipeline (Ray Data actors): the README's
+`raydistill serve` (vLLM's OpenAI server for the tiny teacher, deepseek_r1 reasoning
+parser) and the README's run against it, and the fault server."""
 
 import asyncio
 import json
@@ -7,6 +8,7 @@ import zlib
 from pathlib import Path
 
 import httpx
+import psutil
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pytest
@@ -16,7 +18,8 @@ from raydistill.config import load, to_dict
 from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX
-from raydistill.teachers import HTTPTeacher
+from raydistill.teachers import HTTPTeacher, resolve_model
+from tests.conftest import RUN_AGAINST_SERVER, with_port
 from tests.fault_server import FaultServer
 
 pytestmark = pytest.mark.slow
@@ -105,11 +108,18 @@ def test_fault_server_through_the_pipeline(ray_cluster, tmp_path, monkeypatch):
             assert KEY.encode() not in log.read_bytes(), log
 
 
+def test_the_server_serves_the_shipped_teacher(vllm_server):
+    (model,) = httpx.get(f"{vllm_server.url}/models", timeout=10).json()["data"]
+    # The name the README's run command asks for, and the model's own 512 positions.
+    assert model["id"] == "tiny-teacher" and model["max_model_len"] == 512
+    assert model["root"] == resolve_model("builtin:tiny-teacher")
+
+
 def test_vllm_serve_really_splits_off_the_reasoning(vllm_server):
     question = "Tom has 3 apples and buys 4 more. How many apples does Tom have now?"
     body = {"model": "tiny-teacher", "max_tokens": 128, "temperature": 0,
             "messages": [{"role": "user", "content": question + R1_MATH_SUFFIX}]}
-    message = httpx.post(f"{vllm_server}/chat/completions", json=body,
+    message = httpx.post(f"{vllm_server.url}/chat/completions", json=body,
                          timeout=60).json()["choices"][0]["message"]
     # vLLM 0.32 names the field `reasoning` (older ones and DeepSeek: reasoning_content).
     reasoning = message.get("reasoning") or message.get("reasoning_content")
@@ -118,8 +128,12 @@ def test_vllm_serve_really_splits_off_the_reasoning(vllm_server):
 
 
 def test_vllm_serve_through_the_pipeline(ray_cluster, vllm_server, tmp_path):
-    cfg = load(http_overrides(tmp_path / "out", vllm_server, "source.limit=16",
-                              "sampling.max_tokens=128"))
+    # The README's run command against the server (its port), made small: 16 problems.
+    run_args = with_port(RUN_AGAINST_SERVER, vllm_server.port)
+    assert run_args[:3] == ["python", "-m", "raydistill.run"]
+    cfg = load([*run_args[3:], f"output.uri={tmp_path / 'out'}", "source.limit=16",
+                "sampling.n=2", "teacher.resources={CPU: 0.25}", "teacher.env={}",
+                "teacher.replicas=2", "teacher.max_concurrency=4"])
     out = OutputLocation(cfg.output)
     summary = run(cfg, out)
     rows = read_all(out)
@@ -138,7 +152,7 @@ def test_vllm_serve_through_the_pipeline(ray_cluster, vllm_server, tmp_path):
 
 def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
     # The HTTP teacher in this process (the same class the pipeline puts in actors).
-    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server, "sampling.max_tokens=6")))
+    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server.url, "sampling.max_tokens=6")))
     teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
     row = {"problem_id": "p", "input_error": None, "messages": [
         {"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does "
@@ -154,3 +168,35 @@ def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
         assert (sample["finish_reason"], sample["think_closed"], sample["solution"]) == (
             "length", False, "")
         assert sample["reasoning"] and sample["completion_tokens"] == 6
+
+
+@pytest.mark.kills_the_shared_server
+def test_an_engine_death_says_the_server_went_away(vllm_server):
+    # Last in the session (conftest): it kills the server's engine, as a crash on a
+    # prompt would.
+    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server.url, "teacher.max_retries=3",
+                                      "teacher.backoff_base_s=0.2", "teacher.timeout_s=30")))
+    teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
+
+    async def ask(problem_id):
+        row = {"problem_id": problem_id, "input_error": None, "messages": [
+            {"role": "user", "content": "Tom has 3 apples and buys 4 more." + R1_MATH_SUFFIX}]}
+        batch = records.table([row], records.GENERATION)
+        (done,) = [r async for table in teacher(batch) for r in table.to_pylist()]
+        return done
+
+    async def before_and_after():
+        before = await ask("before")
+        (engine,) = [p for p in psutil.Process(vllm_server.proc.pid).children(recursive=True)
+                     if "EngineCore" in p.name() or "EngineCore" in " ".join(p.cmdline())]
+        engine.kill()
+        # vLLM's server exits when its engine dies.
+        await asyncio.get_running_loop().run_in_executor(None, vllm_server.proc.wait, 120)
+        return before, await ask("after")
+
+    before, after = asyncio.run(before_and_after())
+    assert before["teacher_error"] is None
+    error = after["teacher_error"]
+    assert error.startswith("the server went away (its engine died or it stopped) after 1 "
+                            "request(s) reached it: connection error (ConnectError"), error
+    assert error.endswith("after 4 attempts")

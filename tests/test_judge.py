@@ -118,10 +118,10 @@ ROWS = [
     ("mcq-fail", "mcq", "<think>A?</think>Answer: A", "B"),
     ("code-fail", "code", "<think>x</think>no code", None),
 ]
-def tiny_judge(base_url: str) -> list[str]:
+def tiny_judge(server) -> list[str]:
     """The shipped tiny model as the judge, served by the session's `vllm serve`."""
     return ["judge.policy=rule_or_judge", "judge.teacher.name=openai",
-            f"judge.teacher.base_url={base_url}", "judge.teacher.model=tiny-teacher",
+            f"judge.teacher.base_url={server.url}", "judge.teacher.model=tiny-teacher",
             "judge.teacher.resources={CPU: 0.25}", "judge.teacher.env={}",
             "judge.teacher.batch_size=8", "judge.sampling.max_tokens=64"]
 

@@ -60,7 +60,7 @@ from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
 from raydistill.ray_session import init_ray
-from raydistill.stages import Stage, check_plan
+from raydistill.stages import Stage, check_plan, map_call
 
 logger = logging.getLogger(__name__)
 
@@ -229,9 +229,9 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
     stage = stages[0]
     kwargs = stage.map_batches_kwargs(max_task_retries=RayConfig().max_task_retries)
     if grouped(format, cfg):
-        ds = ds.groupby("problem_id").map_groups(stage.fn, **kwargs)
+        ds = map_call(ds.groupby("problem_id").map_groups, stage.fn, kwargs)
     else:
-        ds = ds.map_batches(stage.fn, **kwargs)
+        ds = map_call(ds.map_batches, stage.fn, kwargs)
     writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format])
     left: Counter[str] = Counter()
     try:

@@ -55,6 +55,8 @@ logger = logging.getLogger(__name__)
 CHARS_PER_TOKEN = 4
 # Keep this much of an error body in a reason: enough for the server's message.
 ERROR_BODY_CHARS = 300
+# Transport errors raised before a request reached the server (nothing listening).
+NOT_REACHED = (httpx.ConnectError, httpx.UnsupportedProtocol, httpx.ProxyError)
 
 
 class RequestFailed(Exception):
@@ -135,8 +137,9 @@ class HTTPTeacher(StreamingTeacher):
         self.policy = RetryPolicy(teacher["max_retries"], teacher["backoff_base_s"],
                                   teacher["backoff_max_s"], teacher["retry_deadline_s"])
         self.retries = 0
-        # Responses of any status: a connection error after some means the server went away.
-        self.answered = 0
+        # Requests the server took (answered with any status, or dropped after
+        # reading): a connection refused after some means the server went away.
+        self.reached = 0
         self.metrics = TeacherMetrics(self.model)
         logger.info("HTTP teacher ready: %s, model %s, %d requests at once",
                     self.url, self.model, concurrency)
@@ -174,7 +177,7 @@ class HTTPTeacher(StreamingTeacher):
                 raise _Retryable(f"timeout ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
                 raise _Retryable(self._gone(exc)) from None
-        self.answered += 1
+        self.reached += 1
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -193,13 +196,22 @@ class HTTPTeacher(StreamingTeacher):
         self.limiter.settle(estimate, usage.get("total_tokens"))
         return payload
 
-    def _gone(self, exc: Exception) -> str:
-        """The reason of a connection error: a server that answered before has gone away."""
+    def _gone(self, exc: httpx.TransportError) -> str:
+        """The reason of a connection error, saying when the server went away.
+
+        A connection dropped after the request was sent (vLLM's server exiting
+        because its engine died mid-request) was reached; a refused connection
+        after earlier requests were reached means the server is no longer there.
+        """
         error = f"connection error ({type(exc).__name__}: {exc})"
-        if not self.answered:
+        if not isinstance(exc, NOT_REACHED):
+            self.reached += 1
+            return (f"the server closed the connection without answering (its engine "
+                    f"may have died, or it stopped): {error}")
+        if not self.reached:
             return error
-        return (f"the server went away (its engine died or it stopped) after answering "
-                f"{self.answered} request(s): {error}")
+        return (f"the server went away (its engine died or it stopped) after "
+                f"{self.reached} request(s) reached it: {error}")
 
     async def _post(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; :class:`RequestFailed` with the reason when it gives up."""
