@@ -3,10 +3,14 @@
 One run, module-scoped, with ``export.formats`` listing every format: the run
 writes them itself. Then ``datasets.load_dataset`` on the folder for every
 configuration of its card, TRL's SFTTrainer and DPOTrainer a few optimiser steps
-on the shipped tiny model, and the CLI's bad-input messages.
+on the shipped tiny model, LLaMA-Factory's own data loader (in its own venv,
+tests/llamafactory_env.py) on the sharegpt exports, and the CLI's bad-input messages.
 """
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
@@ -20,6 +24,7 @@ from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import Manifest
 from raydistill.pipeline import run
 from raydistill.teachers import resolve_model
+from tests.llamafactory_env import llamafactory_python
 
 pytestmark = pytest.mark.slow
 
@@ -125,3 +130,34 @@ def test_trl_sft_and_dpo_train_on_the_exports(finished_run, tmp_path):
                      args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=256, **common),
                      train_dataset=dpo_data, processing_class=tokenizer)
     assert dpo.train().global_step == 3
+
+
+def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
+    """get_dataset through the written dataset_info.json, as `dataset: <entry>` in a YAML."""
+    uri, _ = finished_run
+    python = llamafactory_python()
+    loader = Path(__file__).with_name("llamafactory_load.py")
+    # Its own HF cache (datasets 4.0 beside our 5.2), offline, and none of our code.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for fmt, stage in (("sharegpt", "sft"), ("sharegpt_pairs", "dpo")):
+        folder = uri / "exports" / fmt
+        done = json.loads((folder / "export.json").read_text())
+        found_path = tmp_path / f"{fmt}.json"
+        subprocess.run([str(python), str(loader), resolve_model("builtin:tiny-teacher"),
+                        str(folder), done["dataset_info_entry"], stage, str(found_path)],
+                       check=True, env=env, cwd=tmp_path, timeout=600)
+        found = json.loads(found_path.read_text())
+        assert found["rows"] == done["rows"] > 0, fmt
+        rows = pads.dataset(str(folder / "data"), format="parquet").to_table().to_pylist()
+        if stage == "sft":
+            assert {"input_ids", "labels"} <= set(found["columns"])
+            # The trained-on tokens are one exported assistant turn, exactly.
+            assert found["target"].removesuffix("<|im_end|>\n") in {
+                r["conversations"][-1]["value"] for r in rows}
+            assert any(r["conversations"][0]["value"] in found["prompt"] for r in rows)
+        else:
+            assert {"chosen_input_ids", "rejected_input_ids"} <= set(found["columns"])
+            pairs = {(r["chosen"]["value"], r["rejected"]["value"]) for r in rows}
+            assert (found["chosen"].removesuffix("<|im_end|>\n"),
+                    found["rejected"].removesuffix("<|im_end|>\n")) in pairs

@@ -86,3 +86,28 @@ def test_bad_options_named():
         options("trl_sft", {"pick": "best"})
     with pytest.raises(ExportError, match="does not take key .kk."):
         options("verl", {"min_pass_rate": 0.5}) and options("sharegpt", {"kk": 1})
+
+
+def test_run_config_export_section_gives_each_format_its_keys(monkeypatch):
+    from raydistill.config import load
+    from raydistill.export import plan
+
+    calls = []
+    monkeypatch.setattr(plan, "export_run", lambda uri, fmt, **kw: calls.append((fmt, kw)))
+    cfg = load(["conf=openthoughts", "output.s3_endpoint=http://127.0.0.1:9"])
+
+    class Out:  # what export_formats reads of the run's location
+        uri, cfg = "s3://b/run", None
+
+    Out.cfg = cfg.output
+    plan.export_formats(Out(), cfg.export)
+    got = dict(calls)
+    assert list(got) == ["sharegpt", "sharegpt_pairs", "trl_sft", "trl_dpo", "verl"]
+    assert got["trl_dpo"]["pairs"] == {"chosen": "lowest_perplexity",
+                                       "rejected": "highest_perplexity"}
+    assert got["sharegpt"]["style"] == "bespoke" and "pairs" not in got["sharegpt"]
+    # verl renders no trace; every format reads the run from the run's own endpoint.
+    assert "style" not in got["verl"]
+    assert all(kw["s3_endpoint"] == "http://127.0.0.1:9" for kw in got.values())
+    for fmt, kw in calls:
+        plan.options(fmt, kw)  # every key given is one the format takes
