@@ -3,7 +3,8 @@
     Read (all/, the columns the format uses)
       -> [groupby problem_id]   pairs, verl, k per problem, a pass-rate band
       -> rows of the format     (formats.py builders; pairs.py choices)
-      -> driver: shards of rows_per_file rows (sink.py), counts of what was left out
+      -> driver: shards of at most rows_per_file rows and ~mb_per_file MiB (sink.py),
+         counts of what was left out
 
 Why group with Ray Data rather than read ``all/`` sorted: the n samples of a
 problem are written side by side by today's publish pass, but nothing promises
@@ -237,7 +238,8 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
         ds = ds.groupby("problem_id").map_groups(stage.fn, **kwargs)
     else:
         ds = ds.map_batches(stage.fn, **kwargs)
-    writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format])
+    writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format],
+                         bytes_per_file=cfg.mb_per_file * 2**20)
     left: Counter[str] = Counter()
     try:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
