@@ -161,3 +161,25 @@ def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
             pairs = {(r["chosen"]["value"], r["rejected"]["value"]) for r in rows}
             assert (found["chosen"].removesuffix("<|im_end|>\n"),
                     found["rejected"].removesuffix("<|im_end|>\n")) in pairs
+
+
+def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
+    """The same export read from and written to a real S3 API (moto), as from a local run."""
+    import pyarrow.fs as pafs
+
+    uri, _ = finished_run
+    s3 = pafs.S3FileSystem(endpoint_override=s3_server, region="us-east-1")
+    prefix = "raydistill-test/export-run"
+    for sub in ("all", "verified", "_work"):
+        pafs.copy_files(str(uri / sub), f"{prefix}/{sub}", destination_filesystem=s3)
+    pafs.copy_files(str(uri / "summary.json"), f"{prefix}/summary.json",
+                    destination_filesystem=s3)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    local = json.loads((uri / "exports/trl_dpo/export.json").read_text())
+    done = export_run(f"s3://{prefix}", "trl_dpo", s3_endpoint=s3_server, mb_per_file=1)
+    assert done["uri"] == f"s3://{prefix}/exports/trl_dpo"
+    assert (done["rows"], done["left_out"]) == (local["rows"], local["left_out"])
+    rows = pads.dataset(f"{prefix}/exports/trl_dpo/data", filesystem=s3).to_table()
+    assert rows.num_rows == done["rows"]
+    with s3.open_input_stream(f"{prefix}/README.md") as card:
+        assert "exports/trl_dpo/data/*.parquet" in card.read().decode()

@@ -1,6 +1,6 @@
 """Seconds and peak driver memory to export a 10k- and a 100k-sample run to every format.
 
-    python tools/bench_export.py [--sizes 10000 100000] [--chars 4000] [--n 4] [--keep]
+    python tools/bench_export.py [--sizes 10000 100000] [--chars 4000] [--n 4] [--workdir DIR]
 
 For each size, a child process synthesises a finished run (no teacher: the run
 folder as ``raydistill.run`` leaves it) into a temporary directory: ``all/`` and
@@ -179,6 +179,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--formats", nargs="+", default=list(FORMATS))
     parser.add_argument("--keep", action="store_true", help="keep the synthetic runs")
+    parser.add_argument("--workdir", help="synthesise into (or reuse the runs in) this "
+                        "folder, kept; default: a temporary one, deleted")
     parser.add_argument("--synthesize", nargs=2, metavar=("ROOT", "SAMPLES"),
                         help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args()
@@ -186,13 +188,15 @@ def main() -> None:
         synthesize(args.synthesize[0], int(args.synthesize[1]), args.n, args.chars)
         return
 
-    tmp = Path(tempfile.mkdtemp(prefix="raydistill-bench-export-"))
+    tmp = Path(args.workdir or tempfile.mkdtemp(prefix="raydistill-bench-export-"))
     runs = {}
     for size in args.sizes:
-        root = tmp / f"run-{size}"
+        root = tmp / f"run-{size}-{args.n}-{args.chars}"
         started = time.monotonic()
-        subprocess.run([sys.executable, __file__, "--synthesize", str(root), str(size),
-                        "--n", str(args.n), "--chars", str(args.chars)], check=True, cwd=REPO)
+        if not (root / "_work" / "run.json").exists():
+            subprocess.run([sys.executable, __file__, "--synthesize", str(root), str(size),
+                            "--n", str(args.n), "--chars", str(args.chars)], check=True,
+                           cwd=REPO)
         mb = sum(f.stat().st_size for f in (root / "all").iterdir()) / 2**20
         print(f"synthesised {size} samples in {time.monotonic() - started:.0f} s "
               f"(all/: {mb:.0f} MiB Parquet) at {root}", flush=True)
@@ -228,7 +232,7 @@ def main() -> None:
             a, b = by[small, fmt], by[large, fmt]
             print(f"{fmt:>15} {b['seconds'] / a['seconds']:>6.1f} "
                   f"{b['peak_rss_mb'] / a['peak_rss_mb']:>6.2f}")
-    if not args.keep:
+    if not (args.keep or args.workdir):
         import shutil
 
         shutil.rmtree(tmp)
