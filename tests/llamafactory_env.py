@@ -4,8 +4,10 @@ LLaMA-Factory 0.9.5 pins ``datasets<=4.0``, ``transformers<=5.6``, ``trl<=0.24``
 and ``peft<=0.18.1`` (and checks them at import), which conflict with
 raydistill's, so it cannot live in ``.venv``. Built once into
 ``<repo>/.venv-llamafactory/`` (gitignored) and reused while :data:`RECIPE`
-holds; rebuilt when it changes. Measured from scratch on the 2-core machine:
-see ``install_seconds`` in its ``raydistill-recipe.json`` (~40 s, 2026-12-02).
+holds; rebuilt when it changes. From scratch on the 2-core machine (2026-12-02,
+shared, load average ~10): 101 s with an empty pip cache (as on a fresh CI
+machine: ~50 MB downloaded), 25 s with pip's cache warm; ``install_seconds`` in
+its ``raydistill-recipe.json`` says what the last build took.
 
 How it stays small (no CUDA torch, ~100 MB): the new venv sees our ``.venv``'s
 site-packages through a ``.pth`` file, which ``site`` appends AFTER the venv's
