@@ -170,10 +170,8 @@ def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
     uri, _ = finished_run
     s3 = pafs.S3FileSystem(endpoint_override=s3_server, region="us-east-1")
     prefix = "raydistill-test/export-run"
-    for sub in ("all", "verified", "_work"):
+    for sub in ("all", "verified", "summary.json", "_work/run.json"):
         pafs.copy_files(str(uri / sub), f"{prefix}/{sub}", destination_filesystem=s3)
-    pafs.copy_files(str(uri / "summary.json"), f"{prefix}/summary.json",
-                    destination_filesystem=s3)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     local = json.loads((uri / "exports/trl_dpo/export.json").read_text())
     done = export_run(f"s3://{prefix}", "trl_dpo", s3_endpoint=s3_server, mb_per_file=1)
