@@ -5,10 +5,14 @@ The run is conftest's ``demo_run`` (shared with tests/test_e2e.py), with
 error rows too (bad input, a prompt too long), as real runs do. Then
 ``datasets.load_dataset`` on the folder for every configuration of its card,
 TRL's SFTTrainer and DPOTrainer a few optimiser steps on the shipped tiny model,
-and the CLI's bad-input messages.
+LLaMA-Factory's own data loader (in its own venv, tests/llamafactory_env.py) on the
+sharegpt exports, and the CLI's bad-input messages.
 """
 
 import json
+import os
+import subprocess
+from pathlib import Path
 
 import pyarrow.dataset as pads
 import pytest
@@ -21,6 +25,7 @@ from raydistill.export.plan import export_run
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import Manifest
 from raydistill.teachers import resolve_model
+from tests.llamafactory_env import llamafactory_python
 
 pytestmark = pytest.mark.slow
 
@@ -129,3 +134,54 @@ def test_trl_sft_and_dpo_train_on_the_exports(finished_run, tmp_path):
                      args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=256, **common),
                      train_dataset=dpo_data, processing_class=tokenizer)
     assert dpo.train().global_step == 3
+
+
+def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
+    """get_dataset through the written dataset_info.json, as `dataset: <entry>` in a YAML."""
+    uri, _ = finished_run
+    python = llamafactory_python()
+    loader = Path(__file__).with_name("llamafactory_load.py")
+    # Its own HF cache (datasets 4.0 beside our 5.2), offline, and none of our code.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for fmt, stage in (("sharegpt", "sft"), ("sharegpt_pairs", "dpo")):
+        folder = uri / "exports" / fmt
+        done = json.loads((folder / "export.json").read_text())
+        found_path = tmp_path / f"{fmt}.json"
+        subprocess.run([str(python), str(loader), resolve_model("builtin:tiny-teacher"),
+                        str(folder), done["dataset_info_entry"], stage, str(found_path)],
+                       check=True, env=env, cwd=tmp_path, timeout=600)
+        found = json.loads(found_path.read_text())
+        assert found["rows"] == done["rows"] > 0, fmt
+        rows = pads.dataset(str(folder / "data"), format="parquet").to_table().to_pylist()
+        if stage == "sft":
+            assert {"input_ids", "labels"} <= set(found["columns"])
+            # The trained-on tokens are one exported assistant turn, exactly.
+            assert found["target"].removesuffix("<|im_end|>\n") in {
+                r["conversations"][-1]["value"] for r in rows}
+            assert any(r["conversations"][0]["value"] in found["prompt"] for r in rows)
+        else:
+            assert {"chosen_input_ids", "rejected_input_ids"} <= set(found["columns"])
+            pairs = {(r["chosen"]["value"], r["rejected"]["value"]) for r in rows}
+            assert (found["chosen"].removesuffix("<|im_end|>\n"),
+                    found["rejected"].removesuffix("<|im_end|>\n")) in pairs
+
+
+def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
+    """The same export read from and written to a real S3 API (moto), as from a local run."""
+    import pyarrow.fs as pafs
+
+    uri, _ = finished_run
+    s3 = pafs.S3FileSystem(endpoint_override=s3_server, region="us-east-1")
+    prefix = "raydistill-test/export-run"
+    for sub in ("all", "verified", "summary.json", "_work/run.json"):
+        pafs.copy_files(str(uri / sub), f"{prefix}/{sub}", destination_filesystem=s3)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    local = json.loads((uri / "exports/trl_dpo/export.json").read_text())
+    done = export_run(f"s3://{prefix}", "trl_dpo", s3_endpoint=s3_server, mb_per_file=1)
+    assert done["uri"] == f"s3://{prefix}/exports/trl_dpo"
+    assert (done["rows"], done["left_out"]) == (local["rows"], local["left_out"])
+    rows = pads.dataset(f"{prefix}/exports/trl_dpo/data", filesystem=s3).to_table()
+    assert rows.num_rows == done["rows"]
+    with s3.open_input_stream(f"{prefix}/README.md") as card:
+        assert "exports/trl_dpo/data/*.parquet" in card.read().decode()

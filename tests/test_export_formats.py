@@ -86,3 +86,69 @@ def test_bad_options_named():
         options("trl_sft", {"pick": "best"})
     with pytest.raises(ExportError, match="does not take key .kk."):
         options("verl", {"min_pass_rate": 0.5}) and options("sharegpt", {"kk": 1})
+
+
+def test_run_config_export_section_gives_each_format_its_keys(monkeypatch):
+    from raydistill.config import load
+    from raydistill.export import plan
+
+    calls = []
+    monkeypatch.setattr(plan, "export_run", lambda uri, fmt, **kw: calls.append((fmt, kw)))
+    cfg = load(["conf=openthoughts", "output.s3_endpoint=http://127.0.0.1:9"])
+
+    class Out:  # what export_formats reads of the run's location
+        uri, cfg = "s3://b/run", None
+
+    Out.cfg = cfg.output
+    plan.export_formats(Out(), cfg.export)
+    got = dict(calls)
+    assert list(got) == ["sharegpt", "sharegpt_pairs", "trl_sft", "trl_dpo", "verl"]
+    assert got["trl_dpo"]["pairs"] == {"chosen": "lowest_perplexity",
+                                       "rejected": "highest_perplexity"}
+    assert got["sharegpt"]["style"] == "bespoke" and "pairs" not in got["sharegpt"]
+    # verl renders no trace; every format reads the run from the run's own endpoint.
+    assert "style" not in got["verl"]
+    assert all(kw["s3_endpoint"] == "http://127.0.0.1:9" for kw in got.values())
+    for fmt, kw in calls:
+        plan.options(fmt, kw)  # every key given is one the format takes
+
+
+@pytest.mark.parametrize("file_format", ["jsonl", "parquet"])
+def test_shards_bounded_by_rows_and_by_size(tmp_path, file_format):
+    import pyarrow.dataset as pads
+    import pyarrow.fs as pafs
+
+    from raydistill.export.formats import SCHEMAS, jsonl_line, openai
+    from raydistill.export.sink import ShardWriter
+
+    rows = [openai(sample(i, True, response="x", pid=f"p{i}") | {"reasoning": "y" * 1000},
+                   Render()) for i in range(40)]
+    table = records.table(rows, SCHEMAS["openai"])
+    per_row = table.nbytes / table.num_rows
+    by_size = ShardWriter(pafs.LocalFileSystem(), str(tmp_path / "size"), file_format,
+                          rows_per_file=1000, schema=SCHEMAS["openai"],
+                          bytes_per_file=int(per_row * 10))
+    for start in range(0, 40, 7):  # batches that do not line up with the shards
+        by_size.write(table.slice(start, 7))
+    sizes = [f["rows"] for f in by_size.close()]  # about 10 rows' worth of bytes each
+    assert sum(sizes) == 40 and len(sizes) == 4 and all(9 <= n <= 11 for n in sizes)
+    by_rows = ShardWriter(pafs.LocalFileSystem(), str(tmp_path / "rows"), file_format,
+                          rows_per_file=15, schema=SCHEMAS["openai"])
+    by_rows.write(table)
+    assert [f["rows"] for f in by_rows.close()] == [15, 15, 10]
+    names = sorted(p.name for p in (tmp_path / "rows").iterdir())
+    assert names == [f"part-0000{i}.{file_format}" for i in range(3)]  # no temporaries left
+    if file_format == "jsonl":
+        lines = (tmp_path / "rows" / "part-00000.jsonl").read_text().splitlines()
+        assert lines[0] == jsonl_line(rows[0])
+    else:
+        assert pads.dataset(str(tmp_path / "rows")).count_rows() == 40
+
+
+def test_cli_keys_and_export_prefix():
+    from raydistill.export.__main__ import parse
+
+    assert parse(["r", "format=openai", "export.uri=/x", "mb_per_file=5"]) == (
+        "r", "openai", {"uri": "/x", "mb_per_file": 5})
+    with pytest.raises(ExportError, match="format=NAME is required"):
+        parse(["r", "k=1"])

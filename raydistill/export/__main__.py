@@ -7,7 +7,7 @@ and why); the run's dataset card ``URI/README.md`` gains a configuration.
 
 Formats: sharegpt, sharegpt_pairs, openai, trl_sft, trl_dpo, verl. Keys (each
 format says which it takes): style, target, system, rows, k, pick, seed,
-min_pass_rate, max_pass_rate, file_format, rows_per_file, name, pairs.rule,
+min_pass_rate, max_pass_rate, file_format, rows_per_file, mb_per_file, name, pairs.rule,
 pairs.chosen, pairs.rejected, pairs.allow, uri, s3_endpoint, s3_region.
 See ``raydistill/export/config.py`` for each key.
 
@@ -36,8 +36,12 @@ logger = logging.getLogger("raydistill")
 def parse(args: list[str]) -> tuple[str, str, dict[str, Any]]:
     """``(uri, format, keys)`` from the command line; :class:`ExportError` if malformed.
 
+    Keys may carry the run config's ``export.`` prefix (``export.uri=...``).
+
     >>> parse(["out/run", "format=trl_dpo", "pairs.chosen=shortest", "k=2"])
     ('out/run', 'trl_dpo', {'pairs': {'chosen': 'shortest'}, 'k': 2})
+    >>> parse(["out/run", "format=openai", "export.uri=/tmp/x"])
+    ('out/run', 'openai', {'uri': '/tmp/x'})
     """
     positional = [a for a in args if "=" not in a]
     if len(positional) != 1:
@@ -48,6 +52,7 @@ def parse(args: list[str]) -> tuple[str, str, dict[str, Any]]:
         if "=" not in arg:
             continue
         key, _, text = arg.partition("=")
+        key = key.removeprefix("export.")
         if key == "format":
             fmt = text
             continue

@@ -80,6 +80,10 @@ class ExportConfig:
     file_format: str | None = None
     # Rows per shard file: bounds each file's size (and the driver's buffer).
     rows_per_file: int = 50_000
+    # A shard also closes once its rows hold about this many MiB of Arrow data (JSONL
+    # files come out about this size, Parquet ones smaller): 50k R1 traces of ~6k tokens
+    # are ~1.2 GB. 500 MiB: the size the Hub's dataset viewer and `datasets` stream well.
+    mb_per_file: int = 500
     # The dataset_info.json entry's name (sharegpt formats); null = raydistill_<format>.
     name: str | None = None
     # Preference pairs (sharegpt_pairs, trl_dpo).
@@ -90,7 +94,7 @@ class ExportConfig:
 
 
 COMMON_KEYS = ("uri", "system", "seed", "min_pass_rate", "max_pass_rate", "file_format",
-               "rows_per_file", "s3_endpoint", "s3_region")
+               "rows_per_file", "mb_per_file", "s3_endpoint", "s3_region")
 _TRACE = ("style", "target")
 _SAMPLES = ("rows", "k", "pick")
 _PAIRS = tuple(f"pairs.{f.name}" for f in fields(PairsConfig))
@@ -135,6 +139,7 @@ def export_checks(cfg: ExportConfig) -> list[tuple[bool, str, str]]:
         (cfg.file_format is None or cfg.file_format in FILE_FORMATS, "file_format",
          f"must be one of {FILE_FORMATS} or null"),
         (cfg.rows_per_file >= 1, "rows_per_file", "must be >= 1"),
+        (cfg.mb_per_file >= 1, "mb_per_file", "must be >= 1"),
         (cfg.pairs.rule in PAIR_RULES, "pairs.rule", f"must be one of {PAIR_RULES}"),
         (cfg.pairs.chosen in PAIR_PICKS, "pairs.chosen", f"must be one of {PAIR_PICKS}"),
         (cfg.pairs.rejected in PAIR_PICKS, "pairs.rejected", f"must be one of {PAIR_PICKS}"),

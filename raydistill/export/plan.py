@@ -3,7 +3,8 @@
     Read (all/, the columns the format uses)
       -> [groupby problem_id]   pairs, verl, k per problem, a pass-rate band
       -> rows of the format     (formats.py builders; pairs.py choices)
-      -> driver: shards of rows_per_file rows (sink.py), counts of what was left out
+      -> driver: shards of at most rows_per_file rows and ~mb_per_file MiB (sink.py),
+         counts of what was left out
 
 Why group with Ray Data rather than read ``all/`` sorted: the n samples of a
 problem are written side by side by today's publish pass, but nothing promises
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -59,7 +61,7 @@ from raydistill.export.sink import ShardWriter
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
-from raydistill.ray_session import init_ray
+from raydistill.ray_session import configure_data, init_ray
 from raydistill.stages import Stage, check_plan, map_call
 
 logger = logging.getLogger(__name__)
@@ -69,6 +71,8 @@ COLUMNS = ["problem_id", "sample_idx", "source", "source_index", "domain", "prob
            "ground_truth_solution", "test_cases", "verified", "verdict", "response",
            "reasoning", "solution", "finish_reason", "think_closed", "completion_tokens",
            "messages", "perplexity"]
+# Set by configure_data (ray.parquet_footer_readers).
+FOOTER_READERS = "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS"
 # Read when the run has it (the trace filters' "filtered:<name>" codes).
 OPTIONAL_COLUMNS = ["reason"]
 # Each output batch carries the rows left out, as (reason, count) rows with null data.
@@ -222,6 +226,8 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
     check_plan(stages, pa.schema([(c, pa.string()) for c in columns]))
     if not ray.is_initialized():
         init_ray(RayConfig())
+    if FOOTER_READERS not in os.environ:  # a run's own ray.* keys, else the defaults
+        configure_data(RayConfig())  # 2 Parquet footer readers per read, not Ray Data's 32
     started = time.monotonic()
     if fs.get_file_info(root).type == pafs.FileType.Directory:
         fs.delete_dir(root)
@@ -232,7 +238,8 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
         ds = map_call(ds.groupby("problem_id").map_groups, stage.fn, kwargs)
     else:
         ds = map_call(ds.map_batches, stage.fn, kwargs)
-    writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format])
+    writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format],
+                         bytes_per_file=cfg.mb_per_file * 2**20)
     left: Counter[str] = Counter()
     try:
         for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
@@ -288,6 +295,11 @@ def export_formats(out: OutputLocation, cfg: ExportConfig) -> list[dict[str, Any
     defaults = dict(_flatten("", asdict(ExportConfig())))
     chosen = {k: v for k, v in _flatten("", asdict(cfg)) if defaults.get(k) != v
               and k != "formats"}
+    # The run's own S3 endpoint and region unless the export names others: a run on
+    # MinIO set in output.s3_endpoint (not $AWS_ENDPOINT_URL) is read back from there.
+    for key in ("s3_endpoint", "s3_region"):
+        if chosen.get(key) is None and getattr(out.cfg, key):
+            chosen[key] = getattr(out.cfg, key)
     summaries = []
     for fmt in cfg.formats:
         taken = {k: v for k, v in chosen.items() if _takes(fmt, k)}

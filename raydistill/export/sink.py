@@ -2,7 +2,10 @@
 
 The export's rows arrive in the driver as a stream of Arrow batches; a
 :class:`ShardWriter` appends them to ``part-00000.jsonl`` (or ``.parquet``),
-``part-00001`` ... of at most ``rows_per_file`` rows each. Each shard is written
+``part-00001`` ... of at most ``rows_per_file`` rows each, and of about
+``bytes_per_file`` bytes: a shard closes once its rows' Arrow size reaches it
+(measured per batch, so a shard overshoots by at most one row's average size; a
+JSONL file is about that size, a Parquet file smaller by its compression). Each shard is written
 to a hidden temporary and moved into place when full, so a reader never sees a
 half-written shard, and the names are deterministic (a re-export replaces them).
 Memory: one Arrow batch, plus Parquet's current row group.
@@ -11,6 +14,7 @@ Memory: one Arrow batch, plus Parquet's current row group.
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from typing import Any
 
@@ -33,27 +37,34 @@ class ShardWriter:
     """Append Arrow tables of ``schema`` to numbered shard files under ``directory``."""
 
     def __init__(self, fs: pafs.FileSystem, directory: str, file_format: str,
-                 rows_per_file: int, schema: pa.Schema) -> None:
+                 rows_per_file: int, schema: pa.Schema, bytes_per_file: int = 500 * 2**20) -> None:
         self.fs, self.directory, self.file_format = fs, directory, file_format
-        self.rows_per_file, self.schema = rows_per_file, schema
+        self.rows_per_file, self.bytes_per_file = rows_per_file, bytes_per_file
+        self.schema = schema
         self.files: list[dict[str, Any]] = []
         self._stream: Any = None
         self._parquet: pq.ParquetWriter | None = None
         self._temp = self._path = ""
-        self._rows = 0
+        self._rows = self._bytes = 0
         fs.create_dir(directory, recursive=True)
 
     def write(self, table: pa.Table) -> None:
         """Append ``table``'s rows, opening a new shard whenever one is full."""
         offset = 0
+        row_bytes = table.nbytes / max(1, table.num_rows)
         while offset < table.num_rows:
             if self._stream is None:
                 self._open()
-            take = min(self.rows_per_file - self._rows, table.num_rows - offset)
+            room = self.rows_per_file - self._rows
+            if row_bytes:
+                room = min(room, max(1, math.ceil((self.bytes_per_file - self._bytes)
+                                                  / row_bytes)))
+            take = min(room, table.num_rows - offset)
             self._append(table.slice(offset, take))
             offset += take
             self._rows += take
-            if self._rows == self.rows_per_file:
+            self._bytes += int(take * row_bytes)
+            if self._rows == self.rows_per_file or self._bytes >= self.bytes_per_file:
                 self._close()
 
     def close(self) -> list[dict[str, Any]]:
@@ -80,7 +91,7 @@ class ShardWriter:
         self._stream = self.fs.open_output_stream(self._temp)
         if self.file_format == "parquet":
             self._parquet = pq.ParquetWriter(self._stream, self.schema)
-        self._rows = 0
+        self._rows = self._bytes = 0
 
     def _append(self, table: pa.Table) -> None:
         if self._parquet is not None:
