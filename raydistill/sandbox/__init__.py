@@ -21,9 +21,10 @@ Protected against:
 - Kernel surface: a seccomp filter built with libseccomp (see
   :mod:`raydistill.sandbox.seccomp`) denies ptrace, ``process_vm_*``, ``pidfd_getfd``,
   mount/unshare/setns, keyctl, bpf, perf, io_uring, userfaultfd, memfd, module and
-  clock calls, SysV IPC (``shm*``, ``msg*``, ``sem*``), ``prlimit64`` on any
-  process but the caller, namespace flags in ``clone`` (``clone3`` answers ENOSYS
-  so libc falls back to ``clone``), and kills any other syscall ABI (x32, i386).
+  clock calls, SysV IPC (``shm*``, ``msg*``, ``sem*``), ``setsid`` (a sandbox
+  stays one session, one scheduler autogroup), ``prlimit64`` on any process but
+  the caller, namespace flags in ``clone`` (``clone3`` answers ENOSYS so libc
+  falls back to ``clone``), and kills any other syscall ABI (x32, i386).
 - The trusted runner (pid 1 inside): it ignores signals from inside its
   namespace, and its rlimits cannot be changed by the program (``prlimit64`` on
   another pid is denied); clean-up between tests kills every other process and
@@ -33,12 +34,19 @@ Protected against:
 - Resources: hard rlimits (CPU, address space, processes, file size, open files,
   no core dumps) set by ``prlimit`` before anything runs; per-test CPU and wall
   limits in the runner; a cgroup per slot (:mod:`raydistill.sandbox.cgroups`,
-  required by default) caps the slot at one core of CPU, at
-  ``memory_mb + tmpfs_mb + 128 MiB`` of memory (kernel memory and tmpfs pages
-  counted, read back by the host as ``Sandbox.last_peak_memory_bytes``) and at
-  ``max_processes + 4`` tasks; a wall deadline for the whole run after which the
-  parent SIGKILLs the process group, whose death takes down the pid namespace;
-  output read with a byte budget; stray processes of the slot's uid killed afterwards.
+  joined from the host before the job is sent, so before any program runs) caps
+  the slot at one core of CPU, at ``memory_mb + tmpfs_mb + 128 MiB`` of memory
+  (kernel memory and tmpfs pages counted, read back by the host as
+  ``Sandbox.last_peak_memory_bytes``) and at ``max_processes + 4`` tasks. Where
+  no cgroup can be made (:func:`raydistill.sandbox.isolation.slot_bound` decides,
+  :class:`Sandbox` logs what holds), a slot's memory is at most
+  ``max_processes * memory_mb + tmpfs_mb`` (no memory outside a process: SysV IPC
+  and memfd denied; ``RLIMIT_NPROC`` per slot uid) and its CPU share that of one
+  scheduler autogroup (``setsid`` denied), where the kernel's autogroups apply;
+  a host with neither bound is refused unless ``allow_weak``. A wall deadline
+  for the whole run after which the parent SIGKILLs the process group, whose
+  death takes down the pid namespace; output read with a byte budget; stray
+  processes of the slot's uid killed afterwards.
 - Verdict forgery and looking the answer up: results travel over the runner's
   own pipe, which user code cannot reach (see :mod:`raydistill.sandbox.runner`).
   Expected outputs and return values never enter the sandbox; values come back
@@ -53,9 +61,11 @@ Not protected against:
 - Kernel bugs reachable through the allowed syscalls (namespaces and seccomp
   shrink the surface, they do not remove it: use VMs or gVisor for tenants
   that target kernels).
-- Without a cgroup (``allow_weak_sandbox`` on a host that cannot make one):
-  memory is bounded only per process (``max_processes * memory_mb`` plus tmpfs
-  and kernel buffers) and CPU is not shared fairly between slots.
+- Without a cgroup: the memory bound is the rlimits' (far above one program's
+  ``memory_mb``, and kernel buffers such as pipes are not in it), no peak is read
+  back, and fairness between slots is the scheduler's between autogroups, not a
+  hard one-core cap. With ``allow_weak_sandbox`` on a host that has neither
+  bound: none, as logged.
 - Reading world-readable files under ``/usr`` and the interpreter prefix, and
   timing side channels. A call-based program can read the arguments of the
   other tests of its problem (never their expected values).
