@@ -124,7 +124,7 @@ class CodeSandboxConfig:
     tmpfs_mb: int = 64  # the whole writable /tmp, captured outputs included
     max_open_files: int = 64  # contest programs open stdin/stdout and little else
     float_tolerance: float = 1e-6  # contest checkers accept 1e-6, relative or absolute
-    allow_weak_sandbox: bool = False  # run without seccomp/uid/cgroup, loudly warned
+    allow_weak_sandbox: bool = False  # run without seccomp/uid/slot bound, loudly warned
 
 
 @dataclass

@@ -51,7 +51,88 @@ def sandbox_healthy_afterwards():
 
 
 def test_probe_reports_full_isolation_here():
-    assert sandbox.probe() == Isolation(True, True, True, True, "")
+    found = sandbox.probe()
+    assert (found.namespaces, found.seccomp, found.distinct_uid, found.cgroup) == (True,) * 4
+    assert found.slot_bound and found.detail == "" and found.no_cgroup_reason == ""
+
+
+# ---- the decision without a cgroup (pure: no sandbox started) ------------------
+
+NO_CGROUP = Isolation(True, True, True, cgroup=False, autogroup=True,
+                      no_cgroup_reason="no writable cpu, memory and pids controllers")
+
+
+def test_slot_bound_is_the_cgroup_where_there_is_one():
+    bound = sandbox.slot_bound(Isolation(True, True, True, cgroup=True), Limits())
+    assert bound.kind == "cgroup" and "704 MiB" in bound.statement
+
+
+def test_slot_bound_without_cgroup_states_the_rlimit_bound():
+    limits = Limits(memory_mb=256, max_processes=8, tmpfs_mb=32)
+    bound = sandbox.slot_bound(NO_CGROUP, limits)
+    assert bound.kind == "rlimits"
+    for fact in ("no writable cpu", "8 processes x 256 MiB", "2080 MiB", "SysV IPC",
+                 "memfd_create", "setsid denied", "autogroup"):
+        assert fact in bound.statement, fact
+    assert limits.rlimit_memory_bytes == 2080 << 20
+
+
+@pytest.mark.parametrize("change, missing", [
+    ({"autogroup": False}, "CPU share NOT bounded"),  # a non-root CPU group, or disabled
+    ({"seccomp": False}, "memory NOT bounded"),  # SysV IPC would be allowed
+    ({"distinct_uid": False}, "memory NOT bounded"),  # RLIMIT_NPROC shared with the host
+])
+def test_slot_bound_without_cgroup_is_none_when_a_part_fails(change, missing):
+    import dataclasses
+
+    isolation = dataclasses.replace(NO_CGROUP, **change)
+    bound = sandbox.slot_bound(isolation, Limits())
+    assert bound.kind == "none" and missing in bound.statement
+    assert "slot_bound" in isolation.missing()
+
+
+def test_a_host_without_cgroups_runs_and_says_what_holds(monkeypatch, caplog):
+    monkeypatch.setattr(sandbox, "probe", lambda: NO_CGROUP)
+    with caplog.at_level(logging.WARNING, logger="raydistill.sandbox"):
+        box = Sandbox(Limits())  # no allow_weak needed: the bound still holds
+    assert box.bound.kind == "rlimits"
+    assert "no cgroup" in caplog.text and "8256 MiB per slot" in caplog.text
+
+
+def test_a_host_without_cgroups_or_autogroups_is_refused(monkeypatch, caplog):
+    import dataclasses
+
+    weak = dataclasses.replace(NO_CGROUP, autogroup=False)
+    monkeypatch.setattr(sandbox, "probe", lambda: weak)
+    with pytest.raises(SandboxUnavailable, match="slot_bound"):
+        Sandbox(Limits())
+    with caplog.at_level(logging.WARNING, logger="raydistill.sandbox"):
+        Sandbox(Limits(), allow_weak=True)
+    assert "WEAK SANDBOX" in caplog.text and "CPU share NOT bounded" in caplog.text
+
+
+@pytest.mark.parametrize("text, enabled, expected", [
+    ("0::/\n1:cpu:/\n", "1", True),  # v1, root cpu group
+    ("0::/\n1:cpu,cpuacct:/user.slice\n", "1", False),  # v1, a cpu group of its own
+    ("0::/\n", "1", True),  # v2 only, root
+    ("0::/system.slice/x.service\n", "1", False),
+    ("0::/\n1:cpu:/\n", "0", False),  # autogroups switched off
+])
+def test_autogroups_apply_only_in_the_root_cpu_group(monkeypatch, tmp_path, text, enabled,
+                                                     expected):
+    from raydistill.sandbox import isolation
+
+    files = {"/proc/sys/kernel/sched_autogroup_enabled": enabled, "/proc/self/cgroup": text}
+    monkeypatch.setattr(isolation, "Path", lambda name: _Fake(files[name]))
+    assert isolation.autogroups_apply() is expected
+
+
+class _Fake:
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def read_text(self) -> str:
+        return self.text
 
 
 def test_weak_host_refused_unless_opted_in(monkeypatch, caplog):

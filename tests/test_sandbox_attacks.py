@@ -7,12 +7,15 @@ hostile program must never pass, and a wrong answer must be a ``fail``, never an
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import subprocess
 import sys
 import textwrap
 import threading
+import time
 from pathlib import Path
 
 import pyseccomp
@@ -249,10 +252,11 @@ def test_empty_removes_a_tree_deeper_than_the_fd_limit(tmp_path):
 
 
 def test_a_failed_clean_up_is_a_loud_sandbox_error():
-    from raydistill.sandbox import _Records
+    from raydistill.sandbox.launch import Records
 
-    records = _Records()
-    assert list(records.feed(b'{"error": "emptying /tmp: Permission denied"}\n')) == []
+    records = Records()
+    assert list(records.feed(b'{"ready": true}\n{"error": "emptying /tmp: Permission denied"}\n'
+                             )) == []
     assert records.done and records.error == "emptying /tmp: Permission denied"
 
 
@@ -314,8 +318,18 @@ HOG = """
 HONEST = "def answer():\n    n = 0\n    for i in range(10_000_000):\n        n += i\n    return 2\n"
 
 
-@pytest.mark.parametrize("hog_style, honest_style", [("stdio", "stdio"), ("mbpp", "call")])
-def test_a_cpu_hog_does_not_starve_the_other_slot(hog_style, honest_style):
+@pytest.mark.parametrize("hog_style, honest_style, bound", [
+    ("stdio", "stdio", "cgroup"), ("mbpp", "call", "cgroup"), ("stdio", "call", "rlimits")])
+def test_a_cpu_hog_does_not_starve_the_other_slot(hog_style, honest_style, bound, monkeypatch):
+    if bound == "rlimits":  # the fallback of a host without cgroups: setsid denied, autogroups
+        from raydistill import sandbox as package
+        from raydistill.verifiers import code
+
+        real = package.probe()
+        assert real.autogroup, "this host's scheduler does not group sessions"
+        monkeypatch.setattr(package, "probe", lambda: dataclasses.replace(
+            real, cgroup=False, no_cgroup_reason="test: as on a host without cgroups"))
+        monkeypatch.setattr(code, "_sandbox", functools.lru_cache(code._sandbox.__wrapped__))
     params = {"cpu_s": 4.0, "wall_s": 6.0}
     alone = run_style(honest_style, HONEST, styles("f(1)", 2)[honest_style], **params)
     assert alone.passed, alone
@@ -332,6 +346,40 @@ def test_a_cpu_hog_does_not_starve_the_other_slot(hog_style, honest_style):
     for thread in threads:
         thread.join()
     assert verdicts["honest"].passed, verdicts["honest"]
+
+
+def test_every_process_of_a_running_sandbox_is_in_its_slot_cgroup():
+    """The host moves the sandbox in (no step inside): checked from the host mid-run."""
+    from raydistill.sandbox import UID_BASE, UID_SLOTS, stray_processes
+
+    box = Sandbox(Limits(**LIMITS))
+    program = "import os, time\nif os.fork() == 0:\n    time.sleep(3)\ntime.sleep(3)\nprint(1)\n"
+    seen: list[tuple[int, str]] = []
+
+    def watch() -> None:
+        time.sleep(0.5)  # the runner is up and moved in by then; its tests sleep 3 s
+        deadline = time.monotonic() + 8
+        while time.monotonic() < deadline and len(seen) < 4:
+            for pid in stray_processes(range(UID_BASE, UID_BASE + UID_SLOTS)):
+                try:
+                    groups = Path(f"/proc/{pid}/cgroup").read_text()
+                except OSError:
+                    continue
+                seen.append((pid, groups))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    outcome = box.run({"mode": "stdio", "program": program, "tests": [""], "cpu_s": 2.0,
+                       "wall_s": 6.0, "max_output": 1 << 16})
+    watcher.join()
+    assert outcome.tests and outcome.tests[0].stdout == b"1\n", outcome
+    assert len({pid for pid, _ in seen}) >= 3  # bwrap, the runner, the program, its child
+    for pid, groups in seen:
+        lines = dict(line.split(":", 2)[1:] for line in groups.splitlines())
+        for controller in ("cpu", "memory", "pids"):
+            group = next(path for names, path in lines.items() if controller in names.split(","))
+            assert "/raydistill-sandbox-" in group, (pid, controller, groups)
 
 
 # ---- every denied syscall is denied -------------------------------------------

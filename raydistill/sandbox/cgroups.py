@@ -10,9 +10,11 @@ ceiling the host can read back, and it has a process cap of its own.
 Made under the host process's own cgroup in each hierarchy (cgroup v1 controllers
 ``cpu``, ``memory``, ``pids``, as on this project's machines, or the v2 unified
 tree when its ``cpu`` and ``memory`` controllers can be enabled for children),
-so the host's own accounting still covers the sandbox. Needs root; where none can
-be made, :func:`available` says why and the sandbox runs without (the probe
-reports it).
+so the host's own accounting still covers the sandbox. The host side moves a
+sandbox in (:meth:`SlotCgroup.add`, :meth:`SlotCgroup.adopt`) before any program
+runs: no process step of its own inside. Needs root; where none can be made,
+:func:`available` says why and :mod:`raydistill.sandbox` decides what bounds the
+slot instead (see ``slot_bound`` there).
 """
 
 from __future__ import annotations
@@ -146,11 +148,27 @@ class SlotCgroup:
     def _write(self, controller: str, name: str, value: object) -> None:
         (self.by_controller[controller] / name).write_text(str(value))
 
-    def enter_command(self) -> list[str]:
-        """A prefix that moves the command into the cgroup(s) before it runs (exit 125)."""
-        script = 'while [ "$1" != -- ]; do echo $$ >"$1" || exit 125; shift; done; shift; exec "$@"'
-        return ["/bin/sh", "-c", script, "sh", *[str(d / "cgroup.procs") for d in self.dirs],
-                "--"]
+    def add(self, pid: int) -> None:
+        """Move process ``pid`` (not its existing children) into the cgroup(s)."""
+        for path in self.dirs:
+            (path / "cgroup.procs").write_text(str(pid))
+
+    def adopt(self, root: int) -> None:
+        """Make sure ``root`` and every descendant is in the cgroup(s), moving any that is not.
+
+        Called while the tree is idle (the runner waits for its job): a process
+        forked before :meth:`add` moved its parent stays where it was born.
+        Raises OSError if one cannot be moved.
+        """
+        tree = _descendants(root)
+        for path in self.dirs:
+            members = set((path / "cgroup.procs").read_text().split())
+            for pid in tree:
+                if str(pid) not in members:
+                    (path / "cgroup.procs").write_text(str(pid))
+            members = set((path / "cgroup.procs").read_text().split())
+            if outside := [pid for pid in tree if str(pid) not in members and _alive(pid)]:
+                raise OSError(f"processes {outside} not in {path}")
 
     def peak_memory_bytes(self) -> int:
         """The slot's highest memory use so far, as the kernel counted it."""
@@ -185,3 +203,25 @@ class SlotCgroup:
                         raise
                     self._kill_members(path)
                     time.sleep(0.005)
+
+
+def _descendants(root: int) -> list[int]:
+    """``root`` and its descendants, from ``/proc/PID/task/TID/children``."""
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except FileNotFoundError:
+            continue  # exited; its children went to the host's reaper, outside the tree
+        found.append(pid)
+        for task in tasks:
+            try:
+                todo += map(int, Path(f"/proc/{pid}/task/{task}/children").read_text().split())
+            except FileNotFoundError:
+                pass
+    return found
+
+
+def _alive(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}")

@@ -2,9 +2,11 @@
 
 :mod:`raydistill.sandbox` starts it with ``python -I -S -B -c SOURCE``: it is
 standalone (standard library only) because the package is not visible inside.
-It reads one marshal'd job (length-prefixed) from stdin, forks one child per test, and streams one
-record per test to stdout (a JSON header line, then the raw captured bytes); after
-each record it waits for one control byte from the parent (``c`` go on, ``s`` stop).
+It says ``{"ready": true}``, reads one marshal'd job (length-prefixed) from
+stdin (sent once the host has put it in the slot's cgroup), forks one child per
+test, and streams one record per test to stdout (a JSON header line, then the
+raw captured bytes); after each record it waits for one control byte from the
+parent (``c`` go on, ``s`` stop).
 
 Why user code cannot forge a record: the runner is pid 1, which ignores every
 signal sent from inside its namespace; each test child moves its own files to
@@ -517,6 +519,8 @@ def main() -> None:
         setattr(builtins, name, sys.exit)
     TMP_MODE = stat.S_IMODE(os.stat("/tmp").st_mode)
     records = sys.stdout.buffer
+    records.write(b'{"ready": true}\n')  # the host now puts this process in its cgroup
+    records.flush()
     (size,) = struct.unpack(">I", _read_exact(0, 4))
     job = marshal.loads(_read_exact(0, size))
     if job["mode"] == "probe":

@@ -30,6 +30,8 @@ AF_UNIX = 1
 # userfaultfd, and memfd_create (its files would not count against the tmpfs cap).
 # SysV IPC: a segment or queue is kernel memory outside every rlimit (shmget let
 # one process hold 1.5 GiB with memory_mb 512), so it is refused altogether.
+# setsid: a new session is a scheduler autogroup of its own (a slot's children
+# under setsid() took most of both cores); without it a sandbox is one session.
 DENIED = (
     "ptrace", "process_vm_readv", "process_vm_writev", "pidfd_getfd", "process_madvise",
     "kcmp", "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "open_tree",
@@ -41,7 +43,7 @@ DENIED = (
     "io_uring_setup", "io_uring_enter", "io_uring_register", "personality", "vhangup",
     "move_pages", "migrate_pages", "fanotify_init", "memfd_create",
     "shmget", "shmat", "shmdt", "shmctl", "msgget", "msgsnd", "msgrcv", "msgctl",
-    "semget", "semop", "semtimedop", "semctl",
+    "semget", "semop", "semtimedop", "semctl", "setsid",
 )
 # CLONE_NEW{NS,CGROUP,UTS,IPC,USER,PID,NET,TIME}: no new namespaces from clone().
 NAMESPACE_FLAGS = (0x00020000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000,
