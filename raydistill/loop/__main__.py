@@ -13,8 +13,8 @@ import sys
 
 from raydistill.config import ConfigError, load
 from raydistill.loop.config import loop_checks
-from raydistill.loop.rounds import run_loop
 from raydistill.loop.state import LoopLocation, open_loop
+from raydistill.loop.steps import run_loop
 from raydistill.output.storage import StorageError
 from raydistill.ray_session import init_ray
 

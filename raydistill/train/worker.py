@@ -1,4 +1,4 @@
-"""The training function each Ray Train worker runs: TRL's ``SFTTrainer`` on its shard.
+"""The training function each Ray Train worker runs: TRL's SFT or DPO trainer on its shard.
 
 Each worker streams its shard of the training data (a Ray Dataset split by Ray
 Train) once, into a ``datasets.Dataset`` of its own rows; nothing is gathered in
@@ -22,7 +22,9 @@ import ray.train
 import torch
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
-from trl import SFTConfig, SFTTrainer
+from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+from raydistill.teachers.base import resolve_model
 
 logger = logging.getLogger(__name__)
 
@@ -30,22 +32,31 @@ logger = logging.getLogger(__name__)
 SHARD_BATCH_ROWS = 64
 
 
-def conversations(shard: Any) -> Iterator[dict[str, Any]]:
-    """The ``prompt``/``completion`` rows of a Ray Train dataset shard, streamed."""
+def conversations(shard: Any, columns: list[str]) -> Iterator[dict[str, Any]]:
+    """The conversational rows (``columns``) of a Ray Train dataset shard, streamed."""
     for batch in shard.iter_batches(batch_size=SHARD_BATCH_ROWS, batch_format="pyarrow"):
-        yield from batch.select(["prompt", "completion"]).to_pylist()
+        yield from batch.select(columns).to_pylist()
 
 
-def sft_loop(config: dict[str, Any]) -> None:
-    """Fine-tune ``config["model"]`` for ``config["max_steps"]`` steps; report loss and model."""
+def train_loop(config: dict[str, Any]) -> None:
+    """Fine-tune ``config["model"]`` for ``config["max_steps"]`` steps; report loss and model.
+
+    ``config["kind"]``: ``sft`` (SFTTrainer on prompt/completion rows) or ``dpo``
+    (DPOTrainer on prompt/chosen/rejected rows; the reference model is the
+    starting model, which TRL copies when ``ref_model`` is None).
+    """
     if config["threads"]:
         torch.set_num_threads(config["threads"])
+    dpo = config["kind"] == "dpo"
     shard = ray.train.get_dataset_shard("train")
-    data = Dataset.from_list(list(conversations(shard)))
-    tokenizer = AutoTokenizer.from_pretrained(config["model"])
-    model = AutoModelForCausalLM.from_pretrained(config["model"], dtype=torch.float32)
-    with tempfile.TemporaryDirectory(prefix="raydistill-sft-") as work:
-        args = SFTConfig(
+    columns = ["prompt", "chosen", "rejected"] if dpo else ["prompt", "completion"]
+    data = Dataset.from_list(list(conversations(shard, columns)))
+    # An s3:// model (the previous round's checkpoint) is downloaded to this node.
+    path = resolve_model(config["model"], config.get("s3_endpoint"))
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    with tempfile.TemporaryDirectory(prefix=f"raydistill-{config['kind']}-") as work:
+        common = dict(
             output_dir=f"{work}/trainer",
             max_steps=config["max_steps"],
             learning_rate=config["learning_rate"],
@@ -66,8 +77,14 @@ def sft_loop(config: dict[str, Any]) -> None:
             accelerator_config={"dispatch_batches": False, "split_batches": False},
             **config["trl_kwargs"],
         )
-        trainer = SFTTrainer(model=model, args=args, train_dataset=data,
-                             processing_class=tokenizer)
+        trainer: Any
+        if dpo:
+            args = DPOConfig(beta=config["dpo_beta"], **common)
+            trainer = DPOTrainer(model=model, args=args, train_dataset=data,
+                                 processing_class=tokenizer)
+        else:
+            trainer = SFTTrainer(model=model, args=SFTConfig(**common), train_dataset=data,
+                                 processing_class=tokenizer)
         output = trainer.train()
         metrics = {"loss": float(output.training_loss), "steps": int(output.global_step)}
         if ray.train.get_context().get_world_rank() != 0:
