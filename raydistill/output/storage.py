@@ -127,8 +127,9 @@ def local_copy(uri: str, cache: str, endpoint: str | None = None,
     import tempfile
 
     fs, root = resolve(uri, endpoint, region)
-    files = sorted((i.path, i.size, str(i.mtime)) for i in fs.get_file_info(
-        pafs.FileSelector(root, recursive=True)) if i.type == pafs.FileType.File)
+    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+    files = sorted((i.path, i.size, str(i.mtime)) for i in fs.get_file_info(selector)
+                   if i.type == pafs.FileType.File)
     if not files:
         raise StorageError(f"{uri} holds no files")
     key = hashlib.sha256(repr((uri, files)).encode()).hexdigest()[:16]

@@ -133,6 +133,7 @@ def run_command(command: str, fs: pafs.FileSystem, data: str, model: str, dest: 
             raise RuntimeError(f"train.command wrote nothing to {{output}}: {line}")
         if fs.get_file_info(dest).type != pafs.FileType.NotFound:
             fs.delete_dir(dest)
+        fs.create_dir(dest, recursive=True)  # local copy_files needs the directory
         pafs.copy_files(output, dest, source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=fs)
 
