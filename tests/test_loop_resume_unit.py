@@ -19,7 +19,7 @@ from raydistill.loop.config import LoopConfig
 from raydistill.loop.rounds import advance
 from raydistill.loop.select import PAIRS, pick_pair
 from raydistill.loop.state import LoopLocation, open_loop
-from raydistill.loop.steps import RoundSteps, round_config
+from raydistill.loop.steps import RoundSteps, round_config, training_source
 from raydistill.output.storage import StorageError, local_copy, resolve
 from raydistill.teachers.base import resolve_model
 from raydistill.train.trainer import run_command
@@ -226,3 +226,13 @@ def test_s3_rounds_tell_their_engines_the_endpoint(tmp_path):
     r1 = round_config(cfg, loc, 1, loc.model_ref(0))
     assert r1.teacher.env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
     assert "AWS_ENDPOINT_URL" not in round_config(cfg, loc, 0, "builtin:tiny-student").teacher.env
+
+
+def test_imitate_first_trains_round_0_on_another_run(tmp_path):
+    teacher_run = tmp_path / "teacher_run"
+    cfg = bootstrap(tmp_path, f"loop.imitate={teacher_run}")
+    loc = LoopLocation(cfg)
+    fs, path, imitating = training_source(cfg, loc, 0)
+    assert (path, imitating) == (f"{teacher_run}/all", True)
+    assert training_source(cfg, loc, 1)[1:] == (loc.round_path(1, "all"), False)
+    assert training_source(bootstrap(tmp_path), loc, 0)[1:] == (loc.round_path(0, "all"), False)

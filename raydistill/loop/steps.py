@@ -87,6 +87,18 @@ def run_figures(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def training_source(cfg: Config, loc: LoopLocation, r: int) -> tuple[Any, str, bool]:
+    """``(filesystem, all/ path, imitating)`` round ``r`` selects from: its run or loop.imitate's.
+
+    Imitate first: round 0 trains on a finished run's verified traces (a stronger
+    teacher's, on any filesystem); every later round on its own samples.
+    """
+    if r == 0 and cfg.loop.imitate:
+        fs, root = resolve(cfg.loop.imitate, s3_endpoint(cfg.output), cfg.output.s3_region)
+        return fs, f"{root}/all", True
+    return loc.fs, loc.round_path(r, "all"), False
+
+
 class RoundSteps:
     """The real steps of :func:`raydistill.loop.rounds.advance` (Ray already initialised)."""
 
@@ -119,12 +131,7 @@ class RoundSteps:
     def select(self, r: int) -> dict[str, Any]:
         """SFT rows and/or DPO pairs from the round's run (round 0: ``loop.imitate``'s)."""
         cfg, loc = self.cfg, self.loc
-        imitating = r == 0 and bool(cfg.loop.imitate)
-        if imitating:
-            fs, root = resolve(cfg.loop.imitate, s3_endpoint(cfg.output), cfg.output.s3_region)
-            all_dir = f"{root}/all"
-        else:
-            fs, all_dir = loc.fs, loc.round_path(r, "all")
+        fs, all_dir, imitating = training_source(cfg, loc, r)
         kinds = {kind for kind, _ in phases(cfg.train.method)}
         counts = select(fs, all_dir, loc.fs, {
             kind: loc.round_path(r, "pairs_data" if kind == "dpo" else "train_data")

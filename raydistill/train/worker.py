@@ -38,53 +38,54 @@ def conversations(shard: Any, columns: list[str]) -> Iterator[dict[str, Any]]:
         yield from batch.select(columns).to_pylist()
 
 
-def train_loop(config: dict[str, Any]) -> None:
-    """Fine-tune ``config["model"]`` for ``config["max_steps"]`` steps; report loss and model.
+def make_trainer(config: dict[str, Any], data: Dataset, output_dir: str) -> Any:
+    """TRL's ``SFTTrainer`` or ``DPOTrainer`` (``config["kind"]``) of ``config["model"]``.
 
-    ``config["kind"]``: ``sft`` (SFTTrainer on prompt/completion rows) or ``dpo``
-    (DPOTrainer on prompt/chosen/rejected rows; the reference model is the
-    starting model, which TRL copies when ``ref_model`` is None).
+    ``dpo``: the reference model is the starting model (TRL copies it when
+    ``ref_model`` is None); the data are prompt/chosen/rejected rows.
     """
-    if config["threads"]:
-        torch.set_num_threads(config["threads"])
-    dpo = config["kind"] == "dpo"
-    shard = ray.train.get_dataset_shard("train")
-    columns = ["prompt", "chosen", "rejected"] if dpo else ["prompt", "completion"]
-    data = Dataset.from_list(list(conversations(shard, columns)))
     # An s3:// model (the previous round's checkpoint) is downloaded to this node.
     path = resolve_model(config["model"], config.get("s3_endpoint"))
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    common = dict(
+        output_dir=output_dir,
+        max_steps=config["max_steps"],
+        learning_rate=config["learning_rate"],
+        lr_scheduler_type=config["lr_scheduler"],
+        warmup_steps=config["warmup_ratio"],  # transformers 5: a float < 1 is a ratio
+        per_device_train_batch_size=config["batch_size"],
+        gradient_accumulation_steps=config["gradient_accumulation_steps"],
+        weight_decay=config["weight_decay"],
+        max_length=config["max_length"],
+        seed=config["seed"],
+        bf16=config["bf16"],
+        use_cpu=not config["use_gpu"],
+        save_strategy="no",
+        report_to=[],
+        logging_steps=max(1, config["max_steps"] // 10),
+        dataloader_num_workers=0,
+        # Each rank reads its own Ray shard: no batches sent from rank 0.
+        accelerator_config={"dispatch_batches": False, "split_batches": False},
+        **config["trl_kwargs"],
+    )
+    if config["kind"] == "dpo":
+        return DPOTrainer(model=model, args=DPOConfig(beta=config["dpo_beta"], **common),
+                          train_dataset=data, processing_class=tokenizer)
+    return SFTTrainer(model=model, args=SFTConfig(**common), train_dataset=data,
+                      processing_class=tokenizer)
+
+
+def train_loop(config: dict[str, Any]) -> None:
+    """Fine-tune ``config["model"]`` for ``config["max_steps"]`` steps; report loss and model."""
+    if config["threads"]:
+        torch.set_num_threads(config["threads"])
+    shard = ray.train.get_dataset_shard("train")
+    columns = ["prompt", "chosen", "rejected"] if config["kind"] == "dpo" else [
+        "prompt", "completion"]
+    data = Dataset.from_list(list(conversations(shard, columns)))
     with tempfile.TemporaryDirectory(prefix=f"raydistill-{config['kind']}-") as work:
-        common = dict(
-            output_dir=f"{work}/trainer",
-            max_steps=config["max_steps"],
-            learning_rate=config["learning_rate"],
-            lr_scheduler_type=config["lr_scheduler"],
-            warmup_steps=config["warmup_ratio"],  # transformers 5: a float < 1 is a ratio
-            per_device_train_batch_size=config["batch_size"],
-            gradient_accumulation_steps=config["gradient_accumulation_steps"],
-            weight_decay=config["weight_decay"],
-            max_length=config["max_length"],
-            seed=config["seed"],
-            bf16=config["bf16"],
-            use_cpu=not config["use_gpu"],
-            save_strategy="no",
-            report_to=[],
-            logging_steps=max(1, config["max_steps"] // 10),
-            dataloader_num_workers=0,
-            # Each rank reads its own Ray shard: no batches sent from rank 0.
-            accelerator_config={"dispatch_batches": False, "split_batches": False},
-            **config["trl_kwargs"],
-        )
-        trainer: Any
-        if dpo:
-            args = DPOConfig(beta=config["dpo_beta"], **common)
-            trainer = DPOTrainer(model=model, args=args, train_dataset=data,
-                                 processing_class=tokenizer)
-        else:
-            trainer = SFTTrainer(model=model, args=SFTConfig(**common), train_dataset=data,
-                                 processing_class=tokenizer)
+        trainer = make_trainer(config, data, f"{work}/trainer")
         output = trainer.train()
         metrics = {"loss": float(output.training_loss), "steps": int(output.global_step)}
         if ray.train.get_context().get_world_rank() != 0:
@@ -92,5 +93,5 @@ def train_loop(config: dict[str, Any]) -> None:
             return
         saved = f"{work}/model"
         trainer.save_model(saved)
-        tokenizer.save_pretrained(saved)
+        trainer.processing_class.save_pretrained(saved)
         ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(saved))
