@@ -30,7 +30,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 ARGS = ["conf=bootstrap_local", "loop.rounds=1", "source.datasets.0.limit=32",
         "source.datasets.1.limit=16", "sampling.n=2", "train.epochs=1", "train.batch_size=8",
-        "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
+        "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8",
+        "-v"]  # -v: the engines' own logs (the model path vLLM loads) reach the driver output
 
 
 def start(uri: str) -> subprocess.Popen:
