@@ -11,9 +11,9 @@ from raydistill.config import ConfigError, PromptConfig, load
 from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
 from raydistill.loop.report import render
-from raydistill.loop.rounds import eval_config, round_config
 from raydistill.loop.select import TRAINING, pick
 from raydistill.loop.state import LoopLocation, LoopState, loop_fingerprint, open_loop
+from raydistill.loop.steps import eval_config, round_config
 from raydistill.output.storage import StorageError
 
 

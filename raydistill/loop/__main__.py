@@ -1,9 +1,10 @@
-"""Entry point: ``python -m raydistill.loop conf=NAME [key=value ...]``.
+"""Entry point: ``python -m raydistill.loop conf=NAME [key=value ...] [-v]``.
 
 Self-bootstrapping rounds (raydistill/loop/rounds.py): each round samples with the
 current model, verifies, selects, fine-tunes, and evaluates on a held-out split.
 Rerunning the same command resumes from the last committed step; a loop at
 ``output.uri`` made with a different config is refused, naming the keys.
+``-v`` shows Ray's, vLLM's and the training workers' own logs here.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ import sys
 
 from raydistill.config import ConfigError, load
 from raydistill.loop.config import loop_checks
-from raydistill.loop.rounds import run_loop
 from raydistill.loop.state import LoopLocation, open_loop
+from raydistill.loop.steps import run_loop
 from raydistill.output.storage import StorageError
-from raydistill.ray_session import init_ray
+from raydistill.ray_session import init_ray, setup_console, split_verbose
 
 logger = logging.getLogger("raydistill")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run or resume the loop; return the process exit code."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-    args = sys.argv[1:] if argv is None else argv
+    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
+    setup_console(verbose)
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         return 0
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raydistill loop: {exc}", file=sys.stderr)
         return 2
     if state is None or state.finished is None:
-        init_ray(cfg.ray)
+        init_ray(cfg.ray, verbose)
         state = run_loop(cfg)
     else:
         logger.info("%s is a finished loop with this config (%s)", loc.uri, state.finished)

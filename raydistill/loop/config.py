@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from raydistill.export.config import PAIR_ALLOW, PAIR_PICKS, PAIR_RULES, PairsConfig
 
 
 @dataclass
@@ -27,6 +29,9 @@ class LoopConfig:
     imitate: str = ""
     # Added to sampling.seed in round r (seed + r), so rounds draw fresh samples.
     reseed: bool = True
+    # DPO pairs (train.method dpo or sft_dpo), one per problem, by the exports' rules
+    # (raydistill/export/pairs.py): correct_vs_incorrect or length; picks; allowed rejects.
+    pairs: PairsConfig = field(default_factory=PairsConfig)
 
 
 def loop_checks(lp: LoopConfig, dataset_names: list[str]) -> list[tuple[bool, str, str]]:
@@ -39,6 +44,11 @@ def loop_checks(lp: LoopConfig, dataset_names: list[str]) -> list[tuple[bool, st
          "and loop.pass_rate_max must satisfy 0 <= min <= max <= 1"),
         (lp.heldout in dataset_names, "loop.heldout",
          f"must name one of source.datasets ({', '.join(dataset_names)})"),
+        (lp.pairs.rule in PAIR_RULES, "loop.pairs.rule", f"must be one of {PAIR_RULES}"),
+        (lp.pairs.chosen in PAIR_PICKS and lp.pairs.rejected in PAIR_PICKS,
+         "loop.pairs.chosen", f"and loop.pairs.rejected must be among {PAIR_PICKS}"),
+        (all(a in PAIR_ALLOW for a in lp.pairs.allow), "loop.pairs.allow",
+         f"must be among {PAIR_ALLOW}"),
         (len(dataset_names) >= 2, "source.datasets",
          "needs a training data set besides the held-out one"),
     ]

@@ -7,13 +7,16 @@ Rewritten atomically (a local rename, one S3 PUT) after each step of a round::
                     model      the model the round sampled with (path or URI)
                     run        the round's run: problems, samples, verified, tokens
                     eval       held-out greedy pass@1 and pass@k (at the sampling temperature)
-                    selected   training rows chosen from the run
-                    train      rows, steps, loss, seconds; checkpoint: the trained model
+                    selected   training rows chosen from the run (pairs: DPO pairs)
+                    train      rows, steps, loss, seconds (per phase too)
+                    checkpoint the trained model: the next round's model
     best_round    the round whose model evaluated best (greedy pass@1)
     finished      why the loop stopped ("rounds", "patience"), null while running
 
 A rerun skips every committed step; a step cut short (generation, evaluation:
-each an ordinary resumable run; selection and training: redone whole) continues.
+each an ordinary resumable run; selection: redone whole; training: a phase whose
+``rounds/<r>/<phase>.json`` marker exists is adopted, else redone) continues
+(``rounds.py`` states the state machine).
 A config whose fingerprint differs is refused, naming the keys, unless
 ``output.overwrite=true`` (which deletes the whole loop output).
 """
@@ -82,14 +85,15 @@ class LoopLocation:
         """A path on :attr:`fs` inside round ``r``'s directory."""
         return "/".join([self.root, "rounds", str(r), *parts])
 
-    def model_ref(self, r: int) -> str:
+    def model_ref(self, r: int, name: str = "model") -> str:
         """What ``teacher.model`` names round ``r``'s checkpoint by: an absolute path or URI.
 
-        Absolute, because Ray's workers do not share the driver's working directory.
+        Absolute, because Ray's workers do not share the driver's working directory;
+        an ``s3://`` URI is downloaded by each engine to its node (``resolve_model``).
         """
         if isinstance(self.fs, pafs.LocalFileSystem):
-            return self.round_path(r, "model")
-        return f"{self.round_uri(r)}/model"
+            return self.round_path(r, name)
+        return f"{self.round_uri(r)}/{name}"
 
     def save(self, state: LoopState) -> None:
         """Write ``loop.json`` atomically."""

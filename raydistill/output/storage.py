@@ -112,3 +112,41 @@ def write_table_atomic(fs: pafs.FileSystem, path: str, table: pa.Table) -> None:
             fs.delete_file(temp)
         raise
     fs.move(temp, path)
+
+
+def local_copy(uri: str, cache: str, endpoint: str | None = None,
+               region: str | None = None) -> str:
+    """A local directory holding the files of the directory ``uri`` (``s3://``), downloaded once.
+
+    The copy is named by a hash of ``uri`` and its files' sizes and modification
+    times, so a checkpoint rewritten at the same URI is downloaded again, and
+    placed by one rename (a concurrent or killed download never leaves a partial
+    copy under that name). Used by each engine and training worker on its own node.
+    """
+    import hashlib
+    import shutil
+    import tempfile
+
+    fs, root = resolve(uri, endpoint, region)
+    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
+    files = sorted((i.path, i.size, str(i.mtime)) for i in fs.get_file_info(selector)
+                   if i.type == pafs.FileType.File)
+    if not files:
+        raise StorageError(f"{uri} holds no files")
+    key = hashlib.sha256(repr((uri, files)).encode()).hexdigest()[:16]
+    dest = os.path.join(cache, key)
+    if os.path.isdir(dest):
+        return dest
+    os.makedirs(cache, exist_ok=True)
+    temp = tempfile.mkdtemp(prefix=f".{key}-", dir=cache)
+    try:
+        pafs.copy_files(root, temp, source_filesystem=fs,
+                        destination_filesystem=pafs.LocalFileSystem())
+        try:
+            os.rename(temp, dest)
+        except OSError:  # another process placed it first
+            if not os.path.isdir(dest):
+                raise
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+    return dest

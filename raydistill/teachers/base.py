@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import zlib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,21 +14,34 @@ import pyarrow as pa
 
 from raydistill import records
 from raydistill.observe.metrics import TeacherMetrics
+from raydistill.output.storage import local_copy
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 BUILTIN_PREFIX = "builtin:"
 
 
-def resolve_model(model: str) -> str:
+def model_cache() -> str:
+    """Where ``s3://`` models are downloaded on this node: ``$RAYDISTILL_MODEL_CACHE``."""
+    return os.environ.get("RAYDISTILL_MODEL_CACHE") or os.path.join(
+        tempfile.gettempdir(), "raydistill-models")
+
+
+def resolve_model(model: str, endpoint: str | None = None, region: str | None = None) -> str:
     """Path or hub id of ``model``; ``builtin:NAME`` is a model shipped in the package.
 
     Resolved on the node that loads it, so it works whatever the working dir's path.
+    An ``s3://`` directory (a loop's checkpoint) is downloaded to :func:`model_cache`
+    first; ``endpoint`` defaults to ``$AWS_ENDPOINT_URL``.
 
     >>> resolve_model("builtin:tiny-teacher").endswith("assets/tiny-teacher")
     True
     """
     if model.startswith(BUILTIN_PREFIX):
         return str(ASSETS / model[len(BUILTIN_PREFIX) :])
+    if model.startswith("s3://"):
+        endpoint = endpoint or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get(
+            "AWS_ENDPOINT_URL")
+        return local_copy(model, model_cache(), endpoint, region)
     return model
 
 

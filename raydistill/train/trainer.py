@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import shlex
 import subprocess
 import tempfile
@@ -24,8 +25,9 @@ import ray.data
 from ray.train import RunConfig, ScalingConfig
 from ray.train.torch import TorchTrainer
 
+from raydistill.teachers.base import resolve_model
 from raydistill.train.config import TrainConfig
-from raydistill.train.worker import sft_loop
+from raydistill.train.worker import train_loop
 
 logger = logging.getLogger(__name__)
 
@@ -52,32 +54,38 @@ def _replace_dir(fs: pafs.FileSystem, src: str, dest: str) -> None:
 
 
 def fine_tune(fs: pafs.FileSystem, data: str, model: str, dest: str, work: str,
-              t: TrainConfig) -> dict[str, Any]:
+              t: TrainConfig, kind: str = "sft", s3_endpoint: str | None = None,
+              ) -> dict[str, Any]:
     """Train ``model`` on the rows under ``data``; write the checkpoint to ``dest``.
 
-    ``work`` is a scratch directory on ``fs`` for Ray Train's run state. Returns
-    the training metrics: ``rows``, ``steps``, ``loss``, ``seconds``.
+    ``kind`` is ``sft`` or ``dpo``; ``model`` a path, ``builtin:NAME`` or ``s3://``
+    URI, resolved on the worker's node. ``work`` is a scratch directory on ``fs``
+    for Ray Train's run state. Returns the training metrics: ``rows``, ``steps``,
+    ``loss``, ``seconds``.
     """
     started = time.monotonic()
     if t.command:
-        return _run_command(fs, data, model, dest, t, started)
+        return _run_command(fs, data, model, dest, t, started, s3_endpoint)
     ds = ray.data.read_parquet(data, filesystem=fs)
     rows = ds.count()  # from the Parquet footers
     if rows == 0:
         raise ValueError(f"no training rows under {data}")
     steps = optimizer_steps(rows, t)
     use_gpu = t.resources.get("GPU", 0) > 0
-    loop_config = {**asdict(t), "model": model, "max_steps": steps, "use_gpu": use_gpu}
+    loop_config = {**asdict(t), "model": model, "max_steps": steps, "use_gpu": use_gpu,
+                   "kind": kind, "s3_endpoint": s3_endpoint}
+    if kind == "dpo" and t.dpo_learning_rate is not None:
+        loop_config["learning_rate"] = t.dpo_learning_rate
     trainer = TorchTrainer(
-        sft_loop,
+        train_loop,
         train_loop_config=loop_config,
         scaling_config=ScalingConfig(num_workers=t.workers, use_gpu=use_gpu,
                                      resources_per_worker=dict(t.resources)),
         datasets={"train": ds},
         run_config=RunConfig(name="ray_train", storage_path=work, storage_filesystem=fs),
     )
-    logger.info("fine-tuning %s on %d rows: %d steps on %d worker(s)", model, rows, steps,
-                t.workers)
+    logger.info("fine-tuning (%s) %s on %d rows: %d steps on %d worker(s)", kind, model, rows,
+                steps, t.workers)
     result = trainer.fit()
     if result.checkpoint is None:
         raise RuntimeError(f"training of {model} reported no checkpoint")
@@ -89,23 +97,46 @@ def fine_tune(fs: pafs.FileSystem, data: str, model: str, dest: str, work: str,
 
 
 def _run_command(fs: pafs.FileSystem, data: str, model: str, dest: str, t: TrainConfig,
-                 started: float) -> dict[str, Any]:
+                 started: float, s3_endpoint: str | None) -> dict[str, Any]:
     resources = dict(t.resources)
     task = _command_task.options(num_cpus=resources.pop("CPU", 1.0),
                                  num_gpus=resources.pop("GPU", 0), resources=resources)
-    ray.get(task.remote(t.command, data, model, fs, dest))
-    return {"rows": None, "steps": None, "loss": None, "seconds": time.monotonic() - started}
+    ray.get(task.remote(t.command, fs, data, model, dest, s3_endpoint))
+    return {"rows": None, "steps": None, "loss": None, "seconds": time.monotonic() - started,
+            "command": t.command}
 
 
-@ray.remote
-def _command_task(command: str, data: str, model: str, fs: pafs.FileSystem, dest: str) -> None:
-    """Run the user's trainer on a cluster node; copy the checkpoint it writes to ``dest``."""
-    with tempfile.TemporaryDirectory(prefix="raydistill-train-") as output:
-        line = command.format(data=shlex.quote(data), model=shlex.quote(model),
+def run_command(command: str, fs: pafs.FileSystem, data: str, model: str, dest: str,
+                s3_endpoint: str | None = None) -> None:
+    """Run the user's trainer ``command`` here; copy the checkpoint it writes to ``dest``.
+
+    The placeholders are local paths on this node, shell-quoted: ``{data}`` the
+    training rows (Parquet; downloaded first when ``fs`` is S3), ``{model}`` the
+    model to start from (``builtin:`` and ``s3://`` resolved), ``{output}`` an empty
+    directory the command must fill with the checkpoint. A command that exits
+    non-zero or writes nothing raises; ``dest`` is then left untouched.
+    """
+    with tempfile.TemporaryDirectory(prefix="raydistill-train-") as scratch:
+        local_data = data
+        if not isinstance(fs, pafs.LocalFileSystem):
+            local_data = f"{scratch}/data"
+            pafs.copy_files(data, local_data, source_filesystem=fs,
+                            destination_filesystem=pafs.LocalFileSystem())
+        output = f"{scratch}/output"
+        os.makedirs(output)
+        line = command.format(data=shlex.quote(local_data),
+                              model=shlex.quote(resolve_model(model, s3_endpoint)),
                               output=shlex.quote(output))
-        logging.getLogger(__name__).info("train.command: %s", line)
+        logger.info("train.command: %s", line)
         subprocess.run(line, shell=True, check=True)
+        if not os.listdir(output):
+            raise RuntimeError(f"train.command wrote nothing to {{output}}: {line}")
         if fs.get_file_info(dest).type != pafs.FileType.NotFound:
             fs.delete_dir(dest)
+        fs.create_dir(dest, recursive=True)  # local copy_files needs the directory
         pafs.copy_files(output, dest, source_filesystem=pafs.LocalFileSystem(),
                         destination_filesystem=fs)
+
+
+# The user's trainer runs on a cluster node with train.resources (a GPU node, say).
+_command_task = ray.remote(run_command)

@@ -1,0 +1,188 @@
+"""The steps of a round on Ray: ordinary runs, the selection plan, Ray Train (see ``rounds.py``).
+
+    rounds/<r>/                 the round's run (all/, verified/, summary.json, report.html)
+    rounds/<r>/eval/            the greedy run of the held-out split
+    rounds/<r>/train_data/      SFT rows (TRL prompt/completion)
+    rounds/<r>/pairs_data/      DPO pairs (TRL prompt/chosen/rejected)
+    rounds/<r>/sft_model/       the SFT checkpoint of "sft then dpo" (the DPO phase starts there)
+    rounds/<r>/model/           the round's checkpoint: the next round's teacher.model
+    rounds/<r>/<phase>.json     a finished training phase's metrics, written after its checkpoint
+
+All paths are on the loop's filesystem (local disk or ``s3://``).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from collections import defaultdict
+from typing import Any
+
+import pyarrow.compute as pc
+import pyarrow.fs as pafs
+
+from raydistill.config import Config, s3_endpoint
+from raydistill.loop.report import write_loop_report
+from raydistill.loop.rounds import advance
+from raydistill.loop.select import select
+from raydistill.loop.state import LoopLocation, LoopState, open_loop
+from raydistill.output.location import OutputLocation
+from raydistill.output.storage import resolve, write_bytes_atomic
+from raydistill.pipeline import run
+from raydistill.train.config import phases
+from raydistill.train.trainer import fine_tune
+
+logger = logging.getLogger(__name__)
+
+
+def round_config(cfg: Config, loc: LoopLocation, r: int, model: str) -> Config:
+    """The run config of round ``r``: ``cfg`` with the round's model, seed and output URI."""
+    out = copy.deepcopy(cfg)
+    out.teacher.model = model
+    out.output.uri = loc.round_uri(r)
+    out.output.overwrite = False
+    if cfg.loop.reseed and out.sampling.seed is not None:
+        out.sampling.seed += r
+    endpoint = s3_endpoint(cfg.output)
+    if model.startswith("s3://") and endpoint:
+        # The engines download the checkpoint on their node (teachers/base.py: resolve_model).
+        out.teacher.env = {**out.teacher.env, "AWS_ENDPOINT_URL": endpoint}
+    return out
+
+
+def eval_config(cfg: Config, loc: LoopLocation, r: int, model: str) -> Config:
+    """Round ``r``'s greedy evaluation run: the held-out problems, one answer at temperature 0."""
+    out = round_config(cfg, loc, r, model)
+    out.output.uri = f"{loc.round_uri(r)}/eval"
+    out.source.datasets = [ds for ds in cfg.source.datasets if ds.name == cfg.loop.heldout]
+    out.sampling.n, out.sampling.temperature, out.sampling.top_p = 1, 0.0, 1.0
+    out.sampling.waves = None  # one greedy answer per problem, never adaptive waves
+    out.sampling.seed = cfg.sampling.seed
+    return out
+
+
+def solved(out: OutputLocation, source: str | None) -> tuple[int, int]:
+    """``(problems, problems with a verified sample)`` in a run's ``all/`` (one source or all)."""
+    ok: dict[str, bool] = defaultdict(bool)
+    for part in out.iter_columns(out.all, ["problem_id", "source", "verified"]):
+        if source is not None:
+            part = part.filter(pc.equal(part["source"], source))
+        for pid, verified in zip(part["problem_id"].to_pylist(), part["verified"].to_pylist(),
+                                 strict=True):
+            ok[pid] = ok[pid] or bool(verified)
+    return len(ok), sum(ok.values())
+
+
+def run_figures(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ``loop.json`` keeps of a round's run summary."""
+    samples = summary["samples"]
+    return {
+        "problems": summary["problems_read"],
+        "samples": samples,
+        "verified": summary["verified"],
+        "yield": summary["verified"] / samples if samples else 0.0,
+        "tokens": summary["completion_tokens"],
+        "mean_completion_tokens": summary["completion_tokens"] / samples if samples else 0.0,
+        "truncated": summary["truncated"],
+    }
+
+
+def training_source(cfg: Config, loc: LoopLocation, r: int) -> tuple[Any, str, bool]:
+    """``(filesystem, all/ path, imitating)`` round ``r`` selects from: its run or loop.imitate's.
+
+    Imitate first: round 0 trains on a finished run's verified traces (a stronger
+    teacher's, on any filesystem); every later round on its own samples.
+    """
+    if r == 0 and cfg.loop.imitate:
+        fs, root = resolve(cfg.loop.imitate, s3_endpoint(cfg.output), cfg.output.s3_region)
+        return fs, f"{root}/all", True
+    return loc.fs, loc.round_path(r, "all"), False
+
+
+class RoundSteps:
+    """The real steps of :func:`raydistill.loop.rounds.advance` (Ray already initialised)."""
+
+    def __init__(self, cfg: Config, loc: LoopLocation) -> None:
+        """Steps of the loop ``cfg`` at ``loc``."""
+        self.cfg, self.loc = cfg, loc
+
+    def sample(self, r: int, model: str) -> dict[str, Any]:
+        """Round ``r``'s run (resumed if a previous attempt was cut short)."""
+        round_cfg = round_config(self.cfg, self.loc, r, model)
+        return run_figures(run(round_cfg, OutputLocation(round_cfg.output)))
+
+    def evaluate(self, r: int, model: str) -> dict[str, Any]:
+        """The greedy run of the held-out split, and pass@k from the round's run."""
+        cfg = self.cfg
+        greedy_cfg = eval_config(cfg, self.loc, r, model)
+        greedy_out = OutputLocation(greedy_cfg.output)
+        run(greedy_cfg, greedy_out)
+        problems, passed = solved(greedy_out, None)
+        sampled_problems, sampled_passed = solved(OutputLocation(round_config(
+            cfg, self.loc, r, model).output), cfg.loop.heldout)
+        return {
+            "problems": problems,
+            "pass@1": passed / problems if problems else 0.0,
+            "pass@k": sampled_passed / sampled_problems if sampled_problems else 0.0,
+            "k": cfg.sampling.n,
+            "temperature": cfg.sampling.temperature,
+        }
+
+    def select(self, r: int) -> dict[str, Any]:
+        """SFT rows and/or DPO pairs from the round's run (round 0: ``loop.imitate``'s)."""
+        cfg, loc = self.cfg, self.loc
+        fs, all_dir, imitating = training_source(cfg, loc, r)
+        kinds = {kind for kind, _ in phases(cfg.train.method)}
+        counts = select(fs, all_dir, loc.fs, {
+            kind: loc.round_path(r, "pairs_data" if kind == "dpo" else "train_data")
+            for kind in kinds}, cfg.loop, cfg.prompt)
+        out: dict[str, Any] = {"selected": counts.get("sft", 0),
+                               "selected_from": cfg.loop.imitate if imitating else "run"}
+        if "dpo" in counts:
+            out["pairs"] = counts["dpo"]
+        return out
+
+    def train(self, r: int, model: str) -> dict[str, Any]:
+        """Each phase of ``train.method`` in turn; a phase already finished is adopted."""
+        loc, t = self.loc, self.cfg.train
+        metrics: dict[str, Any] = {}
+        start = model
+        for kind, dest_name in phases(t.method):
+            dest = loc.round_path(r, dest_name)
+            marker = loc.round_path(r, f"{kind}.json")
+            done = _read_json(loc.fs, marker)
+            if done is None:
+                data = loc.round_path(r, "pairs_data" if kind == "dpo" else "train_data")
+                work = loc.round_path(r, f"_train_{kind}")
+                if loc.fs.get_file_info(work).type != pafs.FileType.NotFound:
+                    loc.fs.delete_dir(work)  # a killed attempt's Ray Train state
+                done = fine_tune(loc.fs, data, start, dest, work, t, kind,
+                                 s3_endpoint(self.cfg.output))
+                # The marker commits the phase: written only once the checkpoint is whole.
+                write_bytes_atomic(loc.fs, marker, json.dumps(done).encode())
+            else:
+                logger.info("round %d: %s phase already trained (%s)", r, kind, marker)
+            metrics[kind] = done
+            start = loc.model_ref(r, dest_name)
+        last = metrics[phases(t.method)[-1][0]]
+        return {**last, "phases": metrics, "checkpoint": start}
+
+
+def _read_json(fs: pafs.FileSystem, path: str) -> dict[str, Any] | None:
+    try:
+        with fs.open_input_stream(path) as stream:
+            data: dict[str, Any] = json.loads(stream.read())
+            return data
+    except FileNotFoundError:
+        return None
+
+
+def run_loop(cfg: Config) -> LoopState:
+    """Run, or resume, the loop at ``output.uri`` (Ray already initialised)."""
+    loc = LoopLocation(cfg)
+    state = open_loop(loc, cfg)
+    loc.save(state)
+    advance(cfg.loop, cfg.teacher.model, state, RoundSteps(cfg, loc), loc.save)
+    write_loop_report(loc, state)
+    return state
