@@ -7,8 +7,8 @@ killed one and its rerun). What it shows:
 
 - loop.json's shape, and the rerun resumed: round 0's runs not redone (no sample
   twice), training done once to completion, round 1 sampled with round 0's model;
-- round 1's engines really loaded the checkpoint: vLLM logs the model path it loads,
-  and round 1's greedy answers differ from round 0's.
+- round 1's engines really loaded the checkpoint: its rows name it as their teacher,
+  and its greedy answers to the same problems differ from round 0's.
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 ARGS = ["conf=bootstrap_local", "loop.rounds=1", "source.datasets.0.limit=32",
         "source.datasets.1.limit=16", "sampling.n=2", "train.epochs=1", "train.batch_size=8",
-        "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8",
-        "-v"]  # -v: the engines' own logs (the model path vLLM loads) reach the driver output
+        "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
 
 
 def start(uri: str) -> subprocess.Popen:
@@ -114,8 +113,7 @@ def test_loop_rounds_resume_after_sigkill_in_training(tmp_path):
     rows = pq.read_table(root / "rounds/0/all", columns=["problem_id", "sample_idx"]).to_pylist()
     assert len(rows) == 96 == len({(r["problem_id"], r["sample_idx"]) for r in rows})
     assert json.loads((root / "rounds/0/sft.json").read_text())["steps"] == r0["train"]["steps"]
-    # Round 1's engines loaded round 0's checkpoint: vLLM logs the model it loads...
-    assert f"model='{model0}'" in out, out[-4000:]
+    # Round 1's engines loaded round 0's checkpoint: its rows name it as their teacher...
     teachers = set(pq.read_table(root / "rounds/1/all", columns=["teacher"])["teacher"].to_pylist())
     assert teachers == {model0}
     # ...and it is another model: greedy decoding of the same problems changed.
