@@ -73,11 +73,12 @@ def check_run(cfg, summary):
     return everything
 
 
-def test_local_output(demo_run):
+def test_local_output(demo_run, tmp_path):
     import datasets
 
     cfg, summary, uri = demo_run.cfg, demo_run.summary, demo_run.uri
     everything = check_run(cfg, summary)
     loaded = datasets.load_dataset(
-        "parquet", data_files=str(uri / "all" / "*.parquet"), split="train")
+        "parquet", data_files=str(uri / "all" / "*.parquet"), split="train",
+        cache_dir=str(tmp_path / "hf"))
     assert loaded.num_rows == everything.num_rows

@@ -70,17 +70,19 @@ def test_every_format_written_by_the_run(finished_run):
     assert info["raydistill_sharegpt_pairs"]["ranking"] is True
 
 
-def test_load_dataset_every_configuration_of_the_card(finished_run):
+def test_load_dataset_every_configuration_of_the_card(finished_run, tmp_path):
     from datasets import load_dataset
 
     uri, summary = finished_run
+    cache = str(tmp_path / "hf")  # never an earlier session's cached split for this path
     card = (uri / "README.md").read_text()
     assert "configs:" in card and "Funnel" in card and "licence" in card
-    assert load_dataset(str(uri))["train"].num_rows == summary["verified"]
-    assert load_dataset(str(uri), "all")["train"].num_rows == summary["rows_in_all"]
+    assert load_dataset(str(uri), cache_dir=cache)["train"].num_rows == summary["verified"]
+    assert load_dataset(str(uri), "all", cache_dir=cache)["train"].num_rows == \
+        summary["rows_in_all"]
     for fmt in FORMATS:
         done = json.loads((uri / "exports" / fmt / "export.json").read_text())
-        assert load_dataset(str(uri), fmt)["train"].num_rows == done["rows"], fmt
+        assert load_dataset(str(uri), fmt, cache_dir=cache)["train"].num_rows == done["rows"], fmt
 
 
 def test_export_options_k_pick_band_and_bespoke(finished_run, tmp_path):
@@ -124,12 +126,12 @@ def test_trl_sft_and_dpo_train_on_the_exports(finished_run, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     common = {"max_steps": 3, "per_device_train_batch_size": 2, "report_to": [],
               "use_cpu": True, "save_strategy": "no", "logging_steps": 1}
-    sft_data = load_dataset(str(uri), "trl_sft")["train"]
+    sft_data = load_dataset(str(uri), "trl_sft", cache_dir=str(tmp_path / "hf"))["train"]
     sft = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_path),
                      args=SFTConfig(output_dir=str(tmp_path / "sft"), max_length=256, **common),
                      train_dataset=sft_data, processing_class=tokenizer)
     assert sft.train().global_step == 3
-    dpo_data = load_dataset(str(uri), "trl_dpo")["train"]
+    dpo_data = load_dataset(str(uri), "trl_dpo", cache_dir=str(tmp_path / "hf"))["train"]
     dpo = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_path),
                      args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=256, **common),
                      train_dataset=dpo_data, processing_class=tokenizer)
