@@ -15,6 +15,7 @@ RIGHT = [{"role": "assistant", "content": "<think>\n2 + 3 = 5\n</think>\n\\boxed
 WRONG = [{"role": "assistant", "content": "<think>\n2 + 3 = 6\n</think>\n\\boxed{6}"}]
 
 
+@pytest.mark.slow  # two real trainings, ~20 s: kept out of `make test-fast`
 @pytest.mark.parametrize("kind", ["sft", "dpo"])
 def test_one_training_step(tmp_path, kind):
     config = {**asdict(TrainConfig(batch_size=2, max_length=128, learning_rate=1e-3)),
