@@ -103,6 +103,7 @@ class StandInEngine:
     def __call__(self, batch):
         import pyarrow as pa
 
+        time.sleep(0.1)  # a batch takes a moment, so every replica of the pool gets some
         return pa.table({"info": [json.dumps(self.info)] * batch.num_rows})
 
 
@@ -144,6 +145,9 @@ def probe():
     for node in NODES:
         cluster.add_node(**node)
     ray.init(address=cluster.address)
+    # Rows flow only once every replica of a pool is up: otherwise, on a loaded
+    # machine, the replicas that start first take every row and a late one is never seen.
+    ray.data.DataContext.get_current().wait_for_min_actors_s = 300
     found = {}
     try:
         for name, case in CASES.items():
