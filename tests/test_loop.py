@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+
+from tests.test_resume import kill_session, output_of
 
 pytestmark = pytest.mark.slow
 
@@ -44,30 +45,6 @@ def start(uri: str) -> subprocess.Popen:
                             stderr=subprocess.STDOUT)
     proc.log = log  # type: ignore[attr-defined]
     return proc
-
-
-def output_of(proc: subprocess.Popen) -> str:
-    proc.log.seek(0)  # type: ignore[attr-defined]
-    return proc.log.read()  # type: ignore[attr-defined]
-
-
-def kill_session(proc: subprocess.Popen) -> None:
-    """SIGKILL the driver and everything in its session: its Ray cluster, engines, trainers."""
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        left = [int(p) for p, s in (line.split() for line in subprocess.run(
-            ["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.splitlines())
-            if int(s) == proc.pid]
-        if not left:
-            return
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        time.sleep(0.5)
 
 
 def greedy_answers(root: Path, r: int) -> dict[str, str]:

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from raydistill.sandbox import cgroups
+from raydistill.sandbox.cgroups import CPU_CORES
+from raydistill.sandbox.cgroups import available as cgroups_available
 from raydistill.sandbox.launch import launch
 from raydistill.sandbox.limits import HARNESS_PROCESSES, Limits
 from raydistill.sandbox.seccomp import EAFNOSUPPORT, seccomp_filter
@@ -79,7 +80,7 @@ def slot_bound(isolation: Isolation, limits: Limits) -> SlotBound:
     mib = 1 << 20
     if isolation.cgroup:
         return SlotBound("cgroup", (
-            f"sandbox slots bounded by a cgroup each: {cgroups.CPU_CORES:g} core of CPU, "
+            f"sandbox slots bounded by a cgroup each: {CPU_CORES:g} core of CPU, "
             f"{limits.slot_memory_bytes // mib} MiB of memory (tmpfs and kernel memory "
             f"counted), {limits.max_processes + HARNESS_PROCESSES} tasks"))
     why = isolation.no_cgroup_reason or "none made"
@@ -140,7 +141,7 @@ def probe() -> Isolation:
         pid_ok = facts.get("pid") == 1
         seccomp_ok = attempt_seccomp and facts.get("inet_errno") == EAFNOSUPPORT
         distinct = attempt_uid is not None and pid_ok
-        no_cgroup = cgroups.available()
+        no_cgroup = cgroups_available()
         if no_cgroup:
             notes.append(f"no slot cgroups: {no_cgroup}")
         return Isolation(pid_ok, seccomp_ok, distinct, distinct and no_cgroup is None,
