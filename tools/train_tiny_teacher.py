@@ -16,8 +16,13 @@ always, so the local demo shows a real pass/fail funnel. Training problems come
 from seeds >= 1000 (and never repeat a question of the low evaluation seeds); the
 evaluation uses seed 0.
 
-``--stop-after 450 --out raydistill/assets/tiny-student`` makes the weak student of
-the self-bootstrapping demo: the same recipe, cut short (its schedule unchanged).
+``--lazy 0.7 --out raydistill/assets/tiny-student`` makes the weak student of the
+self-bootstrapping demo: the same recipe on a lazy teacher's traces, where 70% of the
+two-step problems stop after their first step (a wrong answer). It has learned both
+steps but greedily skips the second, so its own verified answers (which take it) teach
+it something: rejection sampling's premise. ``--stop-after N`` cuts the schedule short
+instead; such a student does not improve on its own samples (measured: 8% -> 8-13%
+greedy over 3 rounds), its errors being what it does not know.
 
 Usage, from the repository root::
 
@@ -166,6 +171,21 @@ def training_problems(count: int, seed: int, exclude: set[str]) -> list[Arithmet
     return out[:count]
 
 
+def lazy(problem: ArithmeticProblem) -> ArithmeticProblem:
+    """``problem`` as a lazy teacher answers it: a two-step problem stops after its first step.
+
+    The response computes the first step, then boxes that value: a wrong answer with a
+    well-formed trace. A student trained on a share of these (``--lazy``) often skips the
+    second step of a two-step problem although it has learned to take it.
+    """
+    steps = problem.solution.split("\n#### ")[0].split("\n")
+    if len(steps) < 2:
+        return problem
+    value = int(steps[0].rsplit("= ", 1)[1])
+    response = f"{THINK_OPEN}\n{steps[0]}\n{THINK_CLOSE}\n\nThe answer is \\boxed{{{value}}}."
+    return ArithmeticProblem(problem.question, f"{steps[0]}\n#### {value}", value, response)
+
+
 def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
     """Right-pad a batch into ``input_ids``, ``attention_mask`` and ``labels`` tensors."""
     import torch
@@ -208,6 +228,9 @@ def train(model: Any, tokenizer: Any, args: argparse.Namespace, exclude: set[str
     data = training_problems(args.steps * args.batch_size, args.train_seed, exclude)
     rng = random.Random(args.seed)
     rng.shuffle(data)
+    if args.lazy:
+        lazy_rng = random.Random(args.seed + 1)
+        data = [lazy(p) if lazy_rng.random() < args.lazy else p for p in data]
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay
     )
@@ -349,11 +372,18 @@ def model_card(
         f"{args.layers} layers, hidden size {args.hidden_size}, {args.heads} heads of dim "
         f"{args.hidden_size // args.heads}, MLP {args.intermediate_size}"
     )
-    weak = "" if args.stop_after is None else (
-        f"\nThis is the *weak* variant: the tiny teacher's recipe cut short after "
-        f"{args.stop_after} of its {args.steps} steps. It is the student of the self-bootstrapping "
-        "demo (`conf/bootstrap_local.yaml`, `model: builtin:tiny-student`), which fine-tunes it on "
-        "its own verified answers.\n")
+    weak = ""
+    if args.stop_after is not None:
+        weak = (f"\nThis is a *weak* variant: the tiny teacher's recipe cut short after "
+                f"{args.stop_after} of its {args.steps} steps.\n")
+    if args.lazy:
+        weak += (
+            f"\nThis is the *lazy* variant, the student of the self-bootstrapping demo "
+            "(`conf/bootstrap_local.yaml`, `model: builtin:tiny-student`): the tiny teacher's "
+            f"recipe on a lazy teacher's traces, where {args.lazy:.0%} of the two-step problems "
+            "stop after their first step and box that value (a wrong answer). It has learned "
+            "both steps, but greedily it skips the second: its own verified answers, which take "
+            "it, are what the loop fine-tunes it on.\n")
     return f"""# {args.out.name}
 {weak}
 A tiny Qwen2 causal LM ({shape}, tied embeddings, float32) with a {vocab}-token byte-level
@@ -528,8 +558,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="model directory")
     parser.add_argument("--steps", type=int, default=1200, help="optimizer steps")
     parser.add_argument("--stop-after", type=int, default=None,
-                        help="stop after this many steps, on the --steps schedule (a weaker "
-                             "model: --stop-after 450 --out raydistill/assets/tiny-student)")
+                        help="stop after this many steps, on the --steps schedule (a weaker model)")
+    parser.add_argument("--lazy", type=float, default=0.0,
+                        help="share of two-step problems whose response stops after the first "
+                             "step (a lazy teacher's traces: --lazy 0.7 makes the tiny student)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.01)
