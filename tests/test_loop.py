@@ -8,7 +8,8 @@ killed one and its rerun). What it shows:
 - loop.json's shape, and the rerun resumed: round 0's runs not redone (no sample
   twice), training done once to completion, round 1 sampled with round 0's model;
 - round 1's engines really loaded the checkpoint: its rows name it as their teacher,
-  and its greedy answers to the same problems differ from round 0's.
+  and its greedy answers to the same problems differ from round 0's;
+- the student improved: round 1's held-out greedy pass@1 beats round 0's by a margin.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from tests.test_resume import kill_session, output_of
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-ARGS = ["conf=bootstrap_local", "loop.rounds=1", "source.datasets.0.limit=32",
-        "source.datasets.1.limit=16", "sampling.n=2", "train.epochs=1", "train.batch_size=8",
+ARGS = ["conf=bootstrap_local", "loop.rounds=1", "source.datasets.0.limit=128",
+        "source.datasets.1.limit=100", "sampling.n=2", "train.epochs=2", "train.batch_size=8",
         "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
 
 
@@ -76,19 +77,19 @@ def test_loop_rounds_resume_after_sigkill_in_training(tmp_path):
     state = json.loads((root / "loop.json").read_text())
     model0 = str(root / "rounds" / "0" / "model")
     r0, r1 = state["rounds"]
-    assert state["finished"] == "rounds" and state["best_round"] in (0, 1)
+    assert state["finished"] == "rounds" and state["best_round"] == 1
     assert r0["model"] == "builtin:tiny-student" and r0["checkpoint"] == model0
     assert r1["model"] == model0 and "checkpoint" not in r1 and "train" not in r1
     assert r0["run"] == killed["rounds"][0]["run"] and r0["eval"] == killed["rounds"][0]["eval"]
     assert r0["selected"] > 0 and r0["train"]["steps"] >= 1 and r0["train"]["loss"] > 0
     for entry in (r0, r1):
-        assert entry["run"]["problems"] == 48 and entry["run"]["samples"] == 96
-        assert entry["eval"]["problems"] == 16 and entry["eval"]["k"] == 2
+        assert entry["run"]["problems"] == 228 and entry["run"]["samples"] == 456
+        assert entry["eval"]["problems"] == 100 and entry["eval"]["k"] == 2
         assert 0 <= entry["eval"]["pass@1"] <= entry["eval"]["pass@k"] + 1 <= 2
     # The rerun went straight to training; round 0 was sampled once, no sample twice.
     assert "round 0: sampling" not in out and "fine-tuning (sft)" in out
     rows = pq.read_table(root / "rounds/0/all", columns=["problem_id", "sample_idx"]).to_pylist()
-    assert len(rows) == 96 == len({(r["problem_id"], r["sample_idx"]) for r in rows})
+    assert len(rows) == 456 == len({(r["problem_id"], r["sample_idx"]) for r in rows})
     assert json.loads((root / "rounds/0/sft.json").read_text())["steps"] == r0["train"]["steps"]
     # Round 1's engines loaded round 0's checkpoint: its rows name it as their teacher...
     teachers = set(pq.read_table(root / "rounds/1/all", columns=["teacher"])["teacher"].to_pylist())
@@ -96,4 +97,8 @@ def test_loop_rounds_resume_after_sigkill_in_training(tmp_path):
     # ...and it is another model: greedy decoding of the same problems changed.
     before, after = greedy_answers(root, 0), greedy_answers(root, 1)
     assert before.keys() == after.keys() and before != after
+    # One round on its own verified answers made the student better on held-out problems
+    # (greedy, fixed seeds; the same recipe offline: 39% -> 51% on these 100 problems).
+    assert r1["eval"]["pass@1"] >= r0["eval"]["pass@1"] + 0.05, (r0["eval"], r1["eval"])
+    assert state["best_round"] == 1
     assert (root / "report.html").exists() and (root / "rounds/1/report.html").exists()
