@@ -51,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere: import the checkout
     sys.path.insert(0, str(REPO))
 
-from raydistill.sources.synthetic import ArithmeticProblem, problems  # noqa: E402
+from raydistill.sources.synthetic import ArithmeticProblem, problems, worked  # noqa: E402
 
 DEFAULT_OUT = REPO / "raydistill" / "assets" / "tiny-teacher"
 
@@ -182,8 +182,8 @@ def lazy(problem: ArithmeticProblem) -> ArithmeticProblem:
     if len(steps) < 2:
         return problem
     value = int(steps[0].rsplit("= ", 1)[1])
-    response = f"{THINK_OPEN}\n{steps[0]}\n{THINK_CLOSE}\n\nThe answer is \\boxed{{{value}}}."
-    return ArithmeticProblem(problem.question, f"{steps[0]}\n#### {value}", value, response)
+    solution, response = worked(steps[:1], value)
+    return ArithmeticProblem(problem.question, solution, value, response)
 
 
 def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:

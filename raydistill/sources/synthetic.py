@@ -47,6 +47,13 @@ def _one_step(rng: random.Random, name: str, item: str) -> tuple[str, list[str],
     return text, [f"{a} * {b} = {a * b}"], a * b
 
 
+def worked(steps: list[str], value: int) -> tuple[str, str]:
+    """``(solution, response)`` of worked ``steps`` ending at ``value``: GSM8K and R1 forms."""
+    work = "\n".join(steps)
+    response = f"<think>\n{work}\n</think>\n\nThe answer is \\boxed{{{value}}}."
+    return f"{work}\n#### {value}", response
+
+
 def make_problem(rng: random.Random) -> ArithmeticProblem:
     """Draw one problem: a one-step fact, sometimes followed by a second step."""
     name, item = rng.choice(NAMES), rng.choice(ITEMS)
@@ -63,9 +70,7 @@ def make_problem(rng: random.Random) -> ArithmeticProblem:
             steps.append(f"{value} - {c} = {value - c}")
             value -= c
     question = f"{text} How many {item} does {name} have now?"
-    work = "\n".join(steps)
-    solution = f"{work}\n#### {value}"
-    response = f"<think>\n{work}\n</think>\n\nThe answer is \\boxed{{{value}}}."
+    solution, response = worked(steps, value)
     return ArithmeticProblem(question, solution, value, response)
 
 
