@@ -1,7 +1,7 @@
 """A virtual environment with LLaMA-Factory, for the test that runs its data loader on our exports.
 
-LLaMA-Factory 0.9.5 pins ``datasets<=4.0``, ``transformers<=5.6``, ``trl<=0.24``
-and ``peft<=0.18.1`` (and checks them at import), which conflict with
+LLaMA-Factory 0.9.5 pins ``datasets<=4.0``, ``transformers<=5.6``, ``trl<=0.24``,
+``peft<=0.18.1`` and ``accelerate<=1.11`` (and checks them at import), which conflict with
 raydistill's, so it cannot live in ``.venv``. Built once into
 ``<repo>/.venv-llamafactory/`` (gitignored) and reused while :data:`RECIPE`
 holds; rebuilt when it changes. From scratch on the 2-core machine (2026-12-02,
@@ -40,7 +40,9 @@ STAMP = VENV / "raydistill-recipe.json"
 LLAMAFACTORY = "llamafactory==0.9.5"
 # What LLaMA-Factory 0.9.5's check_dependencies() requires that our .venv has in
 # other versions (llamafactory/extras/misc.py): installed with their own deps.
-PINNED = ["datasets==4.0.0", "transformers==5.6.0", "peft==0.18.1", "trl==0.24.0"]
+# accelerate: its requirement is <=1.11.0 (transformers 5.6 checks <=1.15); ours floats.
+PINNED = ["datasets==4.0.0", "transformers==5.6.0", "peft==0.18.1", "trl==0.24.0",
+          "accelerate==1.11.0"]
 # Installed without deps; torchaudio 2.11 is the newest on PyPI (for torch 2.11).
 NO_DEPS = [LLAMAFACTORY, "torchaudio==2.11.0"]
 
