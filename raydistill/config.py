@@ -358,6 +358,8 @@ def validate(cfg: Config) -> None:
             (ds.domain in domains, f"{key}.domain", f"must be one of {domains}"),
             (not ds.preset or ds.preset in presets.PRESETS, f"{key}.preset",
              f"must be one of {sorted(presets.PRESETS)}"),
+            (ds.offset >= 0, f"{key}.offset", "must be >= 0"),
+            (ds.limit is None or ds.limit >= 0, f"{key}.limit", "must be >= 0"),
         ]
     for ok, key, problem in checks:
         if not ok:

@@ -30,7 +30,7 @@ from tests.test_resume import kill_session, output_of
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
-ARGS = ["conf=bootstrap_local", "loop.rounds=1", "source.datasets.0.limit=128",
+ARGS = ["conf=bootstrap_local", "loop.rounds=1", "loop.problems_per_round=128",
         "source.datasets.1.limit=100", "sampling.n=2", "train.epochs=2", "train.batch_size=8",
         "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
 
@@ -91,6 +91,11 @@ def test_loop_rounds_resume_after_sigkill_in_training(tmp_path):
     rows = pq.read_table(root / "rounds/0/all", columns=["problem_id", "sample_idx"]).to_pylist()
     assert len(rows) == 456 == len({(r["problem_id"], r["sample_idx"]) for r in rows})
     assert json.loads((root / "rounds/0/sft.json").read_text())["steps"] == r0["train"]["steps"]
+    # loop.problems_per_round: round 1 sampled the next 128 training problems, not round 0's.
+    trained_on = [{r["problem_id"] for r in pq.read_table(
+        root / f"rounds/{i}/all", columns=["problem_id", "source"]).to_pylist()
+        if r["source"] == "train"} for i in (0, 1)]
+    assert len(trained_on[0]) == len(trained_on[1]) == 128 and not trained_on[0] & trained_on[1]
     # Round 1's engines loaded round 0's checkpoint: its rows name it as their teacher...
     teachers = set(pq.read_table(root / "rounds/1/all", columns=["teacher"])["teacher"].to_pylist())
     assert teachers == {model0}

@@ -36,6 +36,32 @@ def test_round_and_eval_configs(tmp_path):
     assert loc.model_ref(0) == f"{loc.root}/rounds/0/model" and loc.model_ref(0).startswith("/")
 
 
+def test_fresh_problems_each_round(tmp_path):
+    from raydistill.sources import read_dataset
+
+    cfg = bootstrap(tmp_path, "loop.problems_per_round=64", "source.datasets.0.limit=256")
+    loc = LoopLocation(cfg)
+    slices = []
+    for r in range(3):
+        train, heldout = round_config(cfg, loc, r, "m").source.datasets
+        assert (train.offset, train.limit) == (64 * r, 64)
+        assert (heldout.offset, heldout.limit) == (0, 100)  # the held-out split never moves
+        slices.append([p["problem_id"] for p in read_dataset(train, None)])
+    # Consecutive slices of the one data set: no problem twice, the same as reading it whole.
+    whole = [p["problem_id"] for p in read_dataset(cfg.source.datasets[0], 192)]
+    assert sum(slices, []) == whole and len(set(whole)) == 192
+    assert eval_config(cfg, loc, 2, "m").source.datasets[0].offset == 0
+    # Without the key, every round samples the same problems (as before).
+    assert round_config(bootstrap(tmp_path), loc, 2, "m").source.datasets[0].offset == 0
+    # rounds + 1 slices must fit in a training data set's limit: refused before Ray starts.
+    assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/x", "loop.problems_per_round=64",
+                 "source.datasets.0.limit=255"]) == 2
+    assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/x",
+                 "loop.problems_per_round=0"]) == 2
+    with pytest.raises(ConfigError, match=r"source.datasets\[0\].offset"):
+        bootstrap(tmp_path, "source.datasets.0.offset=-1")
+
+
 def test_changed_config_is_refused(tmp_path):
     cfg = bootstrap(tmp_path)
     loc = LoopLocation(cfg)

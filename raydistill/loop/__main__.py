@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         cfg = load(args)
-        for ok, key, problem in loop_checks(cfg.loop, [d.name for d in cfg.source.datasets]):
+        for ok, key, problem in loop_checks(cfg.loop, cfg.source.datasets):
             if not ok:
                 raise ConfigError(f"config key {key!r} {problem}")
         loc = LoopLocation(cfg)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from raydistill.export.config import PAIR_ALLOW, PAIR_PICKS, PAIR_RULES, PairsConfig
+from raydistill.sources.config import DatasetConfig
 
 
 @dataclass
@@ -29,13 +30,23 @@ class LoopConfig:
     imitate: str = ""
     # Added to sampling.seed in round r (seed + r), so rounds draw fresh samples.
     reseed: bool = True
+    # Fresh problems each round: round r samples problems r*N .. (r+1)*N - 1 of every
+    # training data set (after its own offset; its limit bounds the pool). null: the
+    # same problems every round (later rounds then over-fit them).
+    problems_per_round: int | None = None
     # DPO pairs (train.method dpo or sft_dpo), one per problem, by the exports' rules
     # (raydistill/export/pairs.py): correct_vs_incorrect or length; picks; allowed rejects.
     pairs: PairsConfig = field(default_factory=PairsConfig)
 
 
-def loop_checks(lp: LoopConfig, dataset_names: list[str]) -> list[tuple[bool, str, str]]:
+def loop_checks(lp: LoopConfig, datasets: list[DatasetConfig]) -> list[tuple[bool, str, str]]:
     """Checks of the ``loop`` section: ``(ok, key, problem)``."""
+    dataset_names = [d.name for d in datasets]
+    per_round = lp.problems_per_round
+    # Every round samples (the last one too, for pass@k): rounds + 1 slices.
+    needed = (lp.rounds + 1) * per_round if per_round else 0
+    short = [d.name for d in datasets
+             if per_round and d.name != lp.heldout and d.limit is not None and d.limit < needed]
     return [
         (lp.rounds >= 0, "loop.rounds", "must be >= 0"),
         (lp.patience is None or lp.patience >= 1, "loop.patience", "must be >= 1 or null"),
@@ -51,4 +62,8 @@ def loop_checks(lp: LoopConfig, dataset_names: list[str]) -> list[tuple[bool, st
          f"must be among {PAIR_ALLOW}"),
         (len(dataset_names) >= 2, "source.datasets",
          "needs a training data set besides the held-out one"),
+        (per_round is None or per_round >= 1, "loop.problems_per_round", "must be >= 1 or null"),
+        (not short, "loop.problems_per_round",
+         f"needs (loop.rounds + 1) x {per_round} = {needed} problems of each training data set; "
+         f"the limit of {', '.join(short)} is smaller"),
     ]

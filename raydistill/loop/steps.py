@@ -44,6 +44,12 @@ def round_config(cfg: Config, loc: LoopLocation, r: int, model: str) -> Config:
     out.output.overwrite = False
     if cfg.loop.reseed and out.sampling.seed is not None:
         out.sampling.seed += r
+    per_round = cfg.loop.problems_per_round
+    if per_round:  # a fresh slice of every training data set
+        for ds in out.source.datasets:
+            if ds.name != cfg.loop.heldout:
+                ds.offset += r * per_round
+                ds.limit = per_round
     endpoint = s3_endpoint(cfg.output)
     if model.startswith("s3://") and endpoint:
         # The engines download the checkpoint on their node (teachers/base.py: resolve_model).

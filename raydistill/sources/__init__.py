@@ -20,6 +20,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 from collections.abc import Iterator
@@ -125,11 +126,12 @@ def _synthetic_rows(spec: DatasetConfig, count: int) -> Iterator[dict[str, Any]]
 def read_dataset(
     spec: DatasetConfig, limit: int | None, endpoint: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """Yield up to ``limit`` problem rows of one data set."""
+    """Yield up to ``limit`` problem rows of one data set, after its first ``spec.offset``."""
     caps = [x for x in (spec.limit, limit) if x is not None]
     cap = min(caps) if caps else None  # 0 means none, not all
     if spec.format == "synthetic_arithmetic":
-        rows: Iterator[dict[str, Any]] = _synthetic_rows(spec, cap if cap is not None else 1000)
+        rows: Iterator[dict[str, Any]] = _synthetic_rows(
+            spec, spec.offset + (cap if cap is not None else 1000))
     elif spec.format == "hf":
         rows = _hf_rows(spec)
     else:
@@ -137,7 +139,7 @@ def read_dataset(
         rows = _jsonl_rows(fs, path, spec) if spec.format == "jsonl" else _parquet_rows(
             fs, path, spec
         )
-    for count, row in enumerate(rows):
+    for count, row in enumerate(itertools.islice(rows, spec.offset, None)):
         if cap is not None and count >= cap:
             return
         yield row

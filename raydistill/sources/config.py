@@ -27,6 +27,9 @@ class DatasetConfig:
     # "" = the preset's domain (code for apps, mcq for sciq, math without a preset).
     domain: str = ""
     limit: int | None = None
+    # Problems of the data set skipped before the first one read (its first `offset`
+    # rows); `limit` counts from there. The loop's fresh slices per round use it.
+    offset: int = 0
     seed: int = 0
 
 
