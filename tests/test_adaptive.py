@@ -97,3 +97,9 @@ def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, vllm_server):
         assert entry["problems"] == len({r["problem_id"] for r in mine})
     assert [w["problems"] for w in summary["waves"]] == [
         w["problems"] for w in manifest.waves] + [0] * (3 - len(manifest.waves))
+    # The run's report has the waves side by side, their counts as in the summary.
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "Adaptive sampling: waves" in html
+    for entry in summary["waves"]:
+        assert (f"<td>{entry['wave']}</td><td>{entry['n']}</td><td>{entry['problems']}</td>"
+                f"<td>{entry['samples']}</td><td>{entry['verified']}</td>") in html

@@ -42,6 +42,19 @@ def test_render_unit():
     assert html.count("<svg") >= 8
 
 
+def test_render_waves():
+    waves = [{"wave": 0, "n": 2, "offset": 0, "problems": 3, "samples": 6, "verified": 2,
+              "completion_tokens": 600, "newly_solved": 2},
+             {"wave": 1, "n": 4, "offset": 2, "problems": 1, "samples": 4, "verified": 0,
+              "completion_tokens": 400, "newly_solved": 0}]
+    rows = [sample("a", 0, "pass", "42 == 42")]
+    html = render(pa.Table.from_pylist(rows), {"problems_read": 3, "waves": waves}, "run")
+    assert ("<td>0</td><td>2</td><td>3</td><td>6</td><td>2</td><td>33.3%</td><td>600</td>"
+            "<td>2</td><td>2</td><td>300</td>") in html
+    assert "<td>1</td><td>4</td><td>1</td><td>4</td><td>0</td><td>0.0%</td>" in html
+    assert "Adaptive sampling: waves" not in render(pa.Table.from_pylist(rows), {}, "run")
+
+
 def test_verdict_categories():
     # From the reason code alone (the detail text is never parsed).
     assert verdict_category("fail", "timeout") == "timeout"

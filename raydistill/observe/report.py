@@ -347,6 +347,31 @@ def _removed(summary: dict[str, Any]) -> str:
                    "detail.</p>")
 
 
+def _waves(waves: list[dict[str, Any]]) -> str:
+    """Adaptive sampling, wave by wave: what each wave asked, spent and newly solved."""
+    rows: list[list[Any]] = []
+    solved = 0
+    for w in waves:
+        solved += w["newly_solved"]
+        rows.append([w["wave"], w["n"], w["problems"], w["samples"], w["verified"],
+                     f"{w['verified'] / w['samples']:.1%}" if w["samples"] else "-",
+                     f"{w['completion_tokens']:,}", w["newly_solved"], solved,
+                     f"{w['completion_tokens'] / w['newly_solved']:,.0f}"
+                     if w["newly_solved"] else "-"])
+    table = _table(["wave", "samples asked per problem", "problems asked", "samples",
+                    "verified samples", "pass rate", "completion tokens", "newly solved",
+                    "solved so far", "tokens per newly solved problem"], rows)
+    labels = [f"wave {w['wave']} ({w['n']} each)" for w in waves]
+    chart = charts.bars("Problems asked and newly solved per wave", labels, {
+        "problems asked": [w["problems"] for w in waves],
+        "newly solved": [w["newly_solved"] for w in waves]}, width=520)
+    return (f"<div class='charts'>{chart}</div>{table}<p class='note'>A wave asks its samples "
+            "of every problem with fewer verified samples than "
+            "<code>sampling.stop_at_verified</code> after the waves before it (at most "
+            "<code>sampling.max_samples</code> in all); each row of <code>all/</code> names its "
+            "<code>wave</code>.</p>")
+
+
 def _cards(summary: dict[str, Any], tally: Tally) -> str:
     generated = sum(e[2] for e in tally.problems.values())
     passed = sum(e[3] for e in tally.problems.values())
@@ -396,6 +421,8 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
         "<h2>Throughput over time</h2>", f"<div class='charts'>{_throughput(tally)}</div>",
         "<h2>Cost</h2>", _cost(summary, prices or {}),
     ]
+    if summary.get("waves"):
+        sections[6:6] = ["<h2>Adaptive sampling: waves</h2>", _waves(summary["waves"])]
     if summary.get("removed"):
         sections[2:2] = ["<h2>Problems removed before generation</h2>", _removed(summary)]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
