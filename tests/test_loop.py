@@ -35,13 +35,14 @@ ARGS = ["conf=bootstrap_local", "loop.rounds=1", "loop.problems_per_round=128",
         "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
 
 
-def start(uri: str) -> subprocess.Popen:
+def start(uri: str, args: list[str] = ARGS) -> subprocess.Popen:
+    """``python -m raydistill.loop`` with ``args`` into ``uri``, its own session and Ray."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.setdefault("RAY_raylet_start_wait_time_s", "180")
     env["PYTHONPATH"] = str(REPO)
     # Output to a file, not a pipe: a driver logging into a full, unread pipe blocks.
     log = tempfile.NamedTemporaryFile("w+", prefix="raydistill-loop-", suffix=".log")
-    proc = subprocess.Popen([sys.executable, "-m", "raydistill.loop", *ARGS, f"output.uri={uri}"],
+    proc = subprocess.Popen([sys.executable, "-m", "raydistill.loop", *args, f"output.uri={uri}"],
                             cwd=REPO, env=env, start_new_session=True, stdout=log,
                             stderr=subprocess.STDOUT)
     proc.log = log  # type: ignore[attr-defined]

@@ -15,6 +15,7 @@ import pytest
 
 from raydistill.config import PromptConfig, load
 from raydistill.loop import steps as loop_steps
+from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
 from raydistill.loop.rounds import advance
 from raydistill.loop.select import PAIRS, pick_pair
@@ -236,3 +237,6 @@ def test_imitate_first_trains_round_0_on_another_run(tmp_path):
     assert (path, imitating) == (f"{teacher_run}/all", True)
     assert training_source(cfg, loc, 1)[1:] == (loc.round_path(1, "all"), False)
     assert training_source(bootstrap(tmp_path), loc, 0)[1:] == (loc.round_path(0, "all"), False)
+    # A loop.imitate that is not a finished run is refused before any work starts.
+    assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/x",
+                 f"loop.imitate={teacher_run}"]) == 2

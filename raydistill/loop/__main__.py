@@ -15,7 +15,7 @@ import sys
 from raydistill.config import ConfigError, load
 from raydistill.loop.config import loop_checks
 from raydistill.loop.state import LoopLocation, open_loop
-from raydistill.loop.steps import run_loop
+from raydistill.loop.steps import check_imitate, run_loop
 from raydistill.output.storage import StorageError
 from raydistill.ray_session import init_ray, setup_console, split_verbose
 
@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
         loc = LoopLocation(cfg)
         # A changed config is refused before Ray starts; a finished loop needs no Ray.
         state = None if cfg.output.overwrite else open_loop(loc, cfg)
+        if cfg.loop.imitate and (state is None or not state.rounds
+                                 or "selected" not in state.rounds[0]):
+            check_imitate(cfg)  # round 0 has yet to read it
     except (ConfigError, StorageError) as exc:
         print(f"raydistill loop: {exc}", file=sys.stderr)
         return 2

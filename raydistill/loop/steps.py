@@ -22,7 +22,9 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from raydistill.config import Config, s3_endpoint
+from raydistill.config import Config, ConfigError, s3_endpoint
+from raydistill.export.config import ExportConfig, ExportError
+from raydistill.export.plan import open_finished_run
 from raydistill.loop.report import write_loop_report
 from raydistill.loop.rounds import advance
 from raydistill.loop.select import select
@@ -104,6 +106,15 @@ def training_source(cfg: Config, loc: LoopLocation, r: int) -> tuple[Any, str, b
         fs, root = resolve(cfg.loop.imitate, s3_endpoint(cfg.output), cfg.output.s3_region)
         return fs, f"{root}/all", True
     return loc.fs, loc.round_path(r, "all"), False
+
+
+def check_imitate(cfg: Config) -> None:
+    """Refuse a ``loop.imitate`` that is not a finished run, before any work starts."""
+    try:
+        open_finished_run(cfg.loop.imitate, ExportConfig(s3_endpoint=s3_endpoint(cfg.output),
+                                                         s3_region=cfg.output.s3_region))
+    except ExportError as exc:
+        raise ConfigError(f"config key 'loop.imitate': {exc}") from None
 
 
 class RoundSteps:

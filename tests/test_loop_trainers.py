@@ -1,0 +1,104 @@
+"""The loop's other trainers end to end, small: the real driver, real vLLM engines.
+
+- ``train.method=sft_dpo``: TRL's SFTTrainer, then its DPOTrainer from the SFT
+  checkpoint, both in Ray Train, on the round's verified samples and its pairs of a
+  verified and a failed sample (the exports' pair rules);
+- ``train.command``: a user's own trainer on the cluster instead of Ray Train, here
+  TRL's own command line (``trl dpo``) standing in for LLaMA-Factory's or openMind's,
+  reading the pairs through ``{data}`` and writing ``{output}``.
+
+Each runs one training round and samples round 1 with its checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from safetensors.numpy import load_file
+
+from raydistill.teachers.base import resolve_model
+from tests.test_loop import start
+from tests.test_resume import output_of
+
+pytestmark = pytest.mark.slow
+
+SMALL = ["conf=bootstrap_local", "loop.rounds=1", "loop.problems_per_round=48",
+         "source.datasets.1.limit=16", "sampling.n=4", "train.batch_size=8",
+         "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
+
+
+def finished_loop(root: Path, *more: str) -> dict:
+    proc = start(str(root), [*SMALL, *more])
+    proc.wait(timeout=900)
+    assert proc.returncode == 0, output_of(proc)[-4000:]
+    state: dict = json.loads((root / "loop.json").read_text())
+    assert state["finished"] == "rounds" and len(state["rounds"]) == 2
+    return state
+
+
+def weights(model_dir: Path | str) -> dict:
+    return load_file(str(Path(model_dir) / "model.safetensors"))
+
+
+def moved(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and any((a[k] != b[k]).any() for k in a)
+
+
+def check_pairs(root: Path, count: int) -> None:
+    """Each pair: one problem's verified sample against one of its failed samples."""
+    pairs = pq.read_table(root / "rounds/0/pairs_data").to_pylist()
+    samples = {(r["problem_id"], r["sample_idx"]): r for r in pq.read_table(
+        root / "rounds/0/all", columns=["problem_id", "sample_idx", "source", "verified",
+                                        "response"]).to_pylist()}
+    assert len(pairs) == count > 0 and len({p["problem_id"] for p in pairs}) == count
+    for p in pairs:
+        chosen = samples[(p["problem_id"], p["chosen_idx"])]
+        rejected = samples[(p["problem_id"], p["rejected_idx"])]
+        assert chosen["verified"] and not rejected["verified"] and chosen["source"] == "train"
+        assert p["chosen"][0]["content"] == chosen["response"] != p["rejected"][0]["content"]
+
+
+def check_round_1_loaded(root: Path, state: dict) -> None:
+    model0 = str(root / "rounds" / "0" / "model")
+    assert state["rounds"][0]["checkpoint"] == model0 == state["rounds"][1]["model"]
+    teachers = set(pq.read_table(root / "rounds/1/all", columns=["teacher"])["teacher"]
+                   .to_pylist())
+    assert teachers == {model0}
+
+
+def test_sft_then_dpo_in_ray_train(tmp_path):
+    root = tmp_path / "loop"
+    state = finished_loop(root, "train.method=sft_dpo")
+    r0 = state["rounds"][0]
+    assert r0["selected"] > 0
+    check_pairs(root, r0["pairs"])
+    phases = r0["train"]["phases"]
+    assert list(phases) == ["sft", "dpo"]
+    assert phases["sft"]["rows"] == r0["selected"] and phases["dpo"]["rows"] == r0["pairs"]
+    assert all(p["steps"] >= 1 and p["loss"] > 0 for p in phases.values())
+    # SFT moved the student, DPO moved the SFT checkpoint: two real trainings in turn.
+    start_model = weights(resolve_model("builtin:tiny-student"))
+    sft, final = weights(root / "rounds/0/sft_model"), weights(root / "rounds/0/model")
+    assert moved(start_model, sft) and moved(sft, final)
+    check_round_1_loaded(root, state)
+
+
+def test_a_users_trainer_through_train_command(tmp_path):
+    trl = Path(sys.executable).parent / "trl"
+    command = (f"{trl} dpo --model_name_or_path {{model}} --dataset_name {{data}} "
+               "--output_dir {output} --max_steps 4 --per_device_train_batch_size 4 "
+               "--learning_rate 1e-4 --use_cpu --bf16 false --report_to none "
+               "--save_strategy no")
+    root = tmp_path / "loop"
+    state = finished_loop(root, "train.method=dpo", f"train.command={command}")
+    r0 = state["rounds"][0]
+    assert r0["train"]["command"] == command and r0["train"]["steps"] is None
+    check_pairs(root, r0["pairs"])
+    assert not (root / "rounds/0/train_data").exists()  # dpo alone: pairs only
+    # The command's checkpoint (its weights moved) is what round 1 sampled with.
+    assert moved(weights(resolve_model("builtin:tiny-student")), weights(root / "rounds/0/model"))
+    check_round_1_loaded(root, state)
