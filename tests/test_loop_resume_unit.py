@@ -57,6 +57,7 @@ class FakeSteps:
 
     def train(self, r, model):
         self._step("train", r)
+        self.world.setdefault("trained_from", []).append(model)
         return {"loss": 0.1, "checkpoint": f"/m/{r}"}
 
 
@@ -104,6 +105,20 @@ def test_patience_stops_and_names_the_best(tmp_path):
                     FakeSteps(world, scores=[0.1, 0.3, 0.2, 0.25, 0.9]), loc.save)
     assert state.finished == "patience" and len(state.rounds) == 4
     assert (state.best_round, state.best_model) == (1, "/m/0")
+
+
+@pytest.mark.parametrize("train_from", ["previous", "start"])
+def test_which_model_a_round_fine_tunes(tmp_path, train_from):
+    cfg = bootstrap(tmp_path, "loop.rounds=3", f"loop.train_from={train_from}")
+    world: dict = {}
+    state = resume(cfg, world)
+    # Round r samples with round r-1's checkpoint either way; ReST-EM ("start")
+    # fine-tunes the starting model on those samples, not the sampler.
+    assert [e["model"] for e in state.rounds] == ["builtin:tiny-student", "/m/0", "/m/1", "/m/2"]
+    expected = (["builtin:tiny-student", "/m/0", "/m/1"] if train_from == "previous"
+                else ["builtin:tiny-student"] * 3)
+    assert world["trained_from"] == expected
+    assert [e["train"]["from"] for e in state.rounds[:3]] == expected
 
 
 def test_a_corrupt_manifest_is_not_trusted(tmp_path):

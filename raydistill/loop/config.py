@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from raydistill.export.config import PAIR_ALLOW, PAIR_PICKS, PAIR_RULES, PairsConfig
 from raydistill.sources.config import DatasetConfig
 
+TRAIN_FROM = ("previous", "start")
+
 
 @dataclass
 class LoopConfig:
@@ -30,6 +32,10 @@ class LoopConfig:
     imitate: str = ""
     # Added to sampling.seed in round r (seed + r), so rounds draw fresh samples.
     reseed: bool = True
+    # Which model a round fine-tunes: "previous" (the round's own sampler, so the rounds
+    # compound) or "start" (teacher.model every round, ReST-EM's and STaR's choice: each
+    # round's data comes from the latest model, the weights never drift from the start).
+    train_from: str = "previous"
     # Fresh problems each round: round r samples problems r*N .. (r+1)*N - 1 of every
     # training data set (after its own offset; its limit bounds the pool). null: the
     # same problems every round (later rounds then over-fit them).
@@ -62,6 +68,7 @@ def loop_checks(lp: LoopConfig, datasets: list[DatasetConfig]) -> list[tuple[boo
          f"must be among {PAIR_ALLOW}"),
         (len(dataset_names) >= 2, "source.datasets",
          "needs a training data set besides the held-out one"),
+        (lp.train_from in TRAIN_FROM, "loop.train_from", f"must be one of {TRAIN_FROM}"),
         (per_round is None or per_round >= 1, "loop.problems_per_round", "must be >= 1 or null"),
         (not short, "loop.problems_per_round",
          f"needs (loop.rounds + 1) x {per_round} = {needed} problems of each training data set; "

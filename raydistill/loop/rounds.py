@@ -7,10 +7,11 @@
                         (DPO: pairs by the exports' rules -> rounds/<r>/pairs_data/)
               train     model_r -> rounds/<r>/model/ = model_{r+1}  (sft, dpo, or sft then dpo)
 
-model_0 is ``teacher.model``; round 0's eval is the starting model's, before any
-training. After ``loop.rounds`` trainings the last model is evaluated in one more
-round (sampling and evaluation only), or earlier when greedy pass@1 has not
-improved for ``loop.patience`` rounds. With ``loop.imitate``, round 0 trains on
+model_0 is ``teacher.model``; round r fine-tunes model_r, or model_0 again with
+``loop.train_from: start`` (ReST-EM: only the data comes from model_r). Round 0's
+eval is the starting model's, before any training. After ``loop.rounds`` trainings
+the last model is evaluated in one more round (sampling and evaluation only), or
+earlier when greedy pass@1 has not improved for ``loop.patience`` rounds. With ``loop.imitate``, round 0 trains on
 that finished run's verified traces (a stronger teacher's) instead of its own.
 
 This module is the state machine only (:func:`advance`): which step comes next,
@@ -111,9 +112,10 @@ def advance(loop: LoopConfig, start_model: str, state: LoopState, steps: Steps,
             entry.update(steps.select(r))
             save(state)
         if "train" not in entry:
-            trained = steps.train(r, model)
+            base = start_model if loop.train_from == "start" else model
+            trained = steps.train(r, base)
             entry["checkpoint"] = trained.pop("checkpoint")
-            entry["train"] = trained
+            entry["train"] = {**trained, "from": base}
             save(state)
         model = entry["checkpoint"]
         r += 1
