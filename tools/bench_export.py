@@ -1,6 +1,7 @@
-"""Seconds and peak driver memory to export a 10k- and a 100k-sample run to every format.
+"""Seconds and peak driver memory to export runs of 10k, 100k and 300k samples to every format.
 
-    python tools/bench_export.py [--sizes 10000 100000] [--chars 4000] [--n 4] [--workdir DIR]
+    python tools/bench_export.py [--sizes 10000 100000 300000] [--chars 4000] [--n 4]
+                                 [--formats ...] [--workdir DIR]
 
 For each size, a child process synthesises a finished run (no teacher: the run
 folder as ``raydistill.run`` leaves it) into a temporary directory: ``all/`` and
@@ -13,16 +14,18 @@ compresses them like prose, not like one repeated letter), about 40% verified,
 50% wrong, 5% truncated, 3% verifier errors, 2% teacher errors, log-probability
 statistics on every sample.
 
-Then, in this process with one local Ray cluster, ``export_run`` into the run's
-``exports/`` for every format in turn (the dataset card is rewritten each time,
-as after a real export), while a thread samples the driver's resident memory
-every 20 ms. Printed per (size, format): seconds, rows written, the driver's
-peak RSS during the export, its RSS before it, and its peak private memory (RSS
-less shared pages: blocks of Ray's object store that the driver maps and reads
-count in RSS but are not the driver's); then the ratio of the largest
-size to the smallest per format. Flat memory means a ratio close to 1 while the
-run grows 10x. Only the driver is measured: Ray's workers and object store hold
-the shuffle of the grouped formats (spilled to disk when it does not fit).
+Then ``export_run`` into the run's ``exports/`` for every format in turn, each
+in a fresh child process with its own local Ray cluster (as ``python -m
+raydistill.export`` runs; one long-lived process would carry what the previous
+exports left in its allocators into the next one's figures), while a thread
+samples the driver's resident memory every 20 ms. Printed per (size, format):
+seconds, rows written, the driver's peak RSS during the export, its RSS before
+it (Ray started), and its peak private memory (RSS less shared pages: blocks of
+Ray's object store that the driver maps and reads count in RSS but are not the
+driver's); then the ratio of the largest size to the smallest per format. Flat
+memory means a ratio close to 1 while the run grows. Only the driver is
+measured: Ray's workers and object store hold the shuffle of the grouped formats
+(spilled to disk when it does not fit).
 """
 
 from __future__ import annotations
@@ -182,9 +185,26 @@ class PeakRSS:
         self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
+def export_one(root: str, fmt: str) -> None:
+    """One export in this (fresh) process, its own local Ray: print its figures as JSON."""
+    from raydistill.config import RayConfig
+    from raydistill.export.plan import export_run
+    from raydistill.ray_session import init_ray
+
+    init_ray(RayConfig())
+    with PeakRSS() as rss:
+        started = time.monotonic()
+        done = export_run(root, fmt)
+        seconds = time.monotonic() - started
+    print(json.dumps({"format": fmt, "seconds": round(seconds, 1), "rows": done["rows"],
+                      "files": len(done["files"]), "peak_rss_mb": round(rss.peak / 2**20),
+                      "peak_private_mb": round(rss.peak_private / 2**20),
+                      "rss_before_mb": round(rss.before / 2**20)}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 300_000])
     parser.add_argument("--chars", type=int, default=4000)
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--formats", nargs="+", default=list(FORMATS))
@@ -193,9 +213,14 @@ def main() -> None:
                         "folder, kept; default: a temporary one, deleted")
     parser.add_argument("--synthesize", nargs=2, metavar=("ROOT", "SAMPLES"),
                         help=argparse.SUPPRESS)  # the child process
+    parser.add_argument("--export", nargs=2, metavar=("ROOT", "FORMAT"),
+                        help=argparse.SUPPRESS)  # the child process of one export
     args = parser.parse_args()
     if args.synthesize:
         synthesize(args.synthesize[0], int(args.synthesize[1]), args.n, args.chars)
+        return
+    if args.export:
+        export_one(*args.export)
         return
 
     tmp = Path(args.workdir or tempfile.mkdtemp(prefix="raydistill-bench-export-"))
@@ -212,33 +237,22 @@ def main() -> None:
               f"(all/: {mb:.0f} MiB Parquet) at {root}", flush=True)
         runs[size] = root
 
-    from raydistill.config import RayConfig
-    from raydistill.export.plan import export_run
-    from raydistill.ray_session import init_ray
-
-    init_ray(RayConfig())
     results = []
     for size, root in runs.items():
         for fmt in args.formats:
-            with PeakRSS() as rss:
-                started = time.monotonic()
-                done = export_run(str(root), fmt)
-                seconds = time.monotonic() - started
-            results.append({"samples": size, "format": fmt, "seconds": round(seconds, 1),
-                            "rows": done["rows"], "files": len(done["files"]),
-                            "peak_rss_mb": round(rss.peak / 2**20),
-                            "peak_private_mb": round(rss.peak_private / 2**20),
-                            "rss_before_mb": round(rss.before / 2**20)})
+            done = subprocess.run([sys.executable, __file__, "--export", str(root), fmt],
+                                  check=True, cwd=REPO, stdout=subprocess.PIPE, text=True)
+            results.append({"samples": size, **json.loads(done.stdout.splitlines()[-1])})
             print(json.dumps(results[-1]), flush=True)
     print(f"\n{'samples':>8} {'format':>15} {'seconds':>8} {'rows':>7} "
           f"{'driver peak MiB':>16} {'before':>7} {'private peak':>13}")
     for r in results:
         print(f"{r['samples']:>8} {r['format']:>15} {r['seconds']:>8.1f} {r['rows']:>7} "
               f"{r['peak_rss_mb']:>16} {r['rss_before_mb']:>7} {r['peak_private_mb']:>13}")
-    small, large = min(runs), max(runs)
-    if small != large:
+    sizes = sorted(runs)
+    by = {(r["samples"], r["format"]): r for r in results}
+    for small, large in zip(sizes, sizes[1:], strict=False):
         print(f"\nratio {large}/{small} per format: seconds, driver peak RSS, private peak")
-        by = {(r["samples"], r["format"]): r for r in results}
         for fmt in args.formats:
             a, b = by[small, fmt], by[large, fmt]
             print(f"{fmt:>15} {b['seconds'] / a['seconds']:>6.1f} "
