@@ -32,7 +32,8 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parent.parent
 ARGS = ["conf=bootstrap_local", "loop.rounds=1", "loop.problems_per_round=128",
         "source.datasets.1.limit=100", "sampling.n=2", "train.epochs=2", "train.batch_size=8",
-        "ray.rows_per_block=8", "teacher.batch_size=8", "verify.batch_size=8"]
+        "train.learning_rate=3.0e-4", "ray.rows_per_block=8", "teacher.batch_size=8",
+        "verify.batch_size=8"]
 
 
 def start(uri: str, args: list[str] = ARGS) -> subprocess.Popen:

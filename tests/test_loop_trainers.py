@@ -5,9 +5,11 @@
   verified and a failed sample (the exports' pair rules);
 - ``train.command``: a user's own trainer on the cluster instead of Ray Train, here
   TRL's own command line (``trl dpo``) standing in for LLaMA-Factory's or openMind's,
-  reading the pairs through ``{data}`` and writing ``{output}``.
+  reading that loop's pairs through ``{data}`` and writing ``{output}``, run as the
+  loop runs it (a Ray task, the checkpoint copied into place). It shares the first
+  test's loop run rather than sampling a second one (the suite's time).
 
-Each runs one training round and samples round 1 with its checkpoint.
+The loop runs one training round and samples round 1 with its checkpoint.
 """
 
 from __future__ import annotations
@@ -16,11 +18,15 @@ import json
 import sys
 from pathlib import Path
 
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from safetensors.numpy import load_file
+from transformers import AutoModelForCausalLM
 
 from raydistill.teachers.base import resolve_model
+from raydistill.train.config import TrainConfig
+from raydistill.train.trainer import fine_tune
 from tests.test_loop import start
 from tests.test_resume import output_of
 
@@ -70,14 +76,20 @@ def check_round_1_loaded(root: Path, state: dict) -> None:
     assert teachers == {model0}
 
 
-def test_sft_then_dpo_in_ray_train(tmp_path):
-    root = tmp_path / "loop"
-    state = finished_loop(root, "train.method=sft_dpo")
+@pytest.fixture(scope="module")
+def dpo_loop(tmp_path_factory) -> tuple[Path, dict]:
+    """One loop run, train.method=sft_dpo: round 0 trained by SFT then DPO, round 1 sampled."""
+    root = tmp_path_factory.mktemp("dpo") / "loop"
+    return root, finished_loop(root, "train.method=sft_dpo")
+
+
+def test_sft_then_dpo_in_ray_train(dpo_loop):
+    root, state = dpo_loop
     r0 = state["rounds"][0]
     assert r0["selected"] > 0
     check_pairs(root, r0["pairs"])
     phases = r0["train"]["phases"]
-    assert list(phases) == ["sft", "dpo"]
+    assert set(phases) == {"sft", "dpo"}
     assert phases["sft"]["rows"] == r0["selected"] and phases["dpo"]["rows"] == r0["pairs"]
     assert all(p["steps"] >= 1 and p["loss"] > 0 for p in phases.values())
     # SFT moved the student, DPO moved the SFT checkpoint: two real trainings in turn.
@@ -87,18 +99,20 @@ def test_sft_then_dpo_in_ray_train(tmp_path):
     check_round_1_loaded(root, state)
 
 
-def test_a_users_trainer_through_train_command(tmp_path):
+def test_a_users_trainer_through_train_command(dpo_loop, ray_cluster, tmp_path):
+    """train.command on the loop's real pairs: the Ray task the loop runs, TRL's CLI inside."""
+    root, state = dpo_loop
     trl = Path(sys.executable).parent / "trl"
     command = (f"{trl} dpo --model_name_or_path {{model}} --dataset_name {{data}} "
                "--output_dir {output} --max_steps 4 --per_device_train_batch_size 4 "
                "--learning_rate 1e-4 --use_cpu --bf16 false --report_to none "
                "--save_strategy no")
-    root = tmp_path / "loop"
-    state = finished_loop(root, "train.method=dpo", f"train.command={command}")
-    r0 = state["rounds"][0]
-    assert r0["train"]["command"] == command and r0["train"]["steps"] is None
-    check_pairs(root, r0["pairs"])
-    assert not (root / "rounds/0/train_data").exists()  # dpo alone: pairs only
-    # The command's checkpoint (its weights moved) is what round 1 sampled with.
-    assert moved(weights(resolve_model("builtin:tiny-student")), weights(root / "rounds/0/model"))
-    check_round_1_loaded(root, state)
+    fs = pafs.LocalFileSystem()
+    dest = tmp_path / "model"
+    done = fine_tune(fs, str(root / "rounds/0/pairs_data"), "builtin:tiny-student", str(dest),
+                     str(tmp_path / "work"), TrainConfig(method="dpo", command=command), "dpo")
+    assert done["command"] == command and done["steps"] is None
+    # The command's checkpoint, copied into place: it moved, and transformers loads it.
+    assert moved(weights(resolve_model("builtin:tiny-student")), weights(dest))
+    model = AutoModelForCausalLM.from_pretrained(dest)
+    assert model.config.model_type == "qwen2"
