@@ -11,8 +11,10 @@ model_0 is ``teacher.model``; round r fine-tunes model_r, or model_0 again with
 ``loop.train_from: start`` (ReST-EM: only the data comes from model_r). Round 0's
 eval is the starting model's, before any training. After ``loop.rounds`` trainings
 the last model is evaluated in one more round (sampling and evaluation only), or
-earlier when greedy pass@1 has not improved for ``loop.patience`` rounds. With ``loop.imitate``, round 0 trains on
-that finished run's verified traces (a stronger teacher's) instead of its own.
+earlier when greedy pass@1 has not improved for ``loop.patience`` rounds. With
+``loop.imitate``, round 0 trains on that finished run's verified traces (a stronger
+teacher's) instead of its own. With ``loop.problems_per_round``, each round samples
+a fresh slice of the training problems (``steps.round_config``).
 
 This module is the state machine only (:func:`advance`): which step comes next,
 given what ``loop.json`` has committed. The steps themselves (Ray Data runs, Ray
