@@ -38,7 +38,7 @@ class LoopConfig:
     train_from: str = "previous"
     # Fresh problems each round: round r samples problems r*N .. (r+1)*N - 1 of every
     # training data set (after its own offset; its limit bounds the pool). null: the
-    # same problems every round (later rounds then over-fit them).
+    # same problems every round.
     problems_per_round: int | None = None
     # DPO pairs (train.method dpo or sft_dpo), one per problem, by the exports' rules
     # (raydistill/export/pairs.py): correct_vs_incorrect or length; picks; allowed rejects.

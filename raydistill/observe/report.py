@@ -422,7 +422,8 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
         "<h2>Cost</h2>", _cost(summary, prices or {}),
     ]
     if summary.get("waves"):
-        sections[6:6] = ["<h2>Adaptive sampling: waves</h2>", _waves(summary["waves"])]
+        # After the pass@k section (its heading, charts and note), before the lengths.
+        sections[7:7] = ["<h2>Adaptive sampling: waves</h2>", _waves(summary["waves"])]
     if summary.get("removed"):
         sections[2:2] = ["<h2>Problems removed before generation</h2>", _removed(summary)]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
