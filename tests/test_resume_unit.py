@@ -27,6 +27,11 @@ def test_fingerprint_ignores_placement_and_names_result_keys(tmp_path):
                                "verify.code.wall_s=1"))
     assert diff_keys(base, other) == ["prompt.template", "sampling.seed", "source.limit",
                                       "teacher.model", "verify.code.wall_s"]
+    # A data set's offset shapes the problems, but offset 0 leaves the fingerprint as it
+    # was before the key existed (runs made then still resume).
+    assert all("offset" not in ds for ds in base["source.datasets"])
+    skipped = fingerprint(config(tmp_path, "source.datasets.0.offset=5"))
+    assert diff_keys(base, skipped) == ["source.datasets"]
 
 
 def test_open_run_resumes_refuses_and_overwrites(tmp_path):

@@ -80,6 +80,11 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
     """The result-shaping keys of ``cfg``, flattened to ``section.key`` (JSON values)."""
     plain = to_dict(cfg)
     keys: dict[str, Any] = {"raydistill_version": raydistill.__version__}
+    # A data set read from its first row: its fingerprint is what it was before
+    # `offset` existed (runs made then resume).
+    for ds in plain.get("source", {}).get("datasets", []):
+        if ds.get("offset") == 0:
+            del ds["offset"]
     for section in RESULT_SECTIONS:
         if section in plain:
             _flatten(section, plain[section], keys)
