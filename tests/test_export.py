@@ -57,6 +57,8 @@ def test_every_format_written_by_the_run(finished_run):
         done = json.loads((uri / "exports" / fmt / "export.json").read_text())
         assert done["rows"] > 0, fmt
         assert sum(f["rows"] for f in done["files"]) == done["rows"]
+        # The workers' parts were copied into the shards and deleted.
+        assert not (uri / "exports" / fmt / ".parts").exists(), fmt
     sft = json.loads((uri / "exports/sharegpt/export.json").read_text())
     assert sft["rows"] == summary["verified"]
     pairs = json.loads((uri / "exports/trl_dpo/export.json").read_text())
@@ -185,5 +187,7 @@ def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
     assert (done["rows"], done["left_out"]) == (local["rows"], local["left_out"])
     rows = pads.dataset(f"{prefix}/exports/trl_dpo/data", filesystem=s3).to_table()
     assert rows.num_rows == done["rows"]
+    written = s3.get_file_info(pafs.FileSelector(f"{prefix}/exports/trl_dpo", recursive=True))
+    assert not [i.path for i in written if "/.parts" in i.path]
     with s3.open_input_stream(f"{prefix}/README.md") as card:
         assert "exports/trl_dpo/data/*.parquet" in card.read().decode()

@@ -77,6 +77,28 @@ def test_export_rows_schema_and_left_out_counts():
     assert {r["_left_out"] for r in dpo if r["_left_out"]} == {"no_failed_sample"}
 
 
+
+def test_worker_parts_carry_the_rows_and_the_counts(tmp_path):
+    import pyarrow.fs as pafs
+
+    from raydistill.export.plan import copy_part, write_part
+    from raydistill.export.sink import ShardWriter
+
+    fs = pafs.LocalFileSystem()
+    rows = [sample(0, True), sample(1, False), sample(2, True, pid="q"), sample(3, True, pid="q")]
+    built = export_rows(records.table(rows, records.OUTPUT), "trl_sft", {"k": 1})
+    parts = write_part(built, fs, str(tmp_path)).to_pylist()
+    assert [(p["_part_rows"], p["_left_out"], p["_count"]) for p in parts] == [
+        (2, None, None), (None, "not_verified", 1), (None, "over_k", 1)]
+    writer = ShardWriter(fs, str(tmp_path / "data"), "jsonl", 10, SCHEMAS["trl_sft"])
+    copy_part(fs, parts[0]["_part"], writer)
+    assert writer.close() == [{"path": "part-00000.jsonl", "rows": 2}]
+    assert not list(tmp_path.glob("*.parquet"))  # the part is deleted once copied
+    nothing = write_part(export_rows(records.table(rows[:2], records.OUTPUT), "trl_sft",
+                                     {"rows": "verified", "k": 1}).slice(1), fs, str(tmp_path))
+    assert nothing.column("_part").to_pylist()[0] is None  # no row kept: no file
+
+
 def test_bad_options_named():
     with pytest.raises(ExportError, match="unknown export format 'alpaca'"):
         options("alpaca")
