@@ -97,6 +97,9 @@ def test_worker_parts_carry_the_rows_and_the_counts(tmp_path):
     nothing = write_part(export_rows(records.table(rows[:2], records.OUTPUT), "trl_sft",
                                      {"rows": "verified", "k": 1}).slice(1), fs, str(tmp_path))
     assert nothing.column("_part").to_pylist()[0] is None  # no row kept: no file
+    # A part another node wrote to its own disk: named, not a bare FileNotFoundError.
+    with pytest.raises(ExportError, match="not on the driver's filesystem"):
+        copy_part(fs, str(tmp_path / "elsewhere.parquet"), writer)
 
 
 def test_bad_options_named():

@@ -222,7 +222,12 @@ def write_part(batch: pa.Table, fs: pafs.FileSystem, directory: str) -> pa.Table
 
 def copy_part(fs: pafs.FileSystem, path: str, writer: ShardWriter) -> None:
     """Append the part at ``path`` to the shards, a row group at a time; delete it."""
-    with fs.open_input_file(path) as source:
+    try:
+        source = fs.open_input_file(path)
+    except FileNotFoundError:
+        raise ExportError(f"a worker's part {path} is not on the driver's filesystem: on a "
+                          "multi-node cluster, export to s3:// or a shared filesystem") from None
+    with source:
         reader = pq.ParquetFile(source)
         for group in range(reader.num_row_groups):
             writer.write(reader.read_row_group(group))
