@@ -1,0 +1,193 @@
+"""Exports of one real finished run (Ray, vLLM on CPU, the tiny teacher), read by real consumers.
+
+The run is conftest's ``demo_run`` (shared with tests/test_e2e.py), with
+``export.formats`` listing every format: the run writes them itself. It holds
+error rows too (bad input, a prompt too long), as real runs do. Then
+``datasets.load_dataset`` on the folder for every configuration of its card,
+TRL's SFTTrainer and DPOTrainer a few optimiser steps on the shipped tiny model,
+LLaMA-Factory's own data loader (in its own venv, tests/llamafactory_env.py) on the
+sharegpt exports, and the CLI's bad-input messages.
+"""
+
+import json
+import os
+import subprocess
+
+import pyarrow.dataset as pads
+import pytest
+
+from raydistill import records
+from raydistill.config import load
+from raydistill.export.__main__ import main as export_main
+from raydistill.export.config import FORMATS
+from raydistill.export.plan import export_run
+from raydistill.output.location import OutputLocation
+from raydistill.output.manifest import Manifest
+from raydistill.teachers import resolve_model
+from tests.support.llamafactory_env import llamafactory_python
+from tests.support.paths import REPO
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def finished_run(demo_run):
+    return demo_run.uri, demo_run.summary
+
+
+def problems_in(uri) -> int:
+    """Problems in the run's all/, error rows' problems included."""
+    table = pads.dataset(str(uri / "all"), format="parquet").to_table(columns=["problem_id"])
+    return len(set(table["problem_id"].to_pylist()))
+
+
+def test_rows_carry_messages_and_logprobs(finished_run):
+    uri, _ = finished_run
+    table = pads.dataset(str(uri / "all"), format="parquet").to_table()
+    assert table.schema.equals(records.OUTPUT, check_metadata=False)
+    rows = [r for r in table.to_pylist() if r["response"] is not None]
+    assert all(r["messages"] and r["messages"][-1]["role"] == "user" for r in rows)
+    assert all(r["logprobs_mode"] == "vllm:raw_logprobs" for r in rows)
+    assert all(r["logprob_sum"] <= 0 and r["perplexity"] >= 1 for r in rows)
+
+
+def test_every_format_written_by_the_run(finished_run):
+    uri, summary = finished_run
+    for fmt in FORMATS:
+        done = json.loads((uri / "exports" / fmt / "export.json").read_text())
+        assert done["rows"] > 0, fmt
+        assert sum(f["rows"] for f in done["files"]) == done["rows"]
+        # The workers' parts were copied into the shards and deleted.
+        assert not (uri / "exports" / fmt / ".parts").exists(), fmt
+    sft = json.loads((uri / "exports/sharegpt/export.json").read_text())
+    assert sft["rows"] == summary["verified"]
+    pairs = json.loads((uri / "exports/trl_dpo/export.json").read_text())
+    # Every problem either gave a pair or says why not.
+    assert pairs["problems_with_pair"] + sum(pairs["problems_without_pair"].values()) == \
+        problems_in(uri)
+    for pair in pads.dataset(str(uri / "exports/trl_dpo/data")).to_table().to_pylist():
+        assert pair["chosen"] != pair["rejected"]
+        assert pair["chosen_sample_idx"] != pair["rejected_sample_idx"]
+    info = json.loads((uri / "exports/sharegpt_pairs/dataset_info.json").read_text())
+    assert info["raydistill_sharegpt_pairs"]["ranking"] is True
+
+
+def test_load_dataset_every_configuration_of_the_card(finished_run, tmp_path):
+    from datasets import load_dataset
+
+    uri, summary = finished_run
+    cache = str(tmp_path / "hf")  # never an earlier session's cached split for this path
+    card = (uri / "README.md").read_text()
+    assert "configs:" in card and "Funnel" in card and "licence" in card
+    assert load_dataset(str(uri), cache_dir=cache)["train"].num_rows == summary["verified"]
+    assert load_dataset(str(uri), "all", cache_dir=cache)["train"].num_rows == \
+        summary["rows_in_all"]
+    for fmt in FORMATS:
+        done = json.loads((uri / "exports" / fmt / "export.json").read_text())
+        assert load_dataset(str(uri), fmt, cache_dir=cache)["train"].num_rows == done["rows"], fmt
+
+
+def test_export_options_k_pick_band_and_bespoke(finished_run, tmp_path):
+    uri, _ = finished_run
+    done = export_run(str(uri), "openai", k=1, pick="shortest", style="bespoke",
+                      rows="all", file_format="jsonl", rows_per_file=5,
+                      uri=str(tmp_path / "openai"))
+    lines = [json.loads(line) for f in sorted((tmp_path / "openai" / "data").iterdir())
+             for line in f.read_text().splitlines()]
+    assert len(lines) == done["rows"] <= problems_in(uri)
+    assert all(f["rows"] <= 5 for f in done["files"])
+    first = lines[0]["messages"]
+    assert first[0]["role"] == "system" and "<|begin_of_thought|>" in first[-1]["content"]
+    band = export_run(str(uri), "verl", min_pass_rate=0.01, max_pass_rate=0.99,
+                      uri=str(tmp_path / "verl"))
+    rates = pads.dataset(str(tmp_path / "verl" / "data"), format="parquet").to_table()
+    assert all(0 < r["pass_rate"] < 1 for r in rates["extra_info"].to_pylist())
+    assert band["rows"] + band["left_out"].get("outside_pass_rate_band", 0) \
+        + band["left_out"].get("no_samples", 0) == problems_in(uri)
+
+
+def test_bad_input_fails_before_work(finished_run, tmp_path, capsys):
+    uri, _ = finished_run
+    assert export_main([str(uri), "format=alpaca"]) == 2
+    assert "unknown export format 'alpaca'" in capsys.readouterr().err
+    assert export_main([str(uri), "format=trl_dpo", "k=2"]) == 2
+    assert "does not take key 'k'" in capsys.readouterr().err
+    unfinished = OutputLocation(load(["conf=local", f"output.uri={tmp_path / 'u'}"]).output)
+    Manifest(fingerprint={}).save(unfinished)
+    assert export_main([str(tmp_path / "u"), "format=trl_sft"]) == 2
+    assert "unfinished run" in capsys.readouterr().err
+
+
+def test_trl_sft_and_dpo_train_on_the_exports(finished_run, tmp_path):
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
+
+    uri, _ = finished_run
+    model_path = resolve_model("builtin:tiny-teacher")
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    common = {"max_steps": 3, "per_device_train_batch_size": 2, "report_to": [],
+              "use_cpu": True, "save_strategy": "no", "logging_steps": 1}
+    sft_data = load_dataset(str(uri), "trl_sft", cache_dir=str(tmp_path / "hf"))["train"]
+    sft = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(model_path),
+                     args=SFTConfig(output_dir=str(tmp_path / "sft"), max_length=256, **common),
+                     train_dataset=sft_data, processing_class=tokenizer)
+    assert sft.train().global_step == 3
+    dpo_data = load_dataset(str(uri), "trl_dpo", cache_dir=str(tmp_path / "hf"))["train"]
+    dpo = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(model_path),
+                     args=DPOConfig(output_dir=str(tmp_path / "dpo"), max_length=256, **common),
+                     train_dataset=dpo_data, processing_class=tokenizer)
+    assert dpo.train().global_step == 3
+
+
+def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
+    """get_dataset through the written dataset_info.json, as `dataset: <entry>` in a YAML."""
+    uri, _ = finished_run
+    python = llamafactory_python()
+    loader = REPO / "tests" / "support" / "llamafactory_load.py"
+    # Its own HF cache (datasets 4.0 beside our 5.2), offline, and none of our code.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    for fmt, stage in (("sharegpt", "sft"), ("sharegpt_pairs", "dpo")):
+        folder = uri / "exports" / fmt
+        done = json.loads((folder / "export.json").read_text())
+        found_path = tmp_path / f"{fmt}.json"
+        subprocess.run([str(python), str(loader), resolve_model("builtin:tiny-teacher"),
+                        str(folder), done["dataset_info_entry"], stage, str(found_path)],
+                       check=True, env=env, cwd=tmp_path, timeout=600)
+        found = json.loads(found_path.read_text())
+        assert found["rows"] == done["rows"] > 0, fmt
+        rows = pads.dataset(str(folder / "data"), format="parquet").to_table().to_pylist()
+        if stage == "sft":
+            assert {"input_ids", "labels"} <= set(found["columns"])
+            # The trained-on tokens are one exported assistant turn, exactly.
+            assert found["target"].removesuffix("<|im_end|>\n") in {
+                r["conversations"][-1]["value"] for r in rows}
+            assert any(r["conversations"][0]["value"] in found["prompt"] for r in rows)
+        else:
+            assert {"chosen_input_ids", "rejected_input_ids"} <= set(found["columns"])
+            pairs = {(r["chosen"]["value"], r["rejected"]["value"]) for r in rows}
+            assert (found["chosen"].removesuffix("<|im_end|>\n"),
+                    found["rejected"].removesuffix("<|im_end|>\n")) in pairs
+
+
+def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
+    """The same export read from and written to a real S3 API (moto), as from a local run."""
+    import pyarrow.fs as pafs
+
+    uri, _ = finished_run
+    s3 = pafs.S3FileSystem(endpoint_override=s3_server, region="us-east-1")
+    prefix = "raydistill-test/export-run"
+    for sub in ("all", "verified", "summary.json", "_work/run.json"):
+        pafs.copy_files(str(uri / sub), f"{prefix}/{sub}", destination_filesystem=s3)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    local = json.loads((uri / "exports/trl_dpo/export.json").read_text())
+    done = export_run(f"s3://{prefix}", "trl_dpo", s3_endpoint=s3_server, mb_per_file=1)
+    assert done["uri"] == f"s3://{prefix}/exports/trl_dpo"
+    assert (done["rows"], done["left_out"]) == (local["rows"], local["left_out"])
+    rows = pads.dataset(f"{prefix}/exports/trl_dpo/data", filesystem=s3).to_table()
+    assert rows.num_rows == done["rows"]
+    written = s3.get_file_info(pafs.FileSelector(f"{prefix}/exports/trl_dpo", recursive=True))
+    assert not [i.path for i in written if "/.parts" in i.path]
+    with s3.open_input_stream(f"{prefix}/README.md") as card:
+        assert "exports/trl_dpo/data/*.parquet" in card.read().decode()

@@ -1,0 +1,58 @@
+"""The report's HTML rendered from hand-made summaries, without a run."""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pytest
+
+from raydistill.observe.report import pass_at_k, render, verdict_category
+
+
+def sample(problem_id, idx, verdict, detail, reasoning="think " * 10, solution="42",
+           source="s", domain="math", tokens=40, at=1000.0, reason=None):
+    return {"problem_id": problem_id, "sample_idx": idx, "source": source, "domain": domain,
+            "verdict": verdict, "reason": reason, "verdict_detail": detail, "prompt_tokens": 10,
+            "completion_tokens": tokens, "generated_at": at, "generation_seconds": 2.0,
+            "response_chars": len(reasoning) + len(solution),
+            "reasoning_chars": len(reasoning), "solution_chars": len(solution)}
+
+
+def test_render_unit():
+    rows = [sample("a", 0, "pass", "42 == 42"), sample("a", 1, "fail", "41 != 42"),
+            sample("b", 0, "fail", "truncated: hit max_tokens", solution="", reason="truncated"),
+            sample("b", 1, "error", "verifier crashed: <script>alert(1)</script>"),
+            {**sample("c", 0, "error", "input: missing field 'answer'", reason="input_error"),
+             "response_chars": None,
+             "reasoning_chars": None, "solution_chars": None, "completion_tokens": 0,
+             "generated_at": None}]
+    html = render(pa.Table.from_pylist(rows), {"problems_read": 3}, "s3://b/run")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    for text in ("wrong answer", "truncated", "bad input", "verifier error", "pass@1", "pass@2"):
+        assert text in html
+    # pass@1 over a (1 of 2) and b (0 of 2) = 25%; pass@2 = 50%.
+    assert re.search(r"<td>all</td><td>2</td><td>25.0%</td><td>50.0%</td>", html)
+    assert html.count("<svg") >= 8
+
+
+def test_render_waves():
+    waves = [{"wave": 0, "n": 2, "offset": 0, "problems": 3, "samples": 6, "verified": 2,
+              "completion_tokens": 600, "newly_solved": 2},
+             {"wave": 1, "n": 4, "offset": 2, "problems": 1, "samples": 4, "verified": 0,
+              "completion_tokens": 400, "newly_solved": 0}]
+    rows = [sample("a", 0, "pass", "42 == 42")]
+    html = render(pa.Table.from_pylist(rows), {"problems_read": 3, "waves": waves}, "run")
+    assert ("<td>0</td><td>2</td><td>3</td><td>6</td><td>2</td><td>33.3%</td><td>600</td>"
+            "<td>2</td><td>2</td><td>300</td>") in html
+    assert "<td>1</td><td>4</td><td>1</td><td>4</td><td>0</td><td>0.0%</td>" in html
+    assert "Adaptive sampling: waves" not in render(pa.Table.from_pylist(rows), {}, "run")
+
+
+def test_verdict_categories():
+    # From the reason code alone (the detail text is never parsed).
+    assert verdict_category("fail", "timeout") == "timeout"
+    assert verdict_category("fail", "no_answer") == "no answer"
+    assert verdict_category("error", "verifier_error") == "verifier error"
+    assert verdict_category("error", None) == "verifier error"  # a row without a code
+    assert pass_at_k(8, 2, 4) == pytest.approx(1 - (6 * 5 * 4 * 3) / (8 * 7 * 6 * 5))
