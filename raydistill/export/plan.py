@@ -306,7 +306,7 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
                          bytes_per_file=cfg.mb_per_file * 2**20)
     left: Counter[str] = Counter()
     # The driver reads and writes row groups of a few MB; Arrow's default mimalloc
-    # pool keeps the freed pages (137 MiB at 300k samples, tools/trace_export_memory.py),
+    # pool keeps the freed pages (137 MiB at 300k samples, tools/profile/trace_export_memory.py),
     # the system allocator gives them back. Buffers remember their pool: restoring
     # the default afterwards is safe.
     pool = pa.default_memory_pool()

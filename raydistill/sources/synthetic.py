@@ -1,7 +1,7 @@
 """Synthetic arithmetic word problems with known answers, seeded.
 
 They feed the local demo (the ``synthetic_arithmetic`` source) and the training
-of the tiny teacher model the project ships (``tools/train_tiny_teacher.py``).
+of the tiny teacher model the project ships (``tools/assets/train_tiny_teacher.py``).
 Each problem comes with a worked R1-style response so the model can learn the
 ``<think>…</think>`` then ``\\boxed{N}`` shape.
 

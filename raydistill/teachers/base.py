@@ -97,7 +97,7 @@ class StreamingTeacher:
         One output per task: when Ray retries a task whose actor died, it skips
         the outputs already delivered by position, and a single output is either
         delivered or not. (A table per row cost the teacher actor a third of its
-        CPU in serialising small blocks: tools/bench_overhead.py.)
+        CPU in serialising small blocks: tools/bench/bench_overhead.py.)
         """
         rows = records.rows(batch)
         await self._before_batch(rows)

@@ -129,7 +129,7 @@ class VLLMTeacher(StreamingTeacher):
 
     async def _before_batch(self, rows: list[dict[str, Any]]) -> None:
         # One ledger call per batch, not per row: the stage's overhead is
-        # measured against raw vLLM (tools/bench_overhead.py).
+        # measured against raw vLLM (tools/bench/bench_overhead.py).
         await self.crashes.check_batch(r["problem_id"] for r in rows)
 
     async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 Every failure class of issue 14 has several rows, right and wrong answers both:
 raydistill must agree with every label, and above all never pass a wrong one.
-``tools/math_agreement.py`` prints the same corpus's agreement by class, beside
+``tools/bench/math_agreement.py`` prints the same corpus's agreement by class, beside
 plain math-verify's.
 """
 
@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.paths import REPO
 
-sys.path.insert(0, str(REPO / "tools"))
+sys.path.insert(0, str(REPO / "tools" / "bench"))
 from math_agreement import load, raydistill_passes  # noqa: E402
 
 ROWS = load()

@@ -1,6 +1,6 @@
 """Seconds and peak memory to make the run report of a large output.
 
-    python tools/bench_report.py [--samples 100000] [--chars 2000] [--n 4]
+    python tools/bench/bench_report.py [--samples 100000] [--chars 2000] [--n 4]
 
 Writes a synthetic ``all/`` (records.OUTPUT schema, ``--samples`` rows whose
 reasoning is ``--chars`` characters, a third of them passing) and a

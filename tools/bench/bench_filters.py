@@ -1,7 +1,7 @@
 """Dedup + decontamination at scale, and side by side with the public approaches.
 
-    .venv/bin/python tools/bench_filters.py --problems 1000000
-    .venv/bin/python tools/bench_filters.py --problems 40000 --compare 10000 40000 --compare-only
+    python tools/bench/bench_filters.py --problems 1000000
+    python tools/bench/bench_filters.py --problems 40000 --compare 10000 40000 --compare-only
 
 Makes synthetic word problems (random sentences of 30-50 words over a 2,000-word
 vocabulary, a fifth of them numbers) with planted rows: 4% exact duplicates

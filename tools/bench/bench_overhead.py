@@ -1,7 +1,7 @@
 """Pipeline overhead: teacher-stage tokens/s inside raydistill vs plain ``vllm.LLM.generate``.
 
-    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench_overhead.py [--problems 2000] [key=value ...]
-    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench_overhead.py --problems 500 \
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench/bench_overhead.py [--problems 2000] [key=value ...]
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench/bench_overhead.py --problems 500 \
         --max-tokens 384 --min-tokens 384      # every sample 384 tokens long
 
 The tiny teacher answers in ~30 tokens, so by default the pipeline's fixed cost

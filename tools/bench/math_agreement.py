@@ -1,6 +1,6 @@
 """Agreement by class of the math verifier and of plain math-verify with a labelled corpus.
 
-    .venv/bin/python tools/math_agreement.py [--corpus tests/data/math_pairs.jsonl] [--show-misses]
+    python tools/bench/math_agreement.py [--corpus tests/data/math_pairs.jsonl] [--show-misses]
 
 Each corpus row is ``{"class", "gold", "response", "label", "note"}``: a gold
 solution, a whole R1-style response and whether the response is right. raydistill
@@ -24,7 +24,7 @@ from math_verify import parse, verify
 from raydistill.parsing import split_response
 from raydistill.verifiers.math_compare import compare
 
-CORPUS = Path(__file__).resolve().parents[1] / "tests" / "data" / "math_pairs.jsonl"
+CORPUS = Path(__file__).resolve().parents[2] / "tests" / "data" / "math_pairs.jsonl"
 
 
 def load(path: Path = CORPUS) -> list[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """Verifier throughput on one core: math on R1-style responses, code with full isolation.
 
-    python tools/bench_verifiers.py [--math 2000] [--solutions 20] [--reasoning-chars 10000]
+    python tools/bench/bench_verifiers.py [--math 2000] [--solutions 20] [--reasoning-chars 10000]
                                     [--math-only | --code-only [--against REV [--rounds 3]]]
 
 Math: R1-style responses (a ``<think>`` block of ``--reasoning-chars`` characters
@@ -46,7 +46,7 @@ from pathlib import Path
 from raydistill import verifiers
 from raydistill.sandbox import probe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cpu_seconds(pid: int | None = None) -> float:

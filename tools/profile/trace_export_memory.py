@@ -1,6 +1,6 @@
 """Where one export's driver memory goes: private MiB over time, Arrow's live bytes, the regions.
 
-    python tools/trace_export_memory.py RUN FORMAT [--tracemalloc]
+    python tools/profile/trace_export_memory.py RUN FORMAT [--tracemalloc]
 
 Runs ``export_run(RUN, FORMAT)`` in this process (a fresh local Ray, as
 ``python -m raydistill.export`` runs) while a thread samples every 0.5 s the
@@ -11,7 +11,7 @@ glibc's main arena; a 64 MiB-aligned anonymous region at a high address is
 Arrow's mimalloc, the 64 MiB ones at ``7f...`` glibc's thread arenas) and, with
 ``--tracemalloc``, the Python allocations that grew most between the first and
 the last snapshot (30 s apart): what tells a Python-level leak from allocator
-retention. RUN is a finished run, e.g. one ``tools/bench_export.py --workdir DIR``
+retention. RUN is a finished run, e.g. one ``tools/bench/bench_export.py --workdir DIR``
 synthesised. Linux only (``/proc``).
 """
 

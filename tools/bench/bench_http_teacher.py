@@ -6,7 +6,7 @@ raydistill over PROBLEMS problems with n samples, once with `n` in one request
 and once fanned out, at the default concurrency. A real API answers an R1 trace
 in tens of seconds, so this is the ceiling the client itself puts on a replica.
 
-    .venv/bin/python tools/bench_http_teacher.py [--problems 2000] [--n 4]
+    .venv/bin/python tools/bench/bench_http_teacher.py [--problems 2000] [--n 4]
 """
 
 from __future__ import annotations

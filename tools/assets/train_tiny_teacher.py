@@ -26,8 +26,8 @@ greedy over 3 rounds), its errors being what it does not know.
 
 Usage, from the repository root::
 
-    .venv/bin/python tools/train_tiny_teacher.py                 # train, evaluate, save
-    VLLM_CPU_KVCACHE_SPACE=1 .venv/bin/python tools/train_tiny_teacher.py --check-vllm
+    .venv/bin/python tools/assets/train_tiny_teacher.py                 # train, evaluate, save
+    VLLM_CPU_KVCACHE_SPACE=1 .venv/bin/python tools/assets/train_tiny_teacher.py --check-vllm
 
 The first command writes ``raydistill/assets/tiny-teacher`` (weights, tokenizer,
 configs and a README model card with the evaluation figures); the second loads
@@ -47,7 +47,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:  # run as a script from anywhere: import the checkout
     sys.path.insert(0, str(REPO))
 
@@ -360,7 +360,7 @@ def model_card(
     args: argparse.Namespace, vocab: int, figures: dict[str, float], seconds: float
 ) -> str:
     """The README.md of the saved model: what it is, how it was made, how good it is."""
-    command = "python tools/train_tiny_teacher.py"
+    command = "python tools/assets/train_tiny_teacher.py"
     defaults = vars(parse_args([]))
     changed = [
         f"--{k.replace('_', '-')} {v}"
@@ -424,7 +424,8 @@ one answer each, scored on the boxed integer of a well-formed response:
 {figures['sampled_format_rate']:.1%} |
 
 {VLLM_BEGIN}
-vLLM check not run yet: `VLLM_CPU_KVCACHE_SPACE=1 python tools/train_tiny_teacher.py --check-vllm`
+vLLM check not run yet:
+`VLLM_CPU_KVCACHE_SPACE=1 python tools/assets/train_tiny_teacher.py --check-vllm`
 {VLLM_END}
 """
 
@@ -548,7 +549,7 @@ def record_vllm(out: Path, figures: dict[str, float], count: int, seed: int, n: 
 `<|im_end|>`: {figures['stopped_rate']:.1%}; greedy text identical to transformers':
 {figures['greedy_hf_agreement']:.1%}. Check it again with
 
-    VLLM_CPU_KVCACHE_SPACE=1 python tools/train_tiny_teacher.py --check-vllm"""
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/assets/train_tiny_teacher.py --check-vllm"""
     (out / "README.md").write_text(f"{head}{VLLM_BEGIN}\n{body}\n{VLLM_END}{tail}")
 
 

@@ -1,6 +1,6 @@
 """What asking vLLM for the sampled tokens' log-probabilities costs: tokens/s with and without.
 
-    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench_logprobs.py [--problems 200] [--tokens 384]
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/bench/bench_logprobs.py [--problems 200] [--tokens 384]
         [--rounds 3]
 
 raydistill's vLLM teacher asks every request for ``logprobs=0`` (the sampled

@@ -1,6 +1,6 @@
 """Adaptive sampling vs a fixed n equal to its cap, measured in one run on the same problems.
 
-    .venv/bin/python tools/bench_adaptive.py [--problems 128] [--waves 2 2 4] [--cap 8] [--k 1]
+    python tools/bench/bench_adaptive.py [--problems 128] [--waves 2 2 4] [--cap 8] [--k 1]
 
 Both runs ask the same teacher, the shipped tiny teacher behind one ``raydistill serve``
 (vLLM's OpenAI server, started once here), through the pipeline's HTTP teacher, so engine

@@ -1,6 +1,6 @@
 """Seconds and peak driver memory to export runs of 10k, 100k and 300k samples to every format.
 
-    python tools/bench_export.py [--sizes 10000 100000 300000] [--chars 4000] [--n 4]
+    python tools/bench/bench_export.py [--sizes 10000 100000 300000] [--chars 4000] [--n 4]
                                  [--formats ...] [--workdir DIR]
 
 For each size, a child process synthesises a finished run (no teacher: the run
@@ -44,7 +44,7 @@ from typing import Any
 
 import psutil
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FORMATS = ("sharegpt", "sharegpt_pairs", "openai", "trl_sft", "trl_dpo", "verl")
 PROBLEMS_PER_FILE = 1000  # a few MB per part, as ray.rows_per_block-sized parts add up
 WORDS = ("so the sum is we need to check whether this works let us compute the value of "

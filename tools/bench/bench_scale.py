@@ -1,6 +1,6 @@
 """Streaming at scale: peak memory of a 10k- and a 100k-problem run with the tiny teacher.
 
-    python tools/bench_scale.py [--sizes 10000 100000] [--max-tokens 32]
+    python tools/bench/bench_scale.py [--sizes 10000 100000] [--max-tokens 32]
 
 Each size is one ``python -m raydistill.run conf=local`` (n=1, short answers) in
 its own session with its own local Ray cluster. Every 0.5 s the script sums the
@@ -27,7 +27,7 @@ from pathlib import Path
 import psutil
 import pyarrow.dataset as pads
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 # Log lines that start a phase of a run (raydistill's own, Ray Data's per dataset).
 PHASES = re.compile(r"staged \d+ problems|Execution plan of Dataset.*|report written|"
                     r"raydistill\.\w+: funnel|checking that every staged problem|"

@@ -1,6 +1,6 @@
 """Milliseconds per test: one sandbox per solution (fork per test) vs one per test.
 
-    python tools/bench_sandbox.py [--tests 200]
+    python tools/bench/bench_sandbox.py [--tests 200]
 
 Runs a trivial stdin/stdout program (``print(int(input()) + 1)``) with full
 isolation (namespaces, seccomp, a uid per slot), so the figures are the
