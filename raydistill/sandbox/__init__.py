@@ -136,11 +136,16 @@ class Sandbox:
             if not self.isolation.cgroup:
                 return launch(job, self.limits, uid, self.isolation.seccomp, on_record)
             try:
-                cgroup = cgroups.for_slot(uid, self.limits.slot_memory_bytes,
+                cgroup = cgroups.for_slot(self._slots, uid, self.limits.slot_memory_bytes,
                                           self.limits.max_processes + HARNESS_PROCESSES)
             except OSError as exc:
                 logger.error("cannot make the cgroup of sandbox uid %d: %s", uid, exc)
                 return RunOutcome(sandbox_error=f"slot cgroup: {exc}")
             outcome = launch(job, self.limits, uid, self.isolation.seccomp, on_record, cgroup)
-            self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
+            try:
+                self.last_peak_memory_bytes = cgroup.peak_memory_bytes()
+            except OSError as exc:  # the cgroup vanished under the run: its error alone
+                logger.error("cannot read the cgroup of sandbox uid %d: %s", uid, exc)
+                self.last_peak_memory_bytes = None
+                outcome.sandbox_error = outcome.sandbox_error or f"slot cgroup: {exc}"
             return outcome

@@ -15,6 +15,23 @@ sandbox in (:meth:`SlotCgroup.add`, :meth:`SlotCgroup.adopt`) before any program
 runs: no process step of its own inside. Needs root; where none can be made,
 :func:`available` says why and :mod:`raydistill.sandbox` decides what bounds the
 slot instead (see ``slot_bound`` there).
+
+Lifetime: a slot's cgroup is leased with the slot's uid lock
+(:class:`raydistill.sandbox.slots.UidSlots`). That lock is held for one run, so a
+slot moves between the processes of a host (verifier replicas, filter tasks, two
+jobs) from run to run, and its cgroup (named by the uid alone, so all of them find
+it) is made, reused, emptied and removed only by the process holding the lock:
+
+- every run makes the cgroup if it is missing and kills whatever is left in it
+  (:func:`for_slot`), so one removed by a neighbour in between, or left full by a
+  host process killed mid-run (SIGKILL, ``os._exit``: no exit handler ran), costs
+  nothing but that step;
+- at exit a process removes the cgroups of the slots it used only where it can
+  take the slot's lock at once; one held by another process stays, for that
+  process (which used it too) or the next holder.
+
+A cgroup that vanishes under a run anyway (removed by hand) is that run's sandbox
+error, never the next run's: the next holder makes it again.
 """
 
 from __future__ import annotations
@@ -25,6 +42,10 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raydistill.sandbox.slots import UidSlots
 
 logger = logging.getLogger(__name__)
 
@@ -87,37 +108,45 @@ def available() -> str | None:
     return None if layout() is not None else "no writable cpu, memory and pids controllers"
 
 
-_MADE: dict[int, SlotCgroup] = {}
+_USED: dict[int, tuple[SlotCgroup, UidSlots]] = {}
 
 
-def for_slot(uid: int, memory_bytes: int, max_processes: int) -> SlotCgroup:
-    """The cgroup of slot ``uid``, made once per process and emptied for each run.
+def for_slot(slots: UidSlots, uid: int, memory_bytes: int, max_processes: int) -> SlotCgroup:
+    """The cgroup of slot ``uid``, made if missing, emptied and set up for one run.
 
-    Making and removing one per run cost ~20 ms a solution (rmdir waits for the
-    killed processes to leave); the slot's uid lock keeps two runs out of one.
+    Call only while holding ``uid`` in ``slots``. The cgroup outlives the run (made
+    and removed each run cost ~20 ms a solution: rmdir waits for the killed
+    processes to leave); it is removed at this process's exit if no other process
+    holds the slot then (see the module's docstring).
     """
-    cgroup = _MADE.get(uid)
-    if cgroup is None:
-        if not _MADE:
-            atexit.register(_remove_all)
-        cgroup = _MADE[uid] = SlotCgroup(uid, memory_bytes, max_processes)
+    used = _USED.get(uid)
+    if used is None:
+        if not _USED:
+            atexit.register(_remove_free)
+        cgroup = SlotCgroup(uid)
+        _USED[uid] = (cgroup, slots)
     else:
-        cgroup.prepare(memory_bytes, max_processes)
+        cgroup = used[0]
+    cgroup.prepare(memory_bytes, max_processes)
     return cgroup
 
 
-def _remove_all() -> None:
-    for cgroup in _MADE.values():
-        try:
-            cgroup.remove()
-        except OSError as exc:  # another process of this cgroup may use the slot now
-            logger.warning("slot cgroup left in place: %s", exc)
+def _remove_free() -> None:
+    """Remove the cgroups of the slots this process used whose lock it can take now."""
+    for uid, (cgroup, slots) in list(_USED.items()):
+        with slots.hold_if_free(uid) as held:
+            if not held:
+                continue  # another process runs in it: it, or the next holder, keeps it
+            try:
+                cgroup.remove()
+            except OSError as exc:
+                logger.warning("slot cgroup of uid %d left in place: %s", uid, exc)
 
 
 class SlotCgroup:
     """The cgroup(s) of one sandbox slot (see :func:`for_slot`)."""
 
-    def __init__(self, uid: int, memory_bytes: int, max_processes: int) -> None:
+    def __init__(self, uid: int) -> None:
         found = layout()
         if found is None:
             raise OSError(available() or "no cgroups")
@@ -125,14 +154,14 @@ class SlotCgroup:
         name = f"raydistill-sandbox-{uid}"
         self.dirs = sorted({parents[c] / name for c in CONTROLLERS})
         self.by_controller = {c: parents[c] / name for c in CONTROLLERS}
-        for path in self.dirs:
-            path.mkdir(exist_ok=True)  # one left by a killed host process is reused
-        self.prepare(memory_bytes, max_processes)
 
     def prepare(self, memory_bytes: int, max_processes: int) -> None:
-        """Empty the cgroup of processes, set its limits, reset its memory peak."""
+        """Make the cgroup if missing, empty it of processes, set limits, reset the peak."""
         for path in self.dirs:
-            self._kill_members(path)
+            try:
+                path.mkdir()
+            except FileExistsError:  # the last holder's, or one left by a killed process
+                self._kill_members(path)
         quota = int(CPU_CORES * PERIOD_US)
         if self.version == "v1":
             self._write("cpu", "cpu.cfs_period_us", PERIOD_US)

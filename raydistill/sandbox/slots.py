@@ -22,12 +22,27 @@ UID_BASE, UID_SLOTS = 1_950_000_000, 64
 
 
 class UidSlots:
-    """Host uids handed out under ``flock``, so threads and processes never share one."""
+    """Host uids handed out under ``flock``, so threads and processes never share one.
+
+    The lock is held for one run and then released, so a uid moves between the
+    processes of a host from run to run; whatever belongs to a slot beyond one run
+    (its cgroup, see :mod:`raydistill.sandbox.cgroups`) is touched only under it.
+    """
 
     def __init__(self, base: int, count: int) -> None:
         self.uids = range(base, base + count)
         self.lock_dir = Path("/run/raydistill-sandbox")
         self.lock_dir.mkdir(mode=0o700, exist_ok=True)
+
+    def _try_lock(self, uid: int) -> int | None:
+        """An open descriptor holding ``uid``'s lock, or None if another holds it."""
+        fd = os.open(self.lock_dir / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        return fd
 
     @contextmanager
     def acquire(self, timeout_s: float = 60.0) -> Iterator[int]:
@@ -35,11 +50,8 @@ class UidSlots:
         deadline = time.monotonic() + timeout_s
         while True:
             for uid in self.uids:
-                fd = os.open(self.lock_dir / f"{uid}.lock", os.O_CREAT | os.O_RDWR, 0o600)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    os.close(fd)
+                fd = self._try_lock(uid)
+                if fd is None:
                     continue
                 try:
                     yield uid
@@ -49,6 +61,16 @@ class UidSlots:
             if time.monotonic() > deadline:
                 raise SandboxUnavailable(f"all {len(self.uids)} sandbox uids busy")
             time.sleep(0.01)
+
+    @contextmanager
+    def hold_if_free(self, uid: int) -> Iterator[bool]:
+        """Hold ``uid`` for the block if no one does now (True), else do nothing (False)."""
+        fd = self._try_lock(uid)
+        try:
+            yield fd is not None
+        finally:
+            if fd is not None:
+                os.close(fd)
 
 
 def stray_processes(uids: Container[int]) -> list[int]:

@@ -85,7 +85,10 @@ def check_for(seconds: float, start: int) -> dict[str, Any]:
 
 def neighbours(count: int, seconds: float, neighbour_seconds: float, package: str
                ) -> dict[str, Any]:
-    """One checker for ``seconds`` and ``count`` neighbours, started one after another."""
+    """One checker for ``seconds`` and ``count`` neighbours, started one after another.
+
+    Each process's counts: checks, pass, fail, error and the first non-pass detail.
+    """
     env = {**os.environ, "PYTHONPATH": package}
 
     def role(name: str, how_long: float, start: int) -> subprocess.Popen[str]:
@@ -95,15 +98,17 @@ def neighbours(count: int, seconds: float, neighbour_seconds: float, package: st
 
     checker = role("checker", seconds, 0)
     started = time.monotonic()
-    results = {}
-    gap = max(0.0, (seconds - neighbour_seconds - 2.0) / max(1, count))
+    # the last neighbour exits well before the checker ends (~3 s to import and probe)
+    gap = max(0.5, (seconds - neighbour_seconds - 6.0) / max(1, count))
+    procs = {}
     for n in range(1, count + 1):
         time.sleep(max(0.0, started + 1.0 + (n - 1) * gap - time.monotonic()))
-        proc = role(f"neighbour {n}", neighbour_seconds, 17 * n)
+        procs[f"neighbour {n}"] = role(f"neighbour {n}", neighbour_seconds, 17 * n)
+    procs["checker"] = checker
+    results = {}
+    for name, proc in procs.items():
         out, _ = proc.communicate()
-        results[f"neighbour {n}"] = _last_json(out, proc.returncode)
-    out, _ = checker.communicate()
-    results["checker"] = _last_json(out, checker.returncode)
+        results[name] = _last_json(out, proc.returncode)
     return results
 
 
@@ -121,7 +126,6 @@ def main_neighbours(args: argparse.Namespace) -> None:
 
         with tempfile.TemporaryDirectory(prefix="bench-before-") as before:
             _export(args.against, before)
-            (Path(before) / "data").symlink_to(ROOT / "data")
             runs[args.against] = neighbours(args.neighbours, args.seconds,
                                             args.neighbour_seconds, before)
     runs["this tree"] = neighbours(args.neighbours, args.seconds, args.neighbour_seconds,
