@@ -26,6 +26,7 @@ from raydistill.sandbox.seccomp import DENIED
 from raydistill.verifiers import Verdict
 from raydistill.verifiers.code import verify_code
 from tests.support.paths import REPO
+from tests.support.sandbox_hosts import own_sandbox_processes
 
 pytestmark = pytest.mark.slow
 
@@ -349,7 +350,7 @@ def test_a_cpu_hog_does_not_starve_the_other_slot(hog_style, honest_style, bound
 
 def test_every_process_of_a_running_sandbox_is_in_its_slot_cgroup():
     """The host moves the sandbox in (no step inside): checked from the host mid-run."""
-    from raydistill.sandbox import UID_BASE, UID_SLOTS, stray_processes
+    from raydistill.sandbox import UID_BASE, UID_SLOTS
 
     box = Sandbox(Limits(**LIMITS))
     program = "import os, time\nif os.fork() == 0:\n    time.sleep(3)\ntime.sleep(3)\nprint(1)\n"
@@ -359,7 +360,7 @@ def test_every_process_of_a_running_sandbox_is_in_its_slot_cgroup():
         time.sleep(0.5)  # the runner is up and moved in by then; its tests sleep 3 s
         deadline = time.monotonic() + 8
         while time.monotonic() < deadline and len(seen) < 4:
-            for pid in stray_processes(range(UID_BASE, UID_BASE + UID_SLOTS)):
+            for pid in own_sandbox_processes(range(UID_BASE, UID_BASE + UID_SLOTS)):
                 try:
                     groups = Path(f"/proc/{pid}/cgroup").read_text()
                 except OSError:
