@@ -21,9 +21,9 @@ import pytest
 from raydistill import verifiers
 from raydistill.sandbox import Limits, Sandbox, cgroups
 from raydistill.sandbox.slots import UidSlots
+from tests.support.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-TOOL = ROOT / "tools" / "bench_sandbox.py"
+TOOL = REPO / "tools" / "bench" / "bench_sandbox.py"
 # a program that forks 3 children and sleeps: a sandbox busy long enough to kill its host
 SLEEPER = ("import os, time\nfor _ in range(3):\n    if os.fork() == 0:\n"
            "        time.sleep(30)\ntime.sleep(30)\n")
@@ -54,7 +54,7 @@ def test_a_checker_beside_neighbours_that_exit_gets_no_error():
     """Issue 25's reproduction: 4 neighbours each check a few solutions and exit."""
     out = subprocess.run(
         [sys.executable, str(TOOL), "--neighbours", "4", "--seconds", "18",
-         "--neighbour-seconds", "3"], env={**os.environ, "PYTHONPATH": str(ROOT)},
+         "--neighbour-seconds", "3"], env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True, text=True, timeout=120, check=True).stdout
     results = json.loads(out.splitlines()[-1])["this tree"]
     assert set(results) == {"checker", "neighbour 1", "neighbour 2", "neighbour 3",
@@ -101,7 +101,7 @@ def test_a_host_killed_mid_check_leaves_nothing_to_later_checks():
     """
     host = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code),
                              json.dumps(sleeper_row())],
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
     try:
         uid, tree = _sandbox_tree(host.pid)
     finally:
