@@ -122,7 +122,7 @@ def _last_json(out: str, code: int) -> dict[str, Any]:
 def main_neighbours(args: argparse.Namespace) -> None:
     runs = {}
     if args.against:
-        from bench_verifiers import _export  # tools/ is this script's folder
+        from bench_verifiers import _export  # tools/bench/ is this script's folder
 
         with tempfile.TemporaryDirectory(prefix="bench-before-") as before:
             _export(args.against, before)
