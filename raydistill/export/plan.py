@@ -161,7 +161,8 @@ def _problem_rows(fmt: str, rows: list[dict[str, Any]], cfg: ExportConfig,
 @functools.lru_cache(maxsize=8)
 def _parsed(fmt: str, given: str) -> tuple[ExportConfig, Render]:
     export_cfg = options(fmt, json.loads(given))
-    return export_cfg, Render(export_cfg.style, export_cfg.target, export_cfg.system)
+    return export_cfg, Render(export_cfg.style, export_cfg.target, export_cfg.system,
+                              asdict(export_cfg.data_sources))
 
 
 def export_rows(batch: pa.Table, fmt: str, cfg: dict[str, Any]) -> pa.Table:
