@@ -55,7 +55,7 @@ def io_tests(tests: Mapping[str, Any] | None) -> bool:
     >>> io_tests({"inputs": ["1\\n"], "outputs": ["1\\n"]}), io_tests({"test_list": ["assert 1"]})
     (True, False)
     """
-    return bool(tests) and isinstance(tests.get("inputs"), list) and isinstance(
+    return tests is not None and isinstance(tests.get("inputs"), list) and isinstance(
         tests.get("outputs"), list)
 
 
