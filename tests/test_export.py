@@ -151,7 +151,7 @@ def _llamafactory_env(tmp_path) -> dict[str, str]:
 
 
 def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
-    """get_dataset with the training file written beside each export, as `llamafactory-cli train`."""
+    """get_dataset with the training file written beside each export (llamafactory-cli train)."""
     import yaml
 
     uri, _ = finished_run
