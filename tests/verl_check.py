@@ -4,8 +4,9 @@
 
 The config is verl's own ``ppo_trainer`` composed by hydra with
 ``data.train_files`` listing the Parquet files (a folder is refused by verl).
-The dataset is what its trainer builds: ``create_rl_dataset`` (``RLHFDataset``,
-the prompt through the model's chat template). Each item's row is then scored
+The dataset is what its trainer builds: ``create_rl_dataset`` (``RLHFDataset``),
+each item's ``raw_prompt`` then through the model's chat template, as verl's
+agent loop does before a rollout. Each item's row is then scored
 by verl's ``naive`` reward manager, built by ``load_reward_manager`` twice:
 without a custom reward (verl's ``default_compute_score``) and with
 ``reward.custom_reward_function`` pointing at ``pkg://raydistill.export.verl_reward``.
@@ -40,10 +41,18 @@ def config(model: str, files: list[str], custom: bool):
         return compose("ppo_trainer", overrides=overrides)
 
 
-def score(manager, tokenizer, item, response: str):
+def prompt_ids(tokenizer, item, data_config) -> torch.Tensor:
+    """The prompt's tokens: the dataset's ``raw_prompt`` through the chat template (verl's agent
+    loop does the same before a rollout)."""
+    ids = tokenizer.apply_chat_template(list(item["raw_prompt"]), add_generation_prompt=True,
+                                        tokenize=True, return_dict=False,
+                                        **data_config.get("apply_chat_template_kwargs", {}))
+    return torch.tensor(ids)
+
+
+def score(manager, tokenizer, prompt, item, response: str):
     from verl import DataProto
 
-    prompt = item["input_ids"]
     answer = torch.tensor(tokenizer.encode(response, add_special_tokens=False))
     data = DataProto.from_dict(
         tensors={"prompts": prompt[None], "responses": answer[None],
@@ -69,9 +78,10 @@ def main() -> None:
     default_manager = load_reward_manager(verl_default, tokenizer)
     custom_manager = load_reward_manager(with_custom, tokenizer)
     found = {"rows": len(dataset), "data_sources": {}, "scores": [],
-             "prompt": tokenizer.decode(dataset[0]["input_ids"])}
+             "prompt": tokenizer.decode(prompt_ids(tokenizer, dataset[0], verl_default.data))}
     for index in range(len(dataset)):
         item = dataset[index]
+        prompt = prompt_ids(tokenizer, item, verl_default.data)
         source = item["data_source"]
         found["data_sources"][source] = found["data_sources"].get(source, 0) + 1
         problem_id = item["extra_info"]["problem_id"]
@@ -79,8 +89,8 @@ def main() -> None:
             for response in responses:
                 found["scores"].append({
                     "problem_id": problem_id, "data_source": source, "kind": kind,
-                    "default": score(default_manager, tokenizer, item, response),
-                    "custom": score(custom_manager, tokenizer, item, response)})
+                    "default": score(default_manager, tokenizer, prompt, item, response),
+                    "custom": score(custom_manager, tokenizer, prompt, item, response)})
     Path(out_json).write_text(json.dumps(found, default=float))
 
 
