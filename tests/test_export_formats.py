@@ -240,3 +240,46 @@ def test_raydistill_reward_for_verl_scores_and_refuses_errors():
     assert (scored["score"], scored["verdict"]) == (0.0, "error")
     with pytest.raises(RewardError, match="names no raydistill domain"):
         compute_score("openai/gsm8k", "#### 1", "1")
+
+
+def test_llamafactory_file_takes_the_rows_system_and_covers_the_longest_sample(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+    import yaml
+
+    from raydistill.config import OutputConfig
+    from raydistill.export.llamafactory import write_training_file
+    from raydistill.output.location import OutputLocation
+
+    out = OutputLocation(OutputConfig(uri=str(tmp_path / "run")))
+    (tmp_path / "run" / "all").mkdir(parents=True)
+    # The longest sample with a response counts; one without (a prompt too long) does not.
+    pq.write_table(pa.table({"prompt_tokens": [100, 5000, 300],
+                             "completion_tokens": [900, 0, None]}),
+                   tmp_path / "run" / "all" / "part-0.parquet")
+    export = tmp_path / "export"
+    (export / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"system": ["Think, then answer.", "Think, then answer."]}),
+                   export / "data" / "part-00000.parquet")
+    (export / "data" / "part-00000.jsonl").write_text(
+        json.dumps({"system": "", "conversations": [{"from": "human", "value": "x" * 3_000_000}]})
+        + "\n")
+    fs = pafs.LocalFileSystem()
+    cfg = options("sharegpt_pairs", {"llamafactory": {"model": "my/base"}})
+    name = write_training_file(out, fs, str(export), "sharegpt_pairs", "mine", cfg,
+                               [str(export / "data" / "part-00000.parquet")], "parquet")
+    written = yaml.safe_load((export / name).read_text())
+    assert name == "llamafactory_dpo.yaml"
+    assert (written["stage"], written["dataset"], written["dataset_dir"]) == (
+        "dpo", "mine", str(export))
+    assert (written["default_system"], written["model_name_or_path"]) == (
+        "Think, then answer.", "my/base")
+    assert 1000 * 1.1 + 64 <= written["cutoff_len"] <= 1536
+    name = write_training_file(out, fs, str(export), "sharegpt", "mine", options("sharegpt"),
+                               [str(export / "data" / "part-00000.jsonl")], "jsonl")
+    written = yaml.safe_load((export / name).read_text())
+    assert (written["stage"], written["default_system"]) == ("sft", "")
+    assert written["model_name_or_path"] is None and written["bf16"] is False
