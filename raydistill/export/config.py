@@ -49,6 +49,38 @@ class PairsConfig:
 
 
 @dataclass
+class DataSourcesConfig:
+    """The verl export's ``data_source`` of each verifier domain: a name verl's reward routes.
+
+    ``verl.utils.reward_score.default_compute_score`` picks its scorer by this
+    name and raises ``NotImplementedError`` for any other. A domain not listed
+    here, and code whose tests are asserts (HumanEval, MBPP: verl's code scorers
+    read only ``inputs``/``outputs``), get ``raydistill/<domain>``: only
+    raydistill's reward (``raydistill.export.verl_reward``) scores those rows.
+    """
+
+    # lighteval/MATH: the last \boxed{} of the response against the bare final answer, 1 or 0
+    # (openai/gsm8k wants "#### N" in the response, which our prompts do not ask for).
+    math: str = "lighteval/MATH"
+    # apps: prime_code runs the last ```python block on {"inputs", "outputs"[, "fn_name"]}
+    # (codecontests, codeforces and taco route to the same scorer); 1, or the passed fraction.
+    code: str = "apps"
+    # math_dapo: "Answer: X" (then \boxed{X}) against the gold letter; DAPO scores 1 or -1.
+    mcq: str = "math_dapo"
+
+
+@dataclass
+class LlamaFactoryConfig:
+    """The LLaMA-Factory training file written beside a sharegpt export (``llamafactory.py``)."""
+
+    # model_name_or_path in the file; null = left for the user to set (LLaMA-Factory then
+    # says "Please provide `model_name_or_path`"), or pass model_name_or_path=... to the CLI.
+    model: str | None = None
+    # The chat template of that model (LLaMA-Factory's name: qwen, llama3, deepseekr1...).
+    template: str = "qwen"
+
+
+@dataclass
 class ExportConfig:
     """Trainer-ready exports of a finished run (``python -m raydistill.export``)."""
 
@@ -88,6 +120,10 @@ class ExportConfig:
     name: str | None = None
     # Preference pairs (sharegpt_pairs, trl_dpo).
     pairs: PairsConfig = field(default_factory=PairsConfig)
+    # verl: the data_source of each domain's rows.
+    data_sources: DataSourcesConfig = field(default_factory=DataSourcesConfig)
+    # sharegpt formats: the LLaMA-Factory training file beside the export.
+    llamafactory: LlamaFactoryConfig = field(default_factory=LlamaFactoryConfig)
     # S3-compatible endpoint and region of s3:// URIs; null = $AWS_ENDPOINT_URL, $AWS_REGION.
     s3_endpoint: str | None = None
     s3_region: str | None = None
@@ -98,14 +134,15 @@ COMMON_KEYS = ("uri", "system", "seed", "min_pass_rate", "max_pass_rate", "file_
 _TRACE = ("style", "target")
 _SAMPLES = ("rows", "k", "pick")
 _PAIRS = tuple(f"pairs.{f.name}" for f in fields(PairsConfig))
+_LLAMAFACTORY = ("name",) + tuple(f"llamafactory.{f.name}" for f in fields(LlamaFactoryConfig))
 FORMAT_KEYS: dict[str, tuple[str, ...]] = {
-    "sharegpt": _TRACE + _SAMPLES + ("name",),
+    "sharegpt": _TRACE + _SAMPLES + _LLAMAFACTORY,
     "openai": _TRACE + _SAMPLES,
     "trl_sft": _TRACE + _SAMPLES,
-    "sharegpt_pairs": _TRACE + _PAIRS + ("name",),
+    "sharegpt_pairs": _TRACE + _PAIRS + _LLAMAFACTORY,
     "trl_dpo": _TRACE + _PAIRS,
     # One row per problem: no trace is rendered, no samples are chosen.
-    "verl": (),
+    "verl": tuple(f"data_sources.{f.name}" for f in fields(DataSourcesConfig)),
 }
 
 
@@ -145,6 +182,9 @@ def export_checks(cfg: ExportConfig) -> list[tuple[bool, str, str]]:
         (cfg.pairs.rejected in PAIR_PICKS, "pairs.rejected", f"must be one of {PAIR_PICKS}"),
         (all(a in PAIR_ALLOW for a in cfg.pairs.allow), "pairs.allow",
          f"must be among {PAIR_ALLOW}"),
+        (all(getattr(cfg.data_sources, f.name).strip() for f in fields(DataSourcesConfig)),
+         "data_sources", "names must not be empty"),
+        (bool(cfg.llamafactory.template.strip()), "llamafactory.template", "must not be empty"),
     ]
 
 

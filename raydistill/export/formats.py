@@ -17,11 +17,14 @@ a plain dict, checked here by doctests and in ``tests/test_export_formats.py``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from raydistill.export.config import DataSourcesConfig
+from raydistill.export.verl_rows import verl_data_source, verl_ground_truth
 from raydistill.parsing import (
     SOLUTION_CLOSE,
     SOLUTION_OPEN,
@@ -43,6 +46,8 @@ class Render:
     style: str = "think"
     target: str = "thought_solution"
     system: str | None = None
+    # verl: each domain's data_source (``export.data_sources``).
+    data_sources: Mapping[str, str] = field(default_factory=lambda: asdict(DataSourcesConfig()))
 
 
 def assistant_text(reasoning: str | None, solution: str | None, opts: Render) -> str:
@@ -169,36 +174,35 @@ def pair_record(pair: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def ground_truth(problem: dict[str, Any]) -> str:
-    """What verl's reward function checks against: the test cases of code, else the answer."""
-    if problem["domain"] == "code" and problem.get("test_cases"):
-        return str(problem["test_cases"])
-    return problem.get("ground_truth_solution") or ""
-
-
 def verl(problem: dict[str, Any], opts: Render) -> dict[str, Any]:
     """One verl RL row per problem, with its measured pass rate in ``extra_info``.
 
     ``problem``: one row of the problem (any of its samples) plus ``samples``,
     ``verified_samples`` and ``pass_rate`` (:func:`raydistill.export.pairs.pass_rate`).
+    ``data_source`` and ``reward_model.ground_truth`` are what verl's own reward
+    reads (:mod:`raydistill.export.verl_rows`); ``extra_info`` also carries what
+    raydistill's reward needs (``domain``, ``starter_code``) and the run's source.
 
     >>> p = {"problem_id": "p1", "source": "gsm8k", "source_index": 3, "domain": "math",
-    ...      "problem": "1+1?", "ground_truth_solution": "2",
+    ...      "problem": "1+1?", "ground_truth_solution": "1 + 1 = 2\\n#### 2",
     ...      "messages": [{"role": "user", "content": "1+1?"}],
     ...      "samples": 4, "verified_samples": 3, "pass_rate": 0.75}
     >>> r = verl(p, Render())
-    >>> r["reward_model"], r["extra_info"]["pass_rate"]
-    ({'style': 'rule', 'ground_truth': '2'}, 0.75)
+    >>> r["data_source"], r["reward_model"], r["extra_info"]["pass_rate"]
+    ('lighteval/MATH', {'style': 'rule', 'ground_truth': '2'}, 0.75)
     """
     return {
-        "data_source": problem["source"],
+        "data_source": verl_data_source(problem, opts.data_sources),
         "prompt": prompt_messages(problem["messages"], opts),
         "ability": problem["domain"],
-        "reward_model": {"style": "rule", "ground_truth": ground_truth(problem)},
+        "reward_model": {"style": "rule", "ground_truth": verl_ground_truth(problem)},
         "extra_info": {
             "problem_id": problem["problem_id"],
             "index": problem["source_index"],
+            "source": problem["source"],
+            "domain": problem["domain"],
             "question": problem["problem"],
+            "starter_code": problem.get("starter_code"),
             "samples": problem["samples"],
             "verified_samples": problem["verified_samples"],
             "pass_rate": problem["pass_rate"],
@@ -257,7 +261,8 @@ SCHEMAS: dict[str, pa.Schema] = {
         ("data_source", pa.string()), ("prompt", pa.list_(MESSAGE)), ("ability", pa.string()),
         ("reward_model", pa.struct([("style", pa.string()), ("ground_truth", pa.string())])),
         ("extra_info", pa.struct([
-            ("problem_id", pa.string()), ("index", pa.int64()), ("question", pa.string()),
+            ("problem_id", pa.string()), ("index", pa.int64()), ("source", pa.string()),
+            ("domain", pa.string()), ("question", pa.string()), ("starter_code", pa.string()),
             ("samples", pa.int64()), ("verified_samples", pa.int64()),
             ("pass_rate", pa.float64()),
         ])),

@@ -64,6 +64,7 @@ from raydistill.export.config import (
     validate,
 )
 from raydistill.export.formats import BUILDERS, SCHEMAS, Render, dataset_info
+from raydistill.export.llamafactory import write_training_file
 from raydistill.export.pairs import choose, make_pair, pass_rate
 from raydistill.export.sink import ShardWriter
 from raydistill.output.location import OutputLocation
@@ -161,7 +162,8 @@ def _problem_rows(fmt: str, rows: list[dict[str, Any]], cfg: ExportConfig,
 @functools.lru_cache(maxsize=8)
 def _parsed(fmt: str, given: str) -> tuple[ExportConfig, Render]:
     export_cfg = options(fmt, json.loads(given))
-    return export_cfg, Render(export_cfg.style, export_cfg.target, export_cfg.system)
+    return export_cfg, Render(export_cfg.style, export_cfg.target, export_cfg.system,
+                              asdict(export_cfg.data_sources))
 
 
 def export_rows(batch: pa.Table, fmt: str, cfg: dict[str, Any]) -> pa.Table:
@@ -344,6 +346,9 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
         write_bytes_atomic(fs, f"{root}/dataset_info.json",
                            json.dumps(dataset_info(format, entry, "data"), indent=2).encode())
         summary["dataset_info_entry"] = entry
+        summary["llamafactory_file"] = write_training_file(
+            out, fs, root, format, entry, cfg, [f"{root}/data/{f['path']}" for f in files],
+            file_format)
     write_bytes_atomic(fs, f"{root}/export.json", json.dumps(summary, indent=2).encode())
     logger.info("exported %d %s rows to %s (%s left out)", summary["rows"], format,
                 target_uri, dict(left) or "none")

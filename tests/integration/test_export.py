@@ -5,8 +5,10 @@ The run is conftest's ``demo_run`` (shared with tests/test_e2e.py), with
 error rows too (bad input, a prompt too long), as real runs do. Then
 ``datasets.load_dataset`` on the folder for every configuration of its card,
 TRL's SFTTrainer and DPOTrainer a few optimiser steps on the shipped tiny model,
-LLaMA-Factory's own data loader (in its own venv, tests/llamafactory_env.py) on the
-sharegpt exports, and the CLI's bad-input messages.
+LLaMA-Factory (in its own venv, tests/llamafactory_env.py) loading the sharegpt
+exports and training on each with the training file written beside it, verl (in
+its own venv, tests/verl_env.py) loading the verl export and scoring responses
+with its own reward and raydistill's, and the CLI's bad-input messages.
 """
 
 import json
@@ -26,6 +28,7 @@ from raydistill.output.manifest import Manifest
 from raydistill.teachers import resolve_model
 from tests.support.llamafactory_env import llamafactory_python
 from tests.support.paths import REPO
+from tests.support.verl_env import verl_python
 
 pytestmark = pytest.mark.slow
 
@@ -140,24 +143,39 @@ def test_trl_sft_and_dpo_train_on_the_exports(finished_run, tmp_path):
     assert dpo.train().global_step == 3
 
 
+def _llamafactory_env(tmp_path) -> dict[str, str]:
+    """Its own HF cache (datasets 4.0 beside our 5.2), offline, and none of our code."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    return env | {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1",
+                  "HF_DATASETS_OFFLINE": "1"}
+
+
 def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
-    """get_dataset through the written dataset_info.json, as `dataset: <entry>` in a YAML."""
+    """get_dataset with the training file written beside each export (llamafactory-cli train)."""
+    import yaml
+
     uri, _ = finished_run
     python = llamafactory_python()
     loader = REPO / "tests" / "support" / "llamafactory_load.py"
-    # Its own HF cache (datasets 4.0 beside our 5.2), offline, and none of our code.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     for fmt, stage in (("sharegpt", "sft"), ("sharegpt_pairs", "dpo")):
         folder = uri / "exports" / fmt
         done = json.loads((folder / "export.json").read_text())
+        training = yaml.safe_load((folder / done["llamafactory_file"]).read_text())
+        assert (training["stage"], training["dataset"], training["dataset_dir"]) == (
+            stage, done["dataset_info_entry"], str(folder.resolve()))
+        rows = pads.dataset(str(folder / "data"), format="parquet").to_table().to_pylist()
+        # The teacher was sent no system prompt: the rows carry none, nor does the template.
+        assert training["default_system"] == "" == rows[0]["system"]
         found_path = tmp_path / f"{fmt}.json"
         subprocess.run([str(python), str(loader), resolve_model("builtin:tiny-teacher"),
-                        str(folder), done["dataset_info_entry"], stage, str(found_path)],
-                       check=True, env=env, cwd=tmp_path, timeout=600)
+                        str(folder / done["llamafactory_file"]), str(found_path)],
+                       check=True, env=_llamafactory_env(tmp_path), cwd=tmp_path, timeout=600)
         found = json.loads(found_path.read_text())
         assert found["rows"] == done["rows"] > 0, fmt
-        rows = pads.dataset(str(folder / "data"), format="parquet").to_table().to_pylist()
+        assert "You are Qwen" not in found["prompt"] and "<|im_start|>system" not in \
+            found["prompt"]
+        # cutoff_len covers every row: none would be cut.
+        assert found["longest"] <= training["cutoff_len"], (found["longest"], training)
         if stage == "sft":
             assert {"input_ids", "labels"} <= set(found["columns"])
             # The trained-on tokens are one exported assistant turn, exactly.
@@ -169,6 +187,27 @@ def test_llamafactory_loads_the_sharegpt_exports(finished_run, tmp_path):
             pairs = {(r["chosen"]["value"], r["rejected"]["value"]) for r in rows}
             assert (found["chosen"].removesuffix("<|im_end|>\n"),
                     found["rejected"].removesuffix("<|im_end|>\n")) in pairs
+
+
+def test_llamafactory_trains_with_the_written_file(finished_run, tmp_path):
+    """`llamafactory-cli train <export>/llamafactory_{sft,dpo}.yaml` a few steps on a CPU."""
+    uri, _ = finished_run
+    cli = llamafactory_python().with_name("llamafactory-cli")
+    for fmt in ("sharegpt", "sharegpt_pairs"):
+        folder = uri / "exports" / fmt
+        done = json.loads((folder / "export.json").read_text())
+        output = tmp_path / fmt
+        trained = subprocess.run(
+            [str(cli), "train", str(folder / done["llamafactory_file"]),
+             f"model_name_or_path={resolve_model('builtin:tiny-teacher')}",
+             f"output_dir={output}", "use_cpu=true", "max_steps=3", "save_steps=3",
+             "gradient_accumulation_steps=1", "logging_steps=1"],
+            env=_llamafactory_env(tmp_path), cwd=tmp_path, timeout=600,
+            capture_output=True, text=True)
+        assert trained.returncode == 0, trained.stderr[-3000:]
+        state = json.loads((output / "checkpoint-3" / "trainer_state.json").read_text())
+        assert state["global_step"] == 3, fmt
+        assert (output / "checkpoint-3" / "adapter_model.safetensors").exists(), fmt
 
 
 def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
@@ -191,3 +230,87 @@ def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
     assert not [i.path for i in written if "/.parts" in i.path]
     with s3.open_input_stream(f"{prefix}/README.md") as card:
         assert "exports/trl_dpo/data/*.parquet" in card.read().decode()
+
+
+def _verl_rows_of_every_domain():
+    """verl rows of the domains the demo run has none of, built by the export's own builder."""
+    from raydistill.export.formats import Render, verl
+
+    sum_tests = {"inputs": ["1 2\n", "5 7\n"], "outputs": ["3\n", "12\n"]}
+    call_tests = {"inputs": [[1, 2], [5, 7]], "outputs": [3, 12], "fn_name": "add"}
+    assert_tests = {"test": "def check(candidate):\n    assert candidate(1, 2) == 3\n",
+                    "entry_point": "add"}
+    stdin_ok = "```python\na, b = map(int, input().split())\nprint(a + b)\n```"
+    call_ok = "```python\ndef add(a, b):\n    return a + b\n```"
+    problems = [
+        ("stdin", "code", json.dumps(sum_tests), "", stdin_ok, stdin_ok.replace("a + b", "a - b")),
+        ("call", "code", json.dumps(call_tests), "", call_ok, call_ok.replace("a + b", "a * b")),
+        ("asserts", "code", json.dumps(assert_tests), "", call_ok,
+         call_ok.replace("a + b", "a - b")),
+        ("letters", "mcq", None, "B", "Answer: B", "Answer: C"),
+    ]
+    rows, cases = [], {}
+    for pid, domain, tests, gold, good, bad in problems:
+        rows.append(verl({"problem_id": pid, "source": "hand", "source_index": 0,
+                          "domain": domain, "problem": f"{pid}?", "ground_truth_solution": gold,
+                          "test_cases": tests, "starter_code": None,
+                          "messages": [{"role": "user", "content": f"Solve {pid}."}],
+                          "samples": 2, "verified_samples": 1, "pass_rate": 0.5}, Render()))
+        cases[pid] = {"pass": [f"<think>\nworked\n</think>\n\n{good}"],
+                      "fail": [f"<think>\nworked\n</think>\n\n{bad}"]}
+    return rows, cases
+
+
+def test_verl_loads_and_scores_the_export(finished_run, tmp_path):
+    """verl's own dataset and rewards on the export: its default scorers and raydistill's."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from raydistill.export.formats import SCHEMAS
+
+    uri, _ = finished_run
+    done = json.loads((uri / "exports/verl/export.json").read_text())
+    files = [str(uri / "exports/verl" / f["path"]) for f in done["files"]]
+    rows, cases = _verl_rows_of_every_domain()
+    pq.write_table(pa.Table.from_pylist(rows, SCHEMAS["verl"]), tmp_path / "domains.parquet")
+    files.append(str(tmp_path / "domains.parquet"))
+    # The run's own responses: a few verified and a few wrong answers (not truncated ones).
+    table = pads.dataset(str(uri / "all"), format="parquet").to_table(
+        columns=["problem_id", "verdict", "reason", "response"]).to_pylist()
+    for kind, verdict, reason in (("pass", "pass", None), ("fail", "fail", "wrong_answer")):
+        chosen = [r for r in table if r["verdict"] == verdict
+                  and (reason is None or r["reason"] == reason)][:4]
+        assert chosen, f"the demo run has no {kind}ed sample"
+        for r in chosen:
+            cases.setdefault(r["problem_id"], {}).setdefault(kind, []).append(r["response"])
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # raydistill's reward runs inside verl: this checkout, after verl's venv.
+    env |= {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+            "PYTHONPATH": str(REPO)}
+    subprocess.run([str(verl_python()), str(REPO / "tests" / "support" / "verl_check.py"),
+                    resolve_model("builtin:tiny-teacher"), str(tmp_path / "cases.json"),
+                    str(tmp_path / "found.json"), *files],
+                   check=True, env=env, cwd=tmp_path, timeout=900)
+    found = json.loads((tmp_path / "found.json").read_text())
+    assert found["rows"] == done["rows"] + len(rows)
+    assert found["data_sources"]["lighteval/MATH"] == done["rows"]
+    assert "You are Qwen" not in found["prompt"]
+    by = {(s["problem_id"], s["kind"]): s for s in found["scores"]}
+    for s in found["scores"]:
+        if s["data_source"] == "lighteval/MATH":  # the run's rows
+            assert (s["default"], s["custom"]) == ((1.0, 1.0) if s["kind"] == "pass"
+                                                   else (0.0, 0.0)), s
+    assert sum(s["data_source"] == "lighteval/MATH" for s in found["scores"]) >= 2
+    for pid in ("stdin", "call"):
+        assert by[(pid, "pass")]["data_source"] == "apps"
+        assert (by[(pid, "pass")]["default"], by[(pid, "pass")]["custom"]) == (1.0, 1.0)
+        assert (by[(pid, "fail")]["default"], by[(pid, "fail")]["custom"]) == (0.0, 0.0)
+    # Assert tests: verl has no scorer for them (it says so), raydistill's reward has.
+    assert by[("asserts", "pass")]["data_source"] == "raydistill/code"
+    assert "NotImplementedError" in by[("asserts", "pass")]["default"]
+    assert (by[("asserts", "pass")]["custom"], by[("asserts", "fail")]["custom"]) == (1.0, 0.0)
+    # Multiple choice through DAPO's scorer (+1 / -1), raydistill's 1 / 0.
+    assert by[("letters", "pass")]["data_source"] == "math_dapo"
+    assert (by[("letters", "pass")]["default"], by[("letters", "fail")]["default"]) == (1.0, -1.0)
+    assert (by[("letters", "pass")]["custom"], by[("letters", "fail")]["custom"]) == (1.0, 0.0)

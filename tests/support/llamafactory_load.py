@@ -1,16 +1,18 @@
 """Run in the LLaMA-Factory venv (tests/llamafactory_env.py): load an export as its trainers do.
 
-    python tests/llamafactory_load.py MODEL DATASET_DIR ENTRY STAGE OUT_JSON
+    python tests/support/llamafactory_load.py MODEL TRAINING_YAML OUT_JSON
 
-``STAGE`` is ``sft`` (the ``sharegpt`` export) or ``dpo`` (``sharegpt_pairs``).
-The same calls as LLaMA-Factory's ``run_sft`` / ``run_dpo`` make before building
-a model (``llamafactory/train/{sft,dpo}/workflow.py``): ``get_train_args`` on the
-arguments a YAML would hold (``dataset: ENTRY``, ``dataset_dir: DATASET_DIR``),
+``TRAINING_YAML`` is the training file the export wrote beside its data
+(``llamafactory_sft.yaml`` for ``sharegpt``, ``llamafactory_dpo.yaml`` for
+``sharegpt_pairs``), read as ``llamafactory-cli train`` reads it, with
+``model_name_or_path=MODEL`` and ``cutoff_len`` lifted so the rows' true lengths
+show. The same calls as LLaMA-Factory's ``run_sft`` / ``run_dpo`` make before
+building a model (``llamafactory/train/{sft,dpo}/workflow.py``): ``get_train_args``,
 ``load_tokenizer``, ``get_template_and_fix_tokenizer``, then ``get_dataset``,
-which parses ``DATASET_DIR/dataset_info.json`` (``get_dataset_list``), reads the
-files its entry names, aligns the ShareGPT columns and tags and tokenises the
-rows with the chat template. Writes what came out to ``OUT_JSON``. No raydistill
-import: this venv holds LLaMA-Factory's pins, not ours.
+which parses ``dataset_dir/dataset_info.json``, reads the files its entry names,
+aligns the ShareGPT columns and tags and tokenises the rows with the chat
+template. Writes what came out to ``OUT_JSON``, with the longest row in tokens.
+No raydistill import: this venv holds LLaMA-Factory's pins, not ours.
 """
 
 import json
@@ -18,16 +20,17 @@ import sys
 
 
 def main() -> None:
-    model, dataset_dir, entry, stage, out_json = sys.argv[1:]
+    model, training_yaml, out_json = sys.argv[1:]
     from llamafactory.data import get_dataset, get_template_and_fix_tokenizer
     from llamafactory.hparams import get_train_args
     from llamafactory.model import load_tokenizer
+    from omegaconf import OmegaConf
 
+    args = OmegaConf.to_container(OmegaConf.load(training_yaml))
+    stage = args["stage"]
     model_args, data_args, training_args, _, _ = get_train_args({
-        "model_name_or_path": model, "stage": stage, "do_train": True,
-        "finetuning_type": "lora", "dataset": entry, "dataset_dir": dataset_dir,
-        "template": "qwen", "cutoff_len": 1024, "overwrite_cache": True,
-        "output_dir": f"{out_json}.trainer", "report_to": "none",
+        **args, "model_name_or_path": model, "cutoff_len": 10**6,
+        "output_dir": f"{out_json}.trainer",
     })
     tokenizer_module = load_tokenizer(model_args)
     tokenizer = tokenizer_module["tokenizer"]
@@ -42,9 +45,14 @@ def main() -> None:
         found["prompt"] = tokenizer.decode(first["input_ids"][: len(first["input_ids"])
                                                                 - len(labels)])
         found["target"] = tokenizer.decode(labels)
+        found["longest"] = max(len(ids) for ids in train["input_ids"])
     else:
+        found["prompt"] = tokenizer.decode([t for t, label in zip(
+            first["chosen_input_ids"], first["chosen_labels"], strict=True) if label == -100])
         found["chosen"] = tokenizer.decode([t for t in first["chosen_labels"] if t != -100])
         found["rejected"] = tokenizer.decode([t for t in first["rejected_labels"] if t != -100])
+        found["longest"] = max(len(ids) for column in ("chosen_input_ids", "rejected_input_ids")
+                               for ids in train[column])
     with open(out_json, "w") as out:
         json.dump(found, out)
 

@@ -177,3 +177,109 @@ def test_cli_keys_and_export_prefix():
         "r", "openai", {"uri": "/x", "mb_per_file": 5})
     with pytest.raises(ExportError, match="format=NAME is required"):
         parse(["r", "k=1"])
+
+
+def test_verl_rows_route_each_domain_to_a_verl_scorer():
+    import json
+
+    from raydistill.export.formats import verl
+    from raydistill.export.verl_rows import from_verl_tests
+
+    def row(domain, gold="", tests=None, **opts):
+        return verl({**sample(0, True), "domain": domain, "ground_truth_solution": gold,
+                     "test_cases": tests, "starter_code": None, "samples": 1,
+                     "verified_samples": 1, "pass_rate": 1.0}, Render(**opts))
+
+    maths = row("math", "8 * 7 = 56\n#### 56")
+    assert (maths["data_source"], maths["reward_model"]["ground_truth"]) == ("lighteval/MATH", "56")
+    assert maths["extra_info"]["domain"] == "math" and maths["extra_info"]["source"] == "s"
+    assert row("math", r"so $\boxed{\frac{1}{2}}$")["reward_model"]["ground_truth"] == \
+        r"\frac{1}{2}"
+    assert row("mcq", "(C)")["reward_model"]["ground_truth"] == "C"
+    call = {"inputs": [[1, "a"], [2, "b"]], "outputs": [["a"], "bb"], "fn_name": "f"}
+    code = row("code", tests=json.dumps(call))
+    assert code["data_source"] == "apps"
+    verl_tests = json.loads(code["reward_model"]["ground_truth"])
+    assert verl_tests["inputs"] == ['1\n"a"', '2\n"b"'] and from_verl_tests(verl_tests) == call
+    asserts = row("code", tests=json.dumps({"test_list": ["assert f(1) == 2"]}))
+    assert asserts["data_source"] == "raydistill/code"
+    chosen = row("math", "#### 1", data_sources={"math": "math_dapo"})
+    assert chosen["data_source"] == "math_dapo"
+    assert row("proofs", "x")["data_source"] == "raydistill/proofs"
+    table = records.table([maths, code, asserts], SCHEMAS["verl"])
+    assert table.column("extra_info").to_pylist()[0]["domain"] == "math"
+
+
+def test_verl_and_llamafactory_keys():
+    cfg = options("verl", {"data_sources": {"math": "math_dapo"}})
+    assert (cfg.data_sources.math, cfg.data_sources.code) == ("math_dapo", "apps")
+    with pytest.raises(ExportError, match="does not take key 'data_sources.math'"):
+        options("trl_sft", {"data_sources.math": "x"})
+    with pytest.raises(ExportError, match="data_sources"):
+        options("verl", {"data_sources.math": " "})
+    assert options("sharegpt_pairs", {"llamafactory.template": "llama3"}).llamafactory.template \
+        == "llama3"
+    with pytest.raises(ExportError, match="does not take key 'llamafactory.model'"):
+        options("trl_dpo", {"llamafactory.model": "m"})
+
+
+def test_raydistill_reward_for_verl_scores_and_refuses_errors():
+    from raydistill.export.verl_reward import RewardError, compute_score
+
+    good = compute_score("lighteval/MATH", "<think>8 * 7</think>\n\n$\\boxed{56}$", "56",
+                         {"domain": "math"})
+    assert (good["score"], good["acc"], good["verdict"]) == (1.0, True, "pass")
+    wrong = compute_score("lighteval/MATH", "<think>8 * 7</think>\n\n$\\boxed{54}$", "56")
+    assert (wrong["score"], wrong["reason"]) == (0.0, "wrong_answer")
+    # The answer only inside the reasoning is no answer.
+    assert compute_score("lighteval/MATH", "<think>\\boxed{56}</think> hmm", "56")["score"] == 0
+    # A gold that reads as no answer: an error verdict, never a 0 unless asked for.
+    with pytest.raises(RewardError, match="verifier_error"):
+        compute_score("raydistill/math", "<think>x</think> \\boxed{1}", "")
+    scored = compute_score("raydistill/math", "<think>x</think> \\boxed{1}", "", error_score=0.0)
+    assert (scored["score"], scored["verdict"]) == (0.0, "error")
+    with pytest.raises(RewardError, match="names no raydistill domain"):
+        compute_score("openai/gsm8k", "#### 1", "1")
+
+
+def test_llamafactory_file_takes_the_rows_system_and_covers_the_longest_sample(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+    import yaml
+
+    from raydistill.config import OutputConfig
+    from raydistill.export.llamafactory import write_training_file
+    from raydistill.output.location import OutputLocation
+
+    out = OutputLocation(OutputConfig(uri=str(tmp_path / "run")))
+    (tmp_path / "run" / "all").mkdir(parents=True)
+    # The longest sample with a response counts; one without (a prompt too long) does not.
+    pq.write_table(pa.table({"prompt_tokens": [100, 5000, 300],
+                             "completion_tokens": [900, 0, None]}),
+                   tmp_path / "run" / "all" / "part-0.parquet")
+    export = tmp_path / "export"
+    (export / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"system": ["Think, then answer.", "Think, then answer."]}),
+                   export / "data" / "part-00000.parquet")
+    (export / "data" / "part-00000.jsonl").write_text(
+        json.dumps({"system": "", "conversations": [{"from": "human", "value": "x" * 3_000_000}]})
+        + "\n")
+    fs = pafs.LocalFileSystem()
+    cfg = options("sharegpt_pairs", {"llamafactory": {"model": "my/base"}})
+    name = write_training_file(out, fs, str(export), "sharegpt_pairs", "mine", cfg,
+                               [str(export / "data" / "part-00000.parquet")], "parquet")
+    written = yaml.safe_load((export / name).read_text())
+    assert name == "llamafactory_dpo.yaml"
+    assert (written["stage"], written["dataset"], written["dataset_dir"]) == (
+        "dpo", "mine", str(export))
+    assert (written["default_system"], written["model_name_or_path"]) == (
+        "Think, then answer.", "my/base")
+    assert 1000 * 1.1 + 64 <= written["cutoff_len"] <= 1536
+    name = write_training_file(out, fs, str(export), "sharegpt", "mine", options("sharegpt"),
+                               [str(export / "data" / "part-00000.jsonl")], "jsonl")
+    written = yaml.safe_load((export / name).read_text())
+    assert (written["stage"], written["default_system"]) == ("sft", "")
+    assert written["model_name_or_path"] is None and written["bf16"] is False
