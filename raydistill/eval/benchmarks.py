@@ -123,6 +123,9 @@ def check_benchmarks(benchmarks: list[Benchmark], endpoint: str | None) -> None:
         if not rows:
             raise ConfigError(f"{where} has no problems ({b.dataset.path})")
         usable = [r for r in rows if r["input_error"] is None]
+        answer_field = b.dataset.answer_field or presets.get(b.dataset.preset).answer
+        if not usable and all(repr(answer_field) in r["input_error"] for r in rows):
+            raise ConfigError(f"{where} has no gold answers: {rows[0]['input_error']}")
         if not usable:
             raise ConfigError(f"{where}: its first problems cannot be used: "
                               f"{rows[0]['input_error']}")

@@ -211,7 +211,7 @@ def write_results(out: OutputLocation, result: dict[str, Any], table: pa.Table) 
     pq.write_table(table, sink)
     write_bytes_atomic(out.fs, f"{out.root}/eval_problems.parquet", sink.getvalue().to_pybytes())
     write_bytes_atomic(out.fs, f"{out.root}/eval.json",
-                       json.dumps(result, indent=2, sort_keys=True).encode())
+                       json.dumps(result, indent=2).encode())
     write_bytes_atomic(out.fs, f"{out.root}/eval.md", render_markdown(result).encode())
     write_bytes_atomic(out.fs, f"{out.root}/eval.html", render_html(result).encode())
 
