@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("raydistill.serve", "a local OpenAI-compatible vLLM server for a teacher"),
     "export": ("raydistill.export.__main__", "write a run's traces in a trainer's format"),
     "loop": ("raydistill.loop.__main__", "the self-bootstrapping generate/train loop"),
+    "eval": ("raydistill.eval.__main__", "evaluate the teacher model on benchmarks (conf=NAME)"),
+    "compare": ("raydistill.eval.compare", "evaluations side by side (URI ... --out DIR)"),
 }
 
 

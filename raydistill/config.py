@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
 from raydistill.errors import ConfigError
+from raydistill.eval.config import EvalConfig
 from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
 from raydistill.loop.config import LoopConfig
@@ -196,6 +197,8 @@ class Config:
     # Self-bootstrapping rounds and their fine-tuning (python -m raydistill.loop).
     loop: LoopConfig = field(default_factory=LoopConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    # Benchmarks and protocol of `raydistill eval` (raydistill/eval).
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def conf_path(name: str) -> Path:

@@ -25,7 +25,7 @@ FORMATS = ("sharegpt", "sharegpt_pairs", "openai", "trl_sft", "trl_dpo", "verl")
 PAIR_FORMATS = ("sharegpt_pairs", "trl_dpo")
 STYLES = ("think", "bespoke")
 TARGETS = ("thought_solution", "solution", "thought")
-ROWS = ("verified", "all")
+ROWS = ("verified", "checked", "all")
 PICKS = ("first", "shortest", "random")
 PAIR_RULES = ("correct_vs_incorrect", "length")
 PAIR_PICKS = ("random", "shortest", "longest", "lowest_perplexity", "highest_perplexity")
@@ -95,7 +95,8 @@ class ExportConfig:
     target: str = "thought_solution"
     # System prompt; null = the style's (bespoke) or the one the teacher was sent; "" = none.
     system: str | None = None
-    # verified: rows that passed; all: every row with a response.
+    # verified: rows that passed; checked: rows the verifier passed, also those the trace
+    # filters then removed; all: every row with a response.
     rows: str = "verified"
     # At most k samples per problem (null = all), chosen by `pick`.
     k: int | None = None

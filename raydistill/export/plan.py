@@ -71,13 +71,14 @@ from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
 from raydistill.ray_session import configure_data, init_ray
+from raydistill.reasons import FILTERED_PREFIX
 from raydistill.stages import Stage, check_plan, map_call
 
 logger = logging.getLogger(__name__)
 
 # The all/ columns an export reads (texts, the prompt, what choices rank by).
 COLUMNS = ["problem_id", "sample_idx", "source", "source_index", "domain", "problem",
-           "ground_truth_solution", "test_cases", "verified", "verdict", "response",
+           "ground_truth_solution", "test_cases", "verified", "verdict", "reason", "response",
            "reasoning", "solution", "finish_reason", "think_closed", "completion_tokens",
            "messages", "perplexity"]
 # Set by configure_data (ray.parquet_footer_readers).
@@ -152,6 +153,9 @@ def _problem_rows(fmt: str, rows: list[dict[str, Any]], cfg: ExportConfig,
             left["no_response"] += 1
         elif cfg.rows == "verified" and not row["verified"]:
             left["not_verified"] += 1
+        elif cfg.rows == "checked" and not (row["verified"] or (row.get("reason") or "")
+                                            .startswith(FILTERED_PREFIX)):
+            left["not_checked_correct"] += 1
         else:
             eligible.append(row)
     chosen = choose(eligible, cfg.k, cfg.pick, cfg.seed)

@@ -13,6 +13,9 @@ releases on the Hugging Face hub:
   parser). Rows with an empty or unreadable ``input_output`` become input errors.
 - ``humaneval`` (openai_humaneval): ``prompt`` (also the starter code), ``test``,
   ``entry_point``; gold is ``canonical_solution``.
+- ``livecodebench`` (livecodebench/code_generation_lite): ``question_content``,
+  ``starter_code`` and the public tests (stdin, or functional calls of
+  ``metadata.func_name`` with one JSON argument per input line).
 - ``mbpp`` (mbpp, config full): ``text``, ``test_list``, ``test_setup_code``; the
   problem lists the tests, as in the MBPP paper, since they name the function.
 - multiple choice, the problem lists the options as ``A) ...`` and gold is the
@@ -127,6 +130,43 @@ def _first_solution(value: Any) -> str:
         solutions[0], str) else ""
 
 
+def _json_field(raw: Mapping[str, Any], name: str) -> Any:
+    value = raw.get(name)
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise RowError(f"field {name!r} is not JSON: {exc}") from None
+    return value
+
+
+def _livecodebench(raw: Mapping[str, Any], question: str, answer: str) -> dict[str, str]:
+    """LiveCodeBench's public tests: stdin tests, or calls of ``metadata.func_name``.
+
+    A functional test's input holds one JSON argument per line (LeetCode style, called
+    as ``Solution().func_name``). The private tests ship pickled, which is not read.
+    """
+    problem = text_field(raw, question)
+    starter = text_field(raw, "starter_code", required=False)
+    cases = _json_field(raw, "public_test_cases")
+    if not isinstance(cases, list) or not cases or not all(isinstance(c, dict) for c in cases):
+        raise RowError("field 'public_test_cases' is not a list of tests")
+    if {c.get("testtype") for c in cases} == {"functional"}:
+        name = (_json_field(raw, "metadata") or {}).get("func_name")
+        if not name:
+            raise RowError("functional tests without metadata.func_name")
+        try:
+            args = [[json.loads(line) for line in str(c["input"]).splitlines()] for c in cases]
+            outputs = [json.loads(str(c["output"])) for c in cases]
+        except (KeyError, json.JSONDecodeError) as exc:
+            raise RowError(f"functional test is not JSON: {exc}") from None
+        tests: dict[str, Any] = {"inputs": args, "outputs": outputs, "fn_name": name}
+    else:
+        tests = {"inputs": [str(c.get("input", "")) for c in cases],
+                 "outputs": [str(c.get("output", "")) for c in cases]}
+    return _fields(problem, "", _checked_tests(tests, starter), starter)
+
+
 def _humaneval(raw: Mapping[str, Any], question: str, answer: str) -> dict[str, str]:
     prompt = text_field(raw, question)
     tests = {"test": text_field(raw, "test"), "entry_point": text_field(raw, "entry_point")}
@@ -224,6 +264,7 @@ PRESETS: dict[str, Preset] = {
     "arc": Preset("mcq", "question", "answerKey", _choices("choices")),
     "sciq": Preset("mcq", "question", "correct_answer", _shuffled(_DISTRACTORS)),
     "gpqa": Preset("mcq", "Question", "Correct Answer", _shuffled(_GPQA_WRONG)),
+    "livecodebench": Preset("code", "question_content", "", _livecodebench),
 }
 
 # Without a preset: question/answer text, checked as math unless the domain says otherwise.
