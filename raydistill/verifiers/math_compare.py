@@ -41,7 +41,14 @@ from raydistill.verifiers.math_answers import (
     is_broken_mixed,
     normalise,
 )
-from raydistill.verifiers.math_forms import as_interval, list_items, named, split_top, tuple_items
+from raydistill.verifiers.math_forms import (
+    as_interval,
+    list_items,
+    named,
+    split_top,
+    tuple_items,
+    variables,
+)
 
 # math-verify warns on every call made with its timeouts switched off.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -138,7 +145,10 @@ def same_answer(gold: str, answer: str) -> tuple[bool | None, str]:
     if _ELLIPSIS.search(gold) or _ELLIPSIS.search(answer):
         return _same_sequence(gold, answer)
     for text, other in ((gold, answer), (answer, gold)):
-        if _DECIMAL_COMMA.fullmatch(text) and _DECIMAL_POINT.fullmatch(other):
+        # "3,5" is 3.5 against a number ("la réponse est 5,5" is not the set {5, 5})
+        whole = re.fullmatch(r"-?\d+,0+", text)  # "3,0" may be the list {3, 0}
+        if _DECIMAL_COMMA.fullmatch(text) and (_DECIMAL_POINT.fullmatch(other) or (
+                _NUMERAL.fullmatch(other) and not whole)):
             equal = float(text.replace(",", ".")) == float(other)
             return equal, f"decimal comma {answer!r} vs {gold!r}"
     gold_pct, answer_pct = _PERCENT.search(gold), _PERCENT.search(answer)
@@ -154,6 +164,9 @@ def same_answer(gold: str, answer: str) -> tuple[bool | None, str]:
                 gold_plain, f"\\frac{{{answer_plain}}}{{100}}")
             same, detail = _math_verify(*scaled)
         return same, detail
+    gold_variables, answer_variables = variables(gold), variables(answer)
+    if gold_variables and answer_variables and gold_variables != answer_variables:
+        return False, f"inequality in {sorted(answer_variables)}, not {sorted(gold_variables)}"
     return _math_verify(as_interval(gold), as_interval(answer))
 
 
@@ -195,6 +208,8 @@ def _rows_of(text: str, width: int) -> Rows | None:
     """A bare answer as rows of ``width`` values: ``2, 3`` (width 1), ``(4, 5)`` or ``4, 5``."""
     if re.search(r"(?<![<>\\])=|<|>|\\[lg]e|\\[lg]t\b", text):
         return None  # an equation or inequality is no bare value
+    if width > 1 and text.strip().startswith("\\{"):
+        return []  # a set has no order: no row of named values
     items, _ = list_items(text)
     if width == 1:
         return [[item] for item in items]

@@ -115,6 +115,21 @@ def as_interval(text: str) -> str:
     return text
 
 
+def variables(text: str) -> set[str]:
+    """The variable of each one-variable inequality in ``text`` (``x < -1 or x > 4``: x).
+
+    >>> sorted(variables(r"5 > y")), sorted(variables(r"x < -1 \\text{ or } t \\ge 4"))
+    (['y'], ['t', 'x'])
+    """
+    found = set()
+    for part in _OR.split(text.strip()):
+        for pattern, group in ((_CHAIN, 3), (_VAR_FIRST, 2), (_BOUND_FIRST, 4)):
+            if match := pattern.fullmatch(part.strip()):
+                found.add(match[group])
+                break
+    return found
+
+
 def split_top(text: str, separator: re.Pattern[str]) -> list[str]:
     """``text`` split where ``separator`` matches outside brackets and braces."""
     items, depth, start, i = [], 0, 0, 0
