@@ -77,7 +77,7 @@ _BRACKETS = re.compile(r"([(\[])([^()\[\]]*)([)\]])")
 # A mixed number: "2 1/2", "-2 1/2", "1 000 1/2", "2\frac{1}{2}", "+11 5/6".
 _WHOLE = r"\d{1,3}(?:(?:,|\\,|\{,\}|\\ |\\!|~| |\u00a0|\u202f)\d{3})+|\d+"
 _MIXED = re.compile(rf"([+-]?)\s*({_WHOLE})(?:[ \u00a0]+(\d+)\s*/\s*(\d+)"
-                    rf"|\s*\\[dt]?frac\s*\{{\s*(\d+)\s*\}}\s*\{{\s*(\d+)\s*\}})")
+                    rf"|(?:\s|\\[,;: ]|~)*\\[dt]?frac\s*\{{\s*(\d+)\s*\}}\s*\{{\s*(\d+)\s*\}})")
 # LaTeX thousands separators written around a comma: "11,\! 111", "14 {, }916".
 _SPACED_COMMA = re.compile(r"(?<=\d)\s*(?:,\\!|\{\s*,\s*\})\s*(?=\d{3}(?!\d))")
 _PERCENT_WORD = re.compile(r"(?<=[\d}])\s*(?:percent(?:age)?|per\s*cent|pct)\.?\s*$", re.I)
@@ -297,7 +297,7 @@ def clean(answer: str) -> str:
     A multi-line answer (a matrix) becomes one line: math-verify's ``$...$`` is one
     line. A mixed number becomes an improper fraction (``-2 1/2`` is ``-\\frac{5}{2}``).
     """
-    answer = _SPACED_COMMA.sub("{,}", answer)
+    answer = _SPACED_COMMA.sub("{,}", answer.replace("\u2212", "-"))  # U+2212 is a minus
     split_number = re.search(r"\d\s*\n\s*\d+\s*/", answer)  # "11\n5/6" is no mixed number
     answer = " ".join(_DISPLAY.sub("", answer).replace("\\$", "").split())
     if as_time(answer):

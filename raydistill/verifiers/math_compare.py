@@ -221,6 +221,17 @@ def _rows_of(text: str, width: int) -> Rows | None:
     return None
 
 
+def _same_ratio(gold: str, answer: str) -> bool:
+    """``7:32`` against ``7:32`` term by term, or against one value (``\\frac{7}{32}``)."""
+    gold_terms, answer_terms = gold.split(":"), answer.split(":")
+    if len(answer_terms) > 1:
+        return len(gold_terms) == len(answer_terms) and all(
+            same_answer(g, a)[0] is True for g, a in zip(gold_terms, answer_terms, strict=True))
+    if len(gold_terms) != 2:
+        return False
+    return same_answer(f"\\frac{{{gold_terms[0]}}}{{{gold_terms[1]}}}", answer)[0] is True
+
+
 def _same_listing(gold: str, answer: str) -> tuple[bool | None, str] | None:
     r"""Lists of named values (``AB=4, CD=5`` vs ``4, 5``) or joined by words; None otherwise.
 
@@ -239,6 +250,9 @@ def _same_listing(gold: str, answer: str) -> tuple[bool | None, str] | None:
         order = [answer_names.index(name) for name in gold_names]
         answer_rows = [[row[i] for i in order] for row in answer_rows]
         return _same_rows(gold_rows, answer_rows), detail
+    if gold_table and len(gold_table[0]) == 1 and ":" in gold_table[0][0] and (
+            len(gold_table[1]) == 1):  # S_1:S_2 = 7:32 is a ratio, not a clock time
+        return _same_ratio(gold_table[1][0][0], answer), detail
     if gold_table or answer_table:
         names, rows = gold_table or answer_table  # type: ignore[misc]
         other = answer if gold_table else gold

@@ -200,6 +200,8 @@ def named(text: str) -> tuple[tuple[str, ...], list[list[str]]] | None:
 
     >>> named("AB=4, CD=5"), named(r"a=4,\,-8"), named("x + y = 3")
     ((('ab', 'cd'), [['4', '5']]), (('a',), [['4'], ['-8']]), None)
+    >>> named("x_1 = 2, x_2 = 3"), named("a_3 = 2, a_{37} = 19")
+    ((('x',), [['2'], ['3']]), (('a_3', 'a_37'), [['2', '19']]))
     """
     groups = split_top(_SPACING.sub(" ", text), _GROUP_JOINER)
     names: list[str] = []
@@ -235,4 +237,9 @@ def named(text: str) -> tuple[tuple[str, ...], list[list[str]]] | None:
         rows.append(row)
     if not names or not all(len(row) == len(names) for row in rows):
         return None
+    bases = {re.sub(r"_\d+$", "", name) for name in names}
+    indices = [re.search(r"_(\d+)$", name) for name in names]
+    if len(rows) == 1 and len(bases) == 1 and all(indices) and sorted(
+            int(index[1]) for index in indices if index) == list(range(1, len(names) + 1)):
+        return (bases.pop(),), [[value] for value in rows[0]]  # x_1 = 2, x_2 = 3: the roots
     return tuple(names), rows
