@@ -20,6 +20,7 @@ from raydistill.verifiers.math_forms import as_interval, list_items, named, vari
     (r"3 \ge x > -1", "(-1, 3]"),
     (r"x \leqslant 4", r"(-\infty, 4]"),
     ("x < -1 or x >= 4", r"(-\infty, -1) \cup [4, \infty)"),
+    (r"\{x \mid x < 5\}", r"(-\infty, 5)"),
 ])
 def test_inequalities_are_intervals(text, interval):
     assert as_interval(text) == interval
@@ -72,6 +73,8 @@ def test_list_items_and_whether_words_joined_them():
     ("x=2 or x=3", r"\{3, 2\}", True),
     ("x=2 or x=3", "(2, 3)", False),  # an interval, or a point: no set of two roots
     ("x=2 or x=3", "2", False),
+    (r"x \in \{2, 3\}", "x = 3 or x = 2", True),
+    (r"x \in \{2, 3\}", "x = 3 or x = 4", False),
     ("x = 1 or x = -1", r"\pm 1", True),
     ("x = 1 or x = -1", r"\pm 2", False),
     ("S_1:S_2=7:32", "7:32", True),
@@ -128,3 +131,5 @@ def test_a_prose_gold_gives_its_announced_answer():
     assert gold_answer(gold) == r"28 \%"
     assert gold_answer("$1$ and $2$ and $3$") == "1, 2, 3"
     assert gold_answer(r"$\$16386.17$") == "16386.17"
+    steps = r"So $\boxed{200}$ and then $\boxed{255}$. Final Answer: The final answer is $10,455$."
+    assert gold_answer(steps) == "10455"  # the boxes were steps

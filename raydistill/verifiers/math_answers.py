@@ -261,6 +261,9 @@ def gold_answer(solution: str) -> str:
     if "####" in solution:
         return clean(solution.rsplit("####", 1)[1].strip())
     found = [b for b in boxes(solution) if b[2] is not None]
+    final_lines = list(_FINAL_LINE.finditer(solution))
+    if final_lines and found and final_lines[-1].start() > found[-1][1]:
+        found = []  # "... $\boxed{200}$ ... Final Answer: 10455": the boxes were steps
     if found:
         unique = list(dict.fromkeys(b[2].strip() for b in found))
         return clean(", ".join(unique))

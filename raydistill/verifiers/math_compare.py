@@ -206,6 +206,7 @@ def _same_rows(gold_rows: Rows, answer_rows: Rows) -> bool:
 
 def _rows_of(text: str, width: int) -> Rows | None:
     """A bare answer as rows of ``width`` values: ``2, 3`` (width 1), ``(4, 5)`` or ``4, 5``."""
+    text = as_interval(text)  # x \in \{2, 3\} is the set
     if re.search(r"(?<![<>\\])=|<|>|\\[lg]e|\\[lg]t\b", text):
         return None  # an equation or inequality is no bare value
     if width > 1 and text.strip().startswith("\\{"):

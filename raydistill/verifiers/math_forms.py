@@ -32,6 +32,7 @@ _VAR_FIRST = re.compile(rf"(-)?\s*{_VAR}\s*{_REL}\s*{_BOUND}")
 _BOUND_FIRST = re.compile(rf"{_BOUND}\s*{_REL}\s*(-)?\s*{_VAR}")
 _OR = re.compile(r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee)\s*")
 _IN_SET = re.compile(r"[a-zA-Z]\s*\\in\s*(.+)")
+_SET_BUILDER = re.compile(r"\\\{\s*([a-zA-Z])\s*(?:\\mid|\||:)\s*(.+?)\s*\\\}")
 
 # What separates the items of a list besides a comma: words and spacing commands.
 _JOINER = re.compile(
@@ -79,7 +80,8 @@ def as_interval(text: str) -> str:
     r"""``-2 \le x < 7`` as ``[-2, 7)``; ``x > 3`` as ``(3, \infty)``; other text unchanged.
 
     The sides may be swapped (``3 < x``), both negated (``-x > -3``), the signs
-    written ``\lt``/``\gt``/``\leqslant``; ``x \in S`` is ``S``.
+    written ``\lt``/``\gt``/``\leqslant``; ``x \in S`` is ``S``,
+    and so is ``\{x \mid S\}``.
 
     >>> as_interval(r"x < -1 \text{ or } x \ge 4")
     '(-\\infty, -1) \\cup [4, \\infty)'
@@ -112,6 +114,8 @@ def as_interval(text: str) -> str:
         return _one_sided(upper, _strict(op), _negated(bound) if minus else bound.strip())
     if member := _IN_SET.fullmatch(text):
         return member[1].strip()
+    if (builder := _SET_BUILDER.fullmatch(text)) and variables(builder[2]) == {builder[1]}:
+        return as_interval(builder[2])  # \{x \mid x < 5\}
     return text
 
 
