@@ -133,3 +133,58 @@ def test_a_prose_gold_gives_its_announced_answer():
     assert gold_answer(r"$\$16386.17$") == "16386.17"
     steps = r"So $\boxed{200}$ and then $\boxed{255}$. Final Answer: The final answer is $10,455$."
     assert gold_answer(steps) == "10455"  # the boxes were steps
+
+
+# Every way a gold lists the roots 2 and 3, against every way a response boxes them.
+LISTED_GOLDS = ["2, 3", r"\{2,3\}", "x=2 or x=3", r"2 \text{ and } 3", "2 and 3", "$2$ and $3$",
+                "x = 2, x = 3", "x_1 = 2, x_2 = 3", "x=2, 3", "2; 3", "2 or 3", r"x \in \{2, 3\}",
+                r"$x=2$ or $x=3$", r"\boxed{2}, \boxed{3}", r"x_{1}=2,\ x_{2}=3", r"\{3, 2\}",
+                r"x=2 \quad \text{or} \quad x=3"]
+BOXED_ANSWERS = [r"$\boxed{2}$ and $\boxed{3}$", r"$x=\boxed{2}$ or $x=\boxed{3}$",
+                 r"\boxed{3}, \boxed{2}", "\\[\\boxed{2}\\]\n\\[\\boxed{3}\\]",
+                 r"$\boxed{2} \quad \text{and} \quad \boxed{3}$",
+                 r"\boxed{x=2} \text{ or } \boxed{x=3}",
+                 r"$x_1 = \boxed{2}$, $x_2 = \boxed{3}$", r"\boxed{x = 2 \text{ or } x = 3}",
+                 r"\boxed{\{2, 3\}}", r"\boxed{2}\text{ and }\boxed{3}", r"\boxed{x = 2, 3}",
+                 r"The solutions are \(\boxed{2}\) and \(\boxed{3}\)."]
+NEAR_MISSES = [r"$\boxed{2}$ and $\boxed{4}$", r"$\boxed{2}$",
+               r"$\boxed{2}$, $\boxed{3}$ and $\boxed{4}$", r"\boxed{[2, 3]}",
+               r"\boxed{x=2} \text{ or } \boxed{x=-3}"]
+
+
+def test_every_listed_gold_against_every_boxed_answer():
+    from raydistill.verifiers.math_compare import compare
+
+    wrong = [(gold, answer) for gold in LISTED_GOLDS for answer in BOXED_ANSWERS
+             if compare(gold, answer)[0] != "pass"]
+    wrong += [(gold, answer) for gold in LISTED_GOLDS for answer in NEAR_MISSES
+              if compare(gold, answer)[0] == "pass"]
+    naming_x = [gold for gold in LISTED_GOLDS if gold.startswith("x") or "$x" in gold]
+    wrong += [(gold, "x = 2, y = 3") for gold in naming_x  # two unknowns are not two roots
+              if compare(gold, r"\boxed{x = 2, y = 3}")[0] == "pass"]
+    assert not wrong
+
+
+INEQUALITIES = [  # (gold, the same set written otherwise, near misses)
+    ("x<5", [r"x \lt 5", "5 > x", r"5 \gt x", "-x > -5", r"x \in (-\infty, 5)",
+             r"\{x \mid x < 5\}"],
+     [r"x \le 5", "x > 5", "5 < x", "-x < -5", "-x > 5", "x < -5", r"(-\infty, 5]",
+      "y < 5"]),
+    (r"x \ge -2", [r"-2 \le x", r"-x \le 2", r"x \geqslant -2", r"[-2, \infty)",
+                    "x ⩾ -2"],
+     [r"-2 < x", r"x > -2", r"-x \ge 2", r"x \le -2", r"(-2, \infty)"]),
+    (r"-1 < x \le 3", [r"3 \ge x > -1", r"x \in (-1, 3]", r"-1 \lt x \leq 3"],
+     [r"-1 \le x \le 3", r"3 > x > -1", "(-1, 3)"]),
+    (r"(-\infty, 2) \cup (5, \infty)", [r"x < 2 \text{ or } x > 5", r"2 > x \text{ or } x > 5"],
+     [r"x < 2 \text{ or } x \ge 5", r"2 < x < 5"]),
+]
+
+
+def test_every_inequality_written_otherwise():
+    from raydistill.verifiers.math_compare import compare
+
+    wrong = [(gold, answer) for gold, same, _ in INEQUALITIES for answer in same
+             if compare(gold, rf"\boxed{{{answer}}}")[0] != "pass"]
+    wrong += [(gold, answer) for gold, _, near in INEQUALITIES for answer in near
+              if compare(gold, rf"\boxed{{{answer}}}")[0] == "pass"]
+    assert not wrong

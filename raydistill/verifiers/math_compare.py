@@ -247,7 +247,9 @@ def _same_listing(gold: str, answer: str) -> tuple[bool | None, str] | None:
     if gold_table and answer_table:
         (gold_names, gold_rows), (answer_names, answer_rows) = gold_table, answer_table
         if sorted(gold_names) != sorted(answer_names) or len(set(gold_names)) != len(gold_names):
-            return None  # other names: math-verify compares the relations
+            if len(gold_rows) * len(gold_names) == len(answer_rows) * len(answer_names) == 1:
+                return None  # "y = 2x" vs "f(x) = 2x": math-verify compares the relations
+            return False, detail  # x = 2 or x = 3 is not x = 2, y = 3
         order = [answer_names.index(name) for name in gold_names]
         answer_rows = [[row[i] for i in order] for row in answer_rows]
         return _same_rows(gold_rows, answer_rows), detail
