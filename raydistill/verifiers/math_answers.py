@@ -213,7 +213,10 @@ def _announced(text: str) -> str | None:
 
 
 def _first_sentence(text: str) -> str:
-    """``text`` up to its first full stop outside math ("$28\\%$. I hope it is correct.")."""
+    """``text`` up to its first full stop outside math ("$28\\%$. I hope it is correct.").
+
+    Not at "!": "The answer is 5!" may be a factorial.
+    """
     math, depth, i = False, 0, 0
     while i < len(text):
         char = text[i]
@@ -227,7 +230,7 @@ def _first_sentence(text: str) -> str:
             continue
         depth += (char == "{") - (char == "}")
         if not math and depth == 0 and (char in "。！？" or (
-                char in ".!?" and (i + 1 == len(text) or text[i + 1].isspace()))):
+                char in ".?" and (i + 1 == len(text) or text[i + 1].isspace()))):
             return text[:i]
         i += 1
     return text
