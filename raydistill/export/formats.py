@@ -1,7 +1,7 @@
 """Pure row builders: one ``all/`` row (or a pair, or a problem) -> one row of a trainer's format.
 
 No Ray, no I/O: each builder takes plain dicts and the export options and returns
-a plain dict, checked here by doctests and in ``tests/test_export_formats.py``.
+a plain dict, checked here by doctests and in ``tests/unit/export/test_export_formats.py``.
 
 >>> row = {"problem_id": "p1", "sample_idx": 0, "reasoning": "2 + 2 = 4", "solution": "4",
 ...        "messages": [{"role": "user", "content": "What is 2+2?"}]}

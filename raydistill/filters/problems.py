@@ -52,7 +52,7 @@ ENDS = pa.schema([("ordinal", pa.int64()), ("problem_id", pa.string()),
 # Bucket rows per shuffle partition: ~24 bytes each, so ~50 MB per reducer's block.
 # A bucket must stay in one block (split, it would miss pairs): a key-hashed
 # ``repartition`` gives exactly one block per partition, never split at the 128 MiB
-# block-size target (tests/test_filters_run.py checks it under a 1 KiB target).
+# block-size target (tests/integration/test_filters.py checks it under a 1 KiB target).
 BUCKET_ROWS_PER_PARTITION = 2_000_000
 
 

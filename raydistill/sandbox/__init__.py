@@ -2,8 +2,9 @@
 
 Threat model. The program is model output; assume it tries to escape, to exhaust
 the host, to read secrets or to fake a pass. Each property below has an attacking
-test in ``tests/test_sandbox.py`` or ``tests/test_sandbox_attacks.py`` (the latter
-in every test style: stdin/stdout, call-based, HumanEval ``check``, MBPP asserts).
+test in ``tests/unit/sandbox/test_sandbox.py`` or
+``tests/unit/sandbox/test_sandbox_attacks.py`` (the latter in every test style:
+stdin/stdout, call-based, HumanEval ``check``, MBPP asserts).
 
 Protected against:
 

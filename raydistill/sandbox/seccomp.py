@@ -3,7 +3,7 @@
 :mod:`raydistill.sandbox` hands it to bubblewrap (``--seccomp FD``). libseccomp
 keeps the syscall numbers per architecture and emits the architecture check
 (other ABIs, x32 and i386 included, kill the process). What is denied and why
-is in that module's threat model; ``tests/test_sandbox_attacks.py`` calls every
+is in that module's threat model; ``tests/unit/sandbox/test_sandbox_attacks.py`` calls every
 denied syscall from inside the sandbox and checks the answer.
 """
 

@@ -33,7 +33,22 @@ from typing import Any
 import sympy
 from math_verify import parse, verify
 
-from raydistill.verifiers.math_answers import as_time, as_word, final_answer, gold_answer, normalise
+from raydistill.verifiers.math_answers import (
+    as_time,
+    as_word,
+    final_answer,
+    gold_answer,
+    is_broken_mixed,
+    normalise,
+)
+from raydistill.verifiers.math_forms import (
+    as_interval,
+    list_items,
+    named,
+    split_top,
+    tuple_items,
+    variables,
+)
 
 # math-verify warns on every call made with its timeouts switched off.
 logging.getLogger("math_verify").setLevel(logging.ERROR)
@@ -53,56 +68,10 @@ _ELLIPSIS = re.compile(r"\\[lc]?dots|\.\.\.|…")
 _PERCENT = re.compile(r"\s*\\?%\s*$")
 _DECIMAL_COMMA = re.compile(r"-?0,\d+|-?\d+,(?:\d{1,2}|\d{4,})")
 _DECIMAL_POINT = re.compile(r"-?\d+\.\d+")
-_LE = r"(?:<|\\le(?:q|qslant)?|≤|<=)"
-_GE = r"(?:>|\\ge(?:q|qslant)?|≥|>=)"
-_VAR = r"[a-zA-Z]"
-_BOUND = r"(-?[^<>=\\,]+?|-?\\infty|-?\\frac\{[^{}]*\}\{[^{}]*\}|-?\\sqrt\{[^{}]*\})"
-_CHAIN = re.compile(rf"{_BOUND}\s*({_LE})\s*{_VAR}\s*({_LE})\s*{_BOUND}")
-_ONE_SIDED = re.compile(rf"{_VAR}\s*({_LE}|{_GE})\s*{_BOUND}")
-_OR = re.compile(r"\s*(?:\\text\{\s*or\s*\}|\bor\b|\\lor|\\vee)\s*")
-_IN_SET = re.compile(rf"{_VAR}\s*\\in\s*(.+)")
-
-
-def _as_interval(text: str) -> str:
-    r"""``-2 \le x < 7`` as ``[-2, 7)``; ``x > 3`` as ``(3, \infty)``; other text unchanged.
-
-    >>> _as_interval(r"x < -1 \text{ or } x \ge 4")
-    '(-\\infty, -1) \\cup [4, \\infty)'
-    """
-    text = text.strip()
-    parts = _OR.split(text)
-    if len(parts) > 1:
-        converted = [_as_interval(part) for part in parts]
-        if all(new != old.strip() for new, old in zip(converted, parts, strict=True)):
-            return " \\cup ".join(converted)
-        return text
-    if chain := _CHAIN.fullmatch(text):
-        low, op1, op2, high = chain.groups()
-        return (f"{'(' if op1 == '<' else '['}{low.strip()}, "
-                f"{high.strip()}{')' if op2 == '<' else ']'}")
-    if one := _ONE_SIDED.fullmatch(text):
-        op, bound = one[1], one[2].strip()
-        strict = op in ("<", ">")
-        if re.fullmatch(_LE, op):
-            return f"(-\\infty, {bound}{')' if strict else ']'}"
-        return f"{'(' if strict else '['}{bound}, \\infty)"
-    if member := _IN_SET.fullmatch(text):
-        return member[1].strip()
-    return text
-
-
-def _top_level_items(text: str) -> list[str]:
-    items, depth, current = [], 0, ""
-    for char in text:
-        depth += char in "([{" and 1 or (char in ")]}" and -1 or 0)
-        if char == "," and depth == 0:
-            items.append(current.strip())
-            current = ""
-        else:
-            current += char
-    items.append(current.strip())
-    return [item for item in items if item]
-
+_COMMA = re.compile(r"\s*,\s*")
+_NUMERAL = re.compile(r"-?\d+(?:\.\d+)?")
+# Lists longer than this are left to math-verify's set comparison (matching is quadratic).
+MAX_MATCHED_ITEMS = 12
 
 def _parse(text: str) -> list[Any]:
     text = normalise(text)
@@ -160,6 +129,10 @@ def same_answer(gold: str, answer: str) -> tuple[bool | None, str]:
         return same_answer(gold_choice[1], answer)
     if answer_choice and answer_choice[1] and not gold_choice:
         return same_answer(gold, answer_choice[1])
+    if is_broken_mixed(gold) or is_broken_mixed(answer):  # "11 7/6": neither 11 + 7/6 nor 77/6
+        return False, f"not a mixed number: {answer!r} vs {gold!r}"
+    if (listed := _same_listing(gold, answer)) is not None:
+        return listed
     gold_time, answer_time = as_time(gold), as_time(answer)
     if gold_time or answer_time:
         return gold_time == answer_time, f"time {answer!r} vs {gold!r}"
@@ -172,23 +145,136 @@ def same_answer(gold: str, answer: str) -> tuple[bool | None, str]:
     if _ELLIPSIS.search(gold) or _ELLIPSIS.search(answer):
         return _same_sequence(gold, answer)
     for text, other in ((gold, answer), (answer, gold)):
-        if _DECIMAL_COMMA.fullmatch(text) and _DECIMAL_POINT.fullmatch(other):
+        # "3,5" is 3.5 against a number ("la réponse est 5,5" is not the set {5, 5})
+        whole = re.fullmatch(r"-?\d+,0+", text)  # "3,0" may be the list {3, 0}
+        if _DECIMAL_COMMA.fullmatch(text) and (_DECIMAL_POINT.fullmatch(other) or (
+                _NUMERAL.fullmatch(other) and not whole)):
             equal = float(text.replace(",", ".")) == float(other)
             return equal, f"decimal comma {answer!r} vs {gold!r}"
     gold_pct, answer_pct = _PERCENT.search(gold), _PERCENT.search(answer)
     if gold_pct or answer_pct:
         gold_plain, answer_plain = _PERCENT.sub("", gold), _PERCENT.sub("", answer)
-        same, detail = _math_verify(_as_interval(gold_plain), _as_interval(answer_plain))
+        same, detail = _math_verify(as_interval(gold_plain), as_interval(answer_plain))
+        if same and answer_pct and not gold_pct and not _NUMERAL.fullmatch(answer_plain):
+            # "40%" may stand for a gold "40" that left its sign out; a fraction
+            # written as a percent ("4 4/9%") is only its value (4/9 + 4) / 100.
+            same = False
         if same is False and bool(gold_pct) != bool(answer_pct):
             scaled = (f"\\frac{{{gold_plain}}}{{100}}", answer_plain) if gold_pct else (
                 gold_plain, f"\\frac{{{answer_plain}}}{{100}}")
             same, detail = _math_verify(*scaled)
         return same, detail
-    return _math_verify(_as_interval(gold), _as_interval(answer))
+    gold_variables, answer_variables = variables(gold), variables(answer)
+    if gold_variables and answer_variables and gold_variables != answer_variables:
+        return False, f"inequality in {sorted(answer_variables)}, not {sorted(gold_variables)}"
+    return _math_verify(as_interval(gold), as_interval(answer))
+
+
+Rows = list[list[str]]
+
+
+def _plus_minus(rows: Rows) -> Rows:
+    r"""Single values with one ``\pm`` as their two values: ``1 \pm \sqrt{2}`` is two rows."""
+    if any(len(row) != 1 for row in rows):
+        return rows
+    expanded = []
+    for (value,) in rows:
+        signs = re.findall(r"\\(?:pm|mp)(?![A-Za-z])|±", value)
+        if len(signs) == 1:
+            expanded += [[re.sub(r"\\(?:pm|mp)(?![A-Za-z])|±", sign, value)] for sign in ("+", "-")]
+        else:
+            expanded.append([value])
+    return expanded
+
+
+def _same_rows(gold_rows: Rows, answer_rows: Rows) -> bool:
+    """Each gold row matches a distinct answer row, cell by cell; none left over."""
+    gold_rows, answer_rows = _plus_minus(gold_rows), _plus_minus(answer_rows)
+    if len(gold_rows) != len(answer_rows):
+        return False
+    unmatched = list(answer_rows)
+    for gold_row in gold_rows:
+        for candidate in unmatched:
+            if len(candidate) == len(gold_row) and all(
+                    same_answer(g, a)[0] is True for g, a in zip(gold_row, candidate, strict=True)):
+                unmatched.remove(candidate)
+                break
+        else:
+            return False
+    return True
+
+
+def _rows_of(text: str, width: int) -> Rows | None:
+    """A bare answer as rows of ``width`` values: ``2, 3`` (width 1), ``(4, 5)`` or ``4, 5``."""
+    text = as_interval(text)  # x \in \{2, 3\} is the set
+    if re.search(r"(?<![<>\\])=|<|>|\\[lg]e|\\[lg]t\b", text):
+        return None  # an equation or inequality is no bare value
+    if width > 1 and text.strip().startswith("\\{"):
+        return []  # a set has no order: no row of named values
+    items, _ = list_items(text)
+    if width == 1:
+        return [[item] for item in items]
+    if len(items) == width and not any(tuple_items(item) for item in items):
+        return [items]  # "4, 5" for "AB=4, CD=5"
+    rows = [tuple_items(item) for item in items]
+    if all(row is not None and len(row) == width for row in rows):
+        return rows  # type: ignore[return-value]
+    return None
+
+
+def _same_ratio(gold: str, answer: str) -> bool:
+    """``7:32`` against ``7:32`` term by term, or against one value (``\\frac{7}{32}``)."""
+    gold_terms, answer_terms = gold.split(":"), answer.split(":")
+    if len(answer_terms) > 1:
+        return len(gold_terms) == len(answer_terms) and all(
+            same_answer(g, a)[0] is True for g, a in zip(gold_terms, answer_terms, strict=True))
+    if len(gold_terms) != 2:
+        return False
+    return same_answer(f"\\frac{{{gold_terms[0]}}}{{{gold_terms[1]}}}", answer)[0] is True
+
+
+def _same_listing(gold: str, answer: str) -> tuple[bool | None, str] | None:
+    r"""Lists of named values (``AB=4, CD=5`` vs ``4, 5``) or joined by words; None otherwise.
+
+    A named gold's values are a table: one column per name, one row per solution
+    (``x=2 or x=3`` is two rows). The answer must give the same rows, in the
+    names' order within a row (``AB=4, CD=5`` is not ``5, 4``) and in any order
+    between rows. Two lists joined by words (``21, 16 \text{ or } 11``) are the
+    same set of items.
+    """
+    gold_table, answer_table = named(gold), named(answer)
+    detail = f"list {answer!r} vs {gold!r}"
+    if gold_table and answer_table:
+        (gold_names, gold_rows), (answer_names, answer_rows) = gold_table, answer_table
+        if sorted(gold_names) != sorted(answer_names) or len(set(gold_names)) != len(gold_names):
+            if len(gold_rows) * len(gold_names) == len(answer_rows) * len(answer_names) == 1:
+                return None  # "y = 2x" vs "f(x) = 2x": math-verify compares the relations
+            return False, detail  # x = 2 or x = 3 is not x = 2, y = 3
+        order = [answer_names.index(name) for name in gold_names]
+        answer_rows = [[row[i] for i in order] for row in answer_rows]
+        return _same_rows(gold_rows, answer_rows), detail
+    if gold_table and len(gold_table[0]) == 1 and ":" in gold_table[0][0] and (
+            len(gold_table[1]) == 1):  # S_1:S_2 = 7:32 is a ratio, not a clock time
+        return _same_ratio(gold_table[1][0][0], answer), detail
+    if gold_table or answer_table:
+        names, rows = gold_table or answer_table  # type: ignore[misc]
+        other = answer if gold_table else gold
+        other_rows = _rows_of(other, len(names))
+        if other_rows is None or len(rows) * len(names) > MAX_MATCHED_ITEMS:
+            return None
+        if gold_table:
+            return _same_rows(rows, other_rows), detail
+        return _same_rows(other_rows, rows), detail
+    (gold_items, gold_worded), (answer_items, answer_worded) = list_items(gold), list_items(answer)
+    if (gold_worded or answer_worded) and min(len(gold_items), len(answer_items)) > 1 and (
+            max(len(gold_items), len(answer_items)) <= MAX_MATCHED_ITEMS):
+        gold_rows, answer_rows = [[item] for item in gold_items], [[item] for item in answer_items]
+        return _same_rows(gold_rows, answer_rows), detail
+    return None
 
 
 def _same_sequence(gold: str, answer: str) -> tuple[bool | None, str]:
-    gold_items, answer_items = _top_level_items(gold), _top_level_items(answer)
+    gold_items, answer_items = split_top(gold, _COMMA), split_top(answer, _COMMA)
     if len(gold_items) < 2 or len(answer_items) < 2:  # "1 + 2 + \cdots + n": text only
         same = " ".join(gold.split()) == " ".join(answer.split())
         return same, f"{answer!r} {'==' if same else '!='} {gold!r} (as written)"

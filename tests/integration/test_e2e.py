@@ -1,8 +1,8 @@
 """End to end on real parts: Ray, vLLM (CPU) with the shipped tiny teacher.
 
 The run is conftest's ``demo_run`` (shared with the export tests); runs on the
-moto S3 server are in tests/test_resume.py (killed and resumed, the server stopped
-mid-write) and tests/test_verify_cli.py.
+moto S3 server are in tests/integration/test_resume.py (killed and resumed, the server stopped
+mid-write) and tests/integration/test_verify_cli.py.
 """
 
 import json

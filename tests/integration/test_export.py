@@ -1,13 +1,13 @@
 """Exports of one real finished run (Ray, vLLM on CPU, the tiny teacher), read by real consumers.
 
-The run is conftest's ``demo_run`` (shared with tests/test_e2e.py), with
+The run is conftest's ``demo_run`` (shared with tests/integration/test_e2e.py), with
 ``export.formats`` listing every format: the run writes them itself. It holds
 error rows too (bad input, a prompt too long), as real runs do. Then
 ``datasets.load_dataset`` on the folder for every configuration of its card,
 TRL's SFTTrainer and DPOTrainer a few optimiser steps on the shipped tiny model,
-LLaMA-Factory (in its own venv, tests/llamafactory_env.py) loading the sharegpt
+LLaMA-Factory (in its own venv, tests/support/llamafactory_env.py) loading the sharegpt
 exports and training on each with the training file written beside it, verl (in
-its own venv, tests/verl_env.py) loading the verl export and scoring responses
+its own venv, tests/support/verl_env.py) loading the verl export and scoring responses
 with its own reward and raydistill's, and the CLI's bad-input messages.
 """
 

@@ -1,4 +1,5 @@
-"""Run in the LLaMA-Factory venv (tests/llamafactory_env.py): load an export as its trainers do.
+"""Run in the LLaMA-Factory venv (tests/support/llamafactory_env.py): load an export as
+its trainers do.
 
     python tests/support/llamafactory_load.py MODEL TRAINING_YAML OUT_JSON
 

@@ -1,4 +1,5 @@
-"""Run in the verl venv (tests/verl_env.py): load a verl export and score it as verl's trainer does.
+"""Run in the verl venv (tests/support/verl_env.py): load a verl export and score it as
+verl's trainer does.
 
     python tests/support/verl_check.py MODEL CASES_JSON OUT_JSON PARQUET [PARQUET ...]
 

@@ -3,7 +3,7 @@
 The unit tests here check the ledger's rule and the gate without vLLM; the real
 engine crash (a logits processor, tests/support/poison_engine.py, raising inside vLLM's
 engine core when one prompt is scheduled) is part of the one faults run in
-tests/test_faults.py.
+tests/integration/test_faults.py.
 """
 
 from __future__ import annotations
