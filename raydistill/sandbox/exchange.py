@@ -340,8 +340,23 @@ class Remote:
         return f"<the program's {self._kind} #{self._handle}>"
 
 
+# What an object's type must define for a request; without it the request is a
+# probe the checker answers itself (list() asks len() first), not the program failing.
+PROTOCOLS = {"len": ("__len__",), "iter": ("__iter__", "__getitem__"), "next": ("__next__",),
+             "getitem": ("__getitem__",), "contains": ("__contains__", "__iter__", "__getitem__")}
+
+
+class Unsupported(Exception):
+    """The object does not support the request: the checker raises TypeError/AttributeError."""
+
+
 def apply(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """What a :class:`Remote` asks, done to the real object in the candidate."""
+    needs = PROTOCOLS.get(op)
+    if needs and not any(hasattr(type(target), name) for name in needs):
+        raise Unsupported(f"the program's {type(target).__name__} does not support {op}()")
+    if op == "getattr" and not hasattr(target, str(args[0])):
+        raise Unsupported(f"the program's {type(target).__name__} has no {args[0]!s}")
     if op == "call":
         return target(*args, **kwargs)
     if op == "getattr":

@@ -100,12 +100,12 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-class _OutputLimit(Exception):
-    pass
+class _OutputLimit(BaseException):
+    """A reply over the output limit: no test code catches it (``except Exception``)."""
 
 
-class _CandidateLost(Exception):
-    pass
+class _CandidateLost(BaseException):
+    """The candidate process ended: no test code catches it (``except Exception``)."""
 
 
 def _scratch(data: bytes = b"") -> int:
@@ -190,9 +190,13 @@ def _namespace(job: dict[str, Any], program: bool = True) -> dict[str, Any]:
     APPS, TACO, HumanEval and MBPP harnesses import or ``exec`` the program, so its
     ``if __name__ == "__main__":`` block (often a stdin reader) never runs there.
     """
-    names = dict(PRELUDE) if job.get("prelude") else {}
     main = job["mode"] == "stdio" or not program
-    names.update(__name__="__main__" if main else "solution", __builtins__=builtins)
+    module = type(sys)("__main__" if main else "solution")
+    sys.modules[module.__name__] = module  # in this child only: dataclasses, pickle look it up
+    names: dict[str, Any] = module.__dict__
+    if job.get("prelude"):
+        names.update(PRELUDE)
+    names["__builtins__"] = builtins
     return names
 
 
@@ -356,13 +360,18 @@ def _serve_candidate(job: dict[str, Any], fds: list[int]) -> int:
         if request is None:
             return _finish(0)
         reply: list[Any]
+        op = None
         try:
             op, target, args, kwargs = exchange.read_message(request, handles.make)
             reply = ["value", exchange.apply(op, target, tuple(args), kwargs)]
-        except StopIteration:
-            reply = ["stop"]
         except BaseException as exc:  # noqa: BLE001 - the checker fails the test for it
-            reply = ["raised", _describe(type(exc).__name__), _describe(exc)]
+            # an iterator's end is the one exception that is an answer, to `next` only
+            if op == "next" and type(exc) is StopIteration:
+                reply = ["stop"]
+            elif type(exc) is exchange.Unsupported:
+                reply = ["unsupported", op, _describe(exc)]
+            else:
+                reply = ["raised", _describe(type(exc).__name__), _describe(exc)]
         try:
             message = exchange.write_message(reply, handles.describe)
         except BaseException as exc:  # noqa: BLE001 - a value that cannot cross
@@ -394,13 +403,24 @@ class _Link:
     def __init__(self, namespace: dict[str, Any], trusted: set[str], limit: int) -> None:
         self.namespace, self.trusted, self.limit = namespace, trusted, limit
         self.raised: list[str] = []
+        self.lost = False
+        self.overflow = ""
         self.remotes: dict[int, exchange.Remote] = {}
 
     def receive(self) -> Any:
-        data = _recv(4, self.limit)
+        try:
+            data = _recv(4, self.limit)
+        except _OutputLimit as exc:
+            self.overflow = str(exc)
+            raise
         if data is None:
+            self.lost = True
             raise _CandidateLost("the program died")
-        return exchange.read_message(data, self.make)
+        try:
+            return exchange.read_message(data, self.make)
+        except ValueError:  # what the program wrote on its socket is not a message
+            self.raised.append("a malformed reply")
+            raise _ProgramRaised(self.raised[0]) from None
 
     def make(self, name: str, handle: Any, has_attrs: bool) -> tuple[Any, bool]:
         cls = self.namespace.get(name) if name in self.trusted else None
@@ -427,12 +447,17 @@ class _Link:
             raise _ProgramRaised(self.raised[0])
         _send(4, exchange.write_message([op, target, list(args), kwargs], self.describe))
         reply = self.receive()
-        if reply[0] == "stop":
+        kind = reply[0] if type(reply) is list and len(reply) in (1, 2, 3) else None
+        if kind == "value" and len(reply) == 2:
+            return reply[1]
+        if kind == "stop" and op == "next":
             raise StopIteration
-        if reply[0] == "raised":
-            self.raised.append(f"{reply[1]}: {reply[2]}"[:300])
-            raise _ProgramRaised(self.raised[0])
-        return reply[1]
+        if kind == "unsupported" and (op == "getattr" or op in exchange.PROTOCOLS):
+            raise (AttributeError if op == "getattr" else TypeError)(str(reply[2]))
+        # raised, or anything else (a forged reply): the program failed, whatever the test catches
+        self.raised.append(f"{reply[1]}: {reply[2]}"[:300] if kind == "raised" and len(reply) == 3
+                           else "a malformed reply")
+        raise _ProgramRaised(self.raised[0])
 
 
 def _check(job: dict[str, Any], fds: list[int]) -> int:
@@ -470,8 +495,13 @@ def _check(job: dict[str, Any], fds: list[int]) -> int:
         verdict = ""
     except BaseException as exc:  # noqa: BLE001
         verdict = f"raised {type(exc).__name__}: {_describe(exc)}"
-    if link is not None and link.raised:  # caught by the test or not, it fails the test
+    # caught by the test or not, the program's exception or death fails the test
+    if link is not None and link.raised:
         verdict = f"raised {link.raised[0]}"
+    elif link is not None and link.overflow:
+        verdict = f"output {link.overflow}"
+    elif link is not None and link.lost and not verdict.startswith("lost"):
+        verdict = "lost the program died"
     _write_all(3, verdict.encode())
     return 0
 
