@@ -189,7 +189,8 @@ def test_a_program_object_never_equals_a_test_value(test):
             return ComplexLiar(0) if "j" in {test!r} else Liar()
     """
     assert not passes(check(hostile.format(test=test), {"test_list": [test]}))
-    liar = "class Liar(complex):\n    __eq__ = lambda self, other: True\ndef f(x):\n    return Liar(0)"
+    liar = ("class Liar(complex):\n    __eq__ = lambda self, other: True\n"
+            "def f(x):\n    return Liar(0)")
     assert not passes(check(liar, {"fn_name": "f", "inputs": [[1]], "outputs": ["(1+2j)"]}))
 
 

@@ -290,6 +290,7 @@ class Remote:
         object.__setattr__(self, "_kind", kind)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the program's object there, with these arguments sent as data or handles."""
         return self._ask("call", self, args, kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -363,7 +364,8 @@ def apply(op: str, target: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -
         return getattr(target, str(args[0]))
     if op == "eq":
         return bool(target == args[0])
-    simple = {"bool": bool, "len": len, "iter": iter, "next": next, "str": str}
+    simple: dict[str, Callable[[Any], Any]] = {"bool": bool, "len": len, "iter": iter,
+                                                "next": next, "str": str}
     if op in simple:
         return simple[op](target)
     if op == "getitem":

@@ -125,7 +125,7 @@ MAX_CODE_ARG = 128_000  # an argv string may hold 128 KiB (MAX_ARG_STRLEN)
 
 @functools.lru_cache(maxsize=4)
 def _runner_code(exe: str) -> str:
-    """The ``-c`` text that loads :mod:`.exchange` as ``_raydistill_exchange``, then runs the runner.
+    """The ``-c`` text: :mod:`.exchange` loaded as ``_raydistill_exchange``, then the runner.
 
     Both as bytecode where ``exe`` reads ours: compiling the runner's source took
     ~3.5 ms of CPU in every sandbox (a tenth of its start-up); bytecode compiled

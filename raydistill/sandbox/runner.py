@@ -64,9 +64,10 @@ PRIVATE_FD = 3  # the runner's copy of the pipe that carries assert tests to che
 CANDIDATE_GRACE_S = 0.5
 PRELUDE: dict[str, Any] = {}  # LeetCode's names, loaded by main() for jobs that want them
 
-exchange = sys.modules.get("_raydistill_exchange")  # inside: put there by the launcher
-if exchange is None:  # on the host, imported as part of the package
+if TYPE_CHECKING or "_raydistill_exchange" not in sys.modules:  # on the host: the package's
     from raydistill.sandbox import exchange
+else:  # inside the sandbox, where the launcher loaded it under this name
+    exchange = sys.modules["_raydistill_exchange"]
 
 
 def _send(fd: int, data: bytes) -> None:
@@ -286,8 +287,8 @@ def _empty(top: str) -> None:
 
 def _defined(namespace: dict[str, Any]) -> dict[str, Any]:
     """The program's own names: not dunders, modules or untouched prelude names."""
-    return {k: v for k, v in namespace.items()
-            if not k.startswith("__") and type(v) is not _MODULE and PRELUDE.get(k, _MISSING) is not v}
+    return {k: v for k, v in namespace.items() if not k.startswith("__")
+            and type(v) is not _MODULE and PRELUDE.get(k, _MISSING) is not v}
 
 
 _MISSING = object()
@@ -343,7 +344,7 @@ class _Handles:
         cls = self.namespace.get(name)
         if not isinstance(cls, type):  # the test built it with a class the program lacks
             cls = type(name, (), {})
-        return cls.__new__(cls), True
+        return cls.__new__(cls), True  # type: ignore[call-overload]
 
 
 def _serve_candidate(job: dict[str, Any], fds: list[int]) -> int:
@@ -425,7 +426,7 @@ class _Link:
     def make(self, name: str, handle: Any, has_attrs: bool) -> tuple[Any, bool]:
         cls = self.namespace.get(name) if name in self.trusted else None
         if has_attrs and isinstance(cls, type):  # a class of the trusted code: by value
-            return cls.__new__(cls), True
+            return cls.__new__(cls), True  # type: ignore[call-overload]
         if type(handle) is not int:
             raise ValueError("an object without a handle")
         if handle not in self.remotes:
