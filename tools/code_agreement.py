@@ -42,7 +42,7 @@ ERROR_RETRIES = 4
 
 
 def signature(prompt: str, entry: str) -> str:
-    """The ``def entry(...):`` lines of ``prompt`` up to its docstring (an import may come first)."""
+    """The ``def entry(...):`` lines of ``prompt`` up to its docstring (an import may be there)."""
     docstring = r"(?=^\s*[ru]?(\"\"\"|\'\'\'))"
     found = re.search(rf"^def {re.escape(entry)}\(.*?\)[^:\n]*:[ \t]*\n(.*?){docstring}", prompt,
                       re.S | re.M)

@@ -54,12 +54,13 @@ import logging
 import math
 import re
 import signal
+import types
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from raydistill.config import CodeSandboxConfig
-from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun
+from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun, exchange
 from raydistill.sandbox.exchange import TypeName, decode
 from raydistill.verifiers import Verdict, register
 
@@ -258,11 +259,36 @@ def entry_name(suite: Suite) -> str | None:
     return found.group() if found else None
 
 
-def leetcode_style(suite: Suite, code: str) -> bool:
-    """Whether the program gets LeetCode's prelude: call-based tests, ``Solution().f`` entries."""
-    return suite.mode == "call" or entry_name(suite) == "Solution" or (
+def wants_prelude(suite: Suite, program: str) -> bool:
+    """Whether the program gets LeetCode's prelude (:data:`exchange.PRELUDE`).
+
+    For call-based tests and ``Solution().f`` entries (LeetCode's formats), when
+    the program mentions one of its names: loading it costs ~20 ms per sandbox.
+    """
+    leetcode = suite.mode == "call" or entry_name(suite) == "Solution" or (
         suite.mode == "assert" and suite.entry_point is not None
-        and re.search(r"^class\s+Solution\b", code, re.M) is not None)
+        and re.search(r"^class\s+Solution\b", program, re.M) is not None)
+    return leetcode and not _names(program).isdisjoint(_prelude_names())
+
+
+@functools.lru_cache(maxsize=1)
+def _prelude_names() -> frozenset[str]:
+    return frozenset(exchange.prelude())
+
+
+def _names(program: str) -> set[str]:
+    """Every global or attribute name the program's code mentions (annotations too)."""
+    try:
+        code = compile(program, "<program>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return set()  # it fails as it is, prelude or not
+    names: set[str] = set()
+    todo = [code]
+    while todo:
+        code = todo.pop()
+        names.update(code.co_names)
+        todo += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
 
 
 def _program(code: str, suite: Suite, starter: str) -> str:
@@ -379,9 +405,10 @@ def preflight(given: Mapping[str, Any]) -> str | None:
 
 def sandbox_job(code: str, suite: Suite, starter: str, limits: Limits) -> dict[str, Any]:
     """The job :meth:`Sandbox.run` takes for ``code`` (the extracted program) on ``suite``."""
-    return {"mode": suite.mode, "program": _program(code, suite, starter), "tests": suite.tests,
+    program = _program(code, suite, starter)
+    return {"mode": suite.mode, "program": program, "tests": suite.tests,
             "fn_name": suite.fn_name, "setup": suite.setup, "entry_point": suite.entry_point,
-            "prelude": leetcode_style(suite, code), "cpu_s": limits.cpu_s,
+            "prelude": wants_prelude(suite, program), "cpu_s": limits.cpu_s,
             "wall_s": limits.wall_s, "max_output": limits.max_output_bytes}
 
 
