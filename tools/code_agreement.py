@@ -136,9 +136,11 @@ def main() -> None:
                        "--workers", str(args.workers)]
             if args.limit:
                 command += ["--limit", str(args.limit)]
-            out = subprocess.run(command, env={**os.environ, "PYTHONPATH": before}, cwd=before,
-                                 check=True, capture_output=True, text=True).stdout
-        old = json.loads(out.splitlines()[-1])
+            done = subprocess.run(command, env={**os.environ, "PYTHONPATH": before}, cwd=before,
+                                  capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"the run with {args.against} failed:\n{done.stderr[-3000:]}")
+        old = json.loads(done.stdout.splitlines()[-1])
         _print(args.against, old)
         if args.show_misses:
             for miss in old["misses"]:

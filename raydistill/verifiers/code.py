@@ -3,13 +3,22 @@ r"""Code solutions run in the sandbox against the problem's tests.
 The program is the last fenced code block of ``record["solution"]`` (the text
 after the reasoning), tagged ``python``/``py``/``python3`` or untagged; if it does
 not define the function the tests call and ``starter_code`` is given, the
-starter code is put in front of it. ``record["test_cases"]`` (JSON) is one of:
+starter code is put in front of it. It runs the way each data set's own harness
+runs it (see ``docs/code-verification.md``): stdin programs as scripts; call-based
+and assert-tested programs as imported modules (an ``if __name__ ==
+"__main__":`` block does not run), LeetCode-style ones (call-based, or
+``Solution().f`` entries) after LeetCode's prelude of imports (``defaultdict``,
+``List``, ``heappush``, ``inf``, ``ListNode``...); a whole program for assert
+tests comes after the setup it may rely on (HumanEval's prompt, MBPP's
+``test_setup_code``) when that compiles alone and the program does not already
+hold it. ``record["test_cases"]`` (JSON) is one of:
 
 - stdin/stdout (APPS, TACO, CodeContests): ``{"inputs": [...], "outputs": [...]}``;
 - call-based: the same plus ``"fn_name"``; each input is the argument list; a
   plain function or a LeetCode-style ``class Solution`` method;
 - assert-based: HumanEval ``{"test": "def check(candidate): ...", "entry_point": f}``
-  or MBPP ``{"test_list": ["assert f(1) == 2", ...], "test_setup_code": ...}``.
+  (LeetCodeDataset: ``"entry_point": "Solution().f"``) or MBPP
+  ``{"test_list": ["assert f(1) == 2", ...], "test_setup_code": ...}``.
 
 Comparison happens here, in the parent; expected outputs never enter the sandbox.
 Printed output: line endings and trailing whitespace are ignored, as are blank
@@ -21,10 +30,12 @@ back as plain data (an ``int`` subclass whose ``__eq__`` always says True arrive
 as a plain int) and match when equal, floats within the tolerance, tuples as
 lists, bools only bools; ``outputs`` entries wrapped in a one-element list (as in
 TACO) match the bare value too; a set never matches a list (order and duplicates
-count); an integer past ``int()``'s 4300-digit limit or too large for a float is
-a wrong answer, never a crash. Assert-based tests run inside the sandbox, in a
-checker process that alone receives the test code and talks to the program
-through plain values (see :mod:`raydistill.sandbox.runner`).
+count); a complex number matches a number (imaginary part zero) or its text
+(``"(1+2j)"``), a built-in type its ``str()`` (``"<class 'int'>"``); an integer past
+``int()``'s 4300-digit limit or too large for a float is a wrong answer, never a
+crash. Assert-based tests run inside the sandbox, in a checker process that alone
+receives the test code and talks to the program through plain values and handles
+to the program's objects (see :mod:`raydistill.sandbox.exchange`).
 
 Verdicts (reason code in brackets): ``pass`` "accepted"; ``fail`` "wrong answer"
 (``wrong_answer``), "time limit" (``timeout``), "memory limit", "runtime error",
