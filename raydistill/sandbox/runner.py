@@ -530,10 +530,11 @@ def _run_test(job: dict[str, Any], index: int) -> tuple[dict[str, Any], list[byt
         pid = _spawn(lambda: _finish(_stdio_program(job, [stdin, out, err])))
     header = _wait(pid, job["wall_s"])
     if mode == "assert":
-        # The checker is done; a candidate it lost is dying (its CPU limit, a crash):
-        # wait for it, so that a time limit is reported as one. One still serving
-        # has read EOF and ends at once; one that does not is killed.
-        grace = min(CANDIDATE_GRACE_S, max(0.0, job["wall_s"] - header["wall"]))
+        # The checker is done. After a pass the candidate is killed at once; else it
+        # may be dying (its CPU limit, a crash): wait for it, so that a time limit
+        # is reported as one; one still serving has read EOF and ends at once.
+        passed = os.pread(value, 4, 0) == b"pass"
+        grace = 0.0 if passed else min(CANDIDATE_GRACE_S, max(0.0, job["wall_s"] - header["wall"]))
         ended = _wait(candidate, grace)
         helper = {"signal": ended["signal"], "cpu": ended["cpu"]}
     _kill_all()  # before reading: nothing may write to the captures any more
