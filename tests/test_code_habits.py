@@ -13,7 +13,7 @@ import textwrap
 import pytest
 
 from raydistill.verifiers import Verdict
-from raydistill.verifiers.code import verify_code
+from raydistill.verifiers.code import Suite, verify_code, wants_prelude
 
 LIMITS = {"cpu_s": 1.0, "wall_s": 2.0, "total_wall_s": 10.0, "memory_mb": 256,
           "max_output_bytes": 1 << 16}
@@ -310,3 +310,16 @@ def test_what_the_candidate_does_to_its_socket_fails_even_a_catch_all_test(attac
         assert not passes(check(program, tests)), (attack, catch)
     early_end = {"test_list": ["assert all(map(lambda x: f(x) == 2, [1, 2]))"]}
     assert not passes(check(program, early_end)), attack
+
+
+@pytest.mark.parametrize("program, suite, wanted", [
+    ("def f(x):\n    return x", Suite("call", [], [], fn_name="f"), False),  # ~20 ms saved
+    ("def f(x):\n    return Counter(x)", Suite("call", [], [], fn_name="f"), True),
+    ("def f(x: List[int]):\n    return x", Suite("call", [], [], fn_name="f"), True),
+    ("class Solution:\n    def f(self, x):\n        return inf",
+     Suite("assert", [], [], entry_point="Solution().f"), True),
+    ("def f(x):\n    return Counter(x)", Suite("assert", [], [], entry_point="f"), False),
+    ("def f(x):\n    return Counter(x)", Suite("stdio", [], []), False),
+])
+def test_the_prelude_is_loaded_for_leetcode_programs_that_use_it(program, suite, wanted):
+    assert wants_prelude(suite, program) is wanted
