@@ -313,7 +313,7 @@ def test_what_the_candidate_does_to_its_socket_fails_even_a_catch_all_test(attac
 
 
 @pytest.mark.parametrize("program, suite, wanted", [
-    ("def f(x):\n    return x", Suite("call", [], [], fn_name="f"), False),  # ~20 ms saved
+    ("def f(x):\n    return x", Suite("call", [], [], fn_name="f"), False),  # its imports saved
     ("def f(x):\n    return Counter(x)", Suite("call", [], [], fn_name="f"), True),
     ("def f(x: List[int]):\n    return x", Suite("call", [], [], fn_name="f"), True),
     ("class Solution:\n    def f(self, x):\n        return inf",
