@@ -274,7 +274,8 @@ def wants_prelude(suite: Suite, program: str) -> bool:
     """Whether the program gets LeetCode's prelude (:data:`exchange.PRELUDE`).
 
     For call-based tests and ``Solution().f`` entries (LeetCode's formats), when
-    the program mentions one of its names: its imports cost 60-75 ms of CPU a sandbox (measured on a loaded 2-core host).
+    the program mentions one of its names: its imports cost 60-75 ms of CPU a
+    sandbox (measured on a loaded 2-core host).
     """
     leetcode = suite.mode == "call" or entry_name(suite) == "Solution" or (
         suite.mode == "assert" and suite.entry_point is not None
