@@ -26,12 +26,12 @@ import pyarrow as pa
 
 from raydistill.sandbox import SandboxUnavailable, TestRun
 from raydistill.verifiers.code import (
-    _program,
     _sandbox,
     _settings,
     extract_code,
     judge,
     parse_tests,
+    sandbox_job,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,7 @@ def check_tests(record: Mapping[str, Any], sandbox_params: Mapping[str, Any]) ->
         sandbox = _sandbox(limits, settings.allow_weak_sandbox)
     except SandboxUnavailable as exc:
         return {"tests": len(suite.tests), "broken": [], "error": f"sandbox error: {exc}"}
-    job = {"mode": suite.mode, "program": _program(code, suite, starter), "tests": suite.tests,
-           "fn_name": suite.fn_name, "setup": suite.setup, "entry_point": suite.entry_point,
-           "cpu_s": limits.cpu_s, "wall_s": limits.wall_s, "max_output": limits.max_output_bytes}
+    job = sandbox_job(code, suite, starter, limits)
     broken: list[int] = []
     tolerance = settings.float_tolerance
 

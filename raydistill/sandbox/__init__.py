@@ -54,8 +54,12 @@ Protected against:
   as plain data compared in the parent. Assert-based tests (whose text holds the
   expected values) reach only the checker processes, through a pipe of their
   own: the runner, and so every candidate process forked from it, never holds
-  them, so no frame walk, ``gc`` scan or raw memory read finds them. An
-  exception the program raises fails the test whatever the test code catches.
+  them, so no frame walk, ``gc`` scan or raw memory read finds them. The
+  program's functions, classes and other objects reach the test code as handles
+  (:mod:`raydistill.sandbox.exchange`): no program code runs in the checker, and
+  a program object never equals a test's value. An exception the program raises,
+  its death, an oversized or malformed reply fail the test whatever the test
+  code catches.
 
 Not protected against:
 
@@ -71,9 +75,13 @@ Not protected against:
   timing side channels. A call-based program can read the arguments of the
   other tests of its problem (never their expected values).
 - Assert tests run trusted test code inside the sandbox, in a checker process
-  separate from the program's; only plain data crosses, but a test whose logic
-  itself is weak stays weak, and a test that expects the program to raise
-  counts the exception as the program's failure.
+  separate from the program's; only plain data and handles cross, but a test
+  whose logic itself is weak stays weak, and a test that expects the program to
+  raise counts the exception as the program's failure. The setup code of a test
+  (HumanEval's prompt, MBPP's ``test_setup_code``) also runs before the program,
+  as those harnesses run it: it must not hold expected values. Objects a test
+  builds with the program's classes live in the program's process, and two of
+  them compare with the program's ``__eq__`` (what such a test asks for).
 """
 
 from __future__ import annotations

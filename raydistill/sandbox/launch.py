@@ -37,6 +37,7 @@ from raydistill.sandbox.slots import stray_processes
 logger = logging.getLogger(__name__)
 
 RUNNER = Path(__file__).with_name("runner.py")
+EXCHANGE = Path(__file__).with_name("exchange.py")
 INSIDE_UID = 1000
 
 
@@ -119,26 +120,33 @@ def _outside_usr(path: str) -> bool:
     return path != "/usr" and not path.startswith("/usr/")
 
 
-MAX_CODE_ARG = 100_000  # an argv string may hold 128 KiB (MAX_ARG_STRLEN)
+MAX_CODE_ARG = 128_000  # an argv string may hold 128 KiB (MAX_ARG_STRLEN)
 
 
 @functools.lru_cache(maxsize=4)
 def _runner_code(exe: str) -> str:
-    """The ``-c`` text that runs the runner: its bytecode where ``exe`` reads ours.
+    """The ``-c`` text: :mod:`.exchange` loaded as ``_raydistill_exchange``, then the runner.
 
-    Compiling the runner's source took ~3.5 ms of CPU in every sandbox (a tenth
-    of its start-up); bytecode compiled once here is the same trusted code. Used
-    only when ``exe`` has this interpreter's bytecode magic number, else the source.
+    Both as bytecode where ``exe`` reads ours: compiling the runner's source took
+    ~3.5 ms of CPU in every sandbox (a tenth of its start-up); bytecode compiled
+    once here is the same trusted code. Used only when ``exe`` has this
+    interpreter's bytecode magic number, else the sources.
     """
-    source = RUNNER.read_text()
-    if _bytecode_magic(exe) != importlib.util.MAGIC_NUMBER.hex():
-        return source
-    code = binascii.b2a_base64(marshal.dumps(compile(source, str(RUNNER), "exec")),
-                               newline=False).decode()
+    sources = [(path, path.read_text()) for path in (EXCHANGE, RUNNER)]
+    if _bytecode_magic(exe) == importlib.util.MAGIC_NUMBER.hex():
+        loaded = "import marshal,binascii,sys\n" + "\n".join(
+            "code{} = marshal.loads(binascii.a2b_base64('{}'))".format(i, binascii.b2a_base64(
+                marshal.dumps(compile(text, str(path), "exec")), newline=False).decode())
+            for i, (path, text) in enumerate(sources))
+    else:
+        loaded = "import sys\n" + "\n".join(f"code{i} = compile({text!r}, {str(path)!r}, 'exec')"
+                                             for i, (path, text) in enumerate(sources))
+    code = (f"{loaded}\nexchange = type(sys)('_raydistill_exchange')\n"
+            "sys.modules[exchange.__name__] = exchange\n"
+            "exec(code0, exchange.__dict__)\nexec(code1, {'__name__': '__main__'})\n")
     if len(code) > MAX_CODE_ARG:
-        return source
-    return (f"import marshal,binascii;exec(marshal.loads(binascii.a2b_base64('{code}')),"
-            "{'__name__':'__main__'})")
+        raise SandboxUnavailable(f"the runner's code is {len(code)} bytes, over {MAX_CODE_ARG}")
+    return code
 
 
 def _bytecode_magic(exe: str) -> str | None:
