@@ -77,7 +77,7 @@ def resolve(spec: BenchmarkSpec, limit: int | None, prompt: PromptConfig | None 
             ) -> Benchmark:
     """``spec`` with the built-in benchmark's values where it leaves a field empty."""
     base = BUILTIN.get(spec.name)
-    if base is None and not (spec.format and spec.path):
+    if base is None and not (spec.format and (spec.path or spec.format == "synthetic_arithmetic")):
         raise ConfigError(f"benchmark {spec.name!r} is not built in: give its format and path "
                           f"(built in: {', '.join(sorted(BUILTIN))})")
     merged = {f.name: getattr(spec, f.name) or (getattr(base, f.name) if base else

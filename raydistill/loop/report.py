@@ -1,4 +1,8 @@
-"""``<output.uri>/report.html``: the loop's rounds side by side (pass rates, yield, lengths)."""
+"""``<output.uri>/report.html``: the loop's rounds side by side (pass rates, yield, lengths).
+
+Each round's evaluation is a ``raydistill eval`` (``rounds/<r>/eval/eval.html`` is its
+card); the benchmarks the conf's ``eval`` section names get a column each.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,16 @@ def _percent(value: float | None) -> str:
     return "" if value is None else f"{value:.1%}"
 
 
-def _row(entry: dict[str, Any], best: int | None) -> list[str]:
+def benchmark_names(state: LoopState) -> list[str]:
+    """The benchmarks (besides the held-out split) any round's evaluation scored."""
+    return list(dict.fromkeys(name for e in state.rounds
+                              for name in e.get("eval", {}).get("benchmarks", {})))
+
+
+def _row(entry: dict[str, Any], best: int | None, benchmarks: list[str]) -> list[str]:
     run, ev, train = entry.get("run", {}), entry.get("eval", {}), entry.get("train", {})
     loss = train.get("loss")
+    scored = ev.get("benchmarks", {})
     return [
         f"{entry['round']}{' (best)' if entry['round'] == best else ''}",
         escape(str(entry.get("model", ""))),
@@ -28,14 +39,18 @@ def _row(entry: dict[str, Any], best: int | None) -> list[str]:
         f"{run['mean_completion_tokens']:.1f}" if "mean_completion_tokens" in run else "",
         str(entry.get("selected", "")),
         "" if loss is None else f"{loss:.4f}",
+        *(_percent(scored.get(name, {}).get("avg@n")) for name in benchmarks),
     ]
 
 
 def render(state: LoopState, uri: str) -> str:
     """The HTML of the loop report."""
+    benchmarks = benchmark_names(state)
     header = ["round", "model", "held-out pass@1 (greedy)", "held-out pass@k", "samples",
-              "verified", "yield", "mean tokens", "trained on", "training loss"]
-    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in _row(e, state.best_round))
+              "verified", "yield", "mean tokens", "trained on", "training loss",
+              *(f"{escape(name)} (greedy)" for name in benchmarks)]
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in _row(e, state.best_round,
+                                                                   benchmarks))
                    + "</tr>" for e in state.rounds)
     scored = [e for e in state.rounds if "eval" in e]
     chart = lines("Held-out pass rates by round", [e["round"] for e in scored], {

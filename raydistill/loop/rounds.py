@@ -1,8 +1,8 @@
 """The loop: each round an ordinary run, then select, fine-tune, and sample again.
 
     round r:  sample    run(model_r) into rounds/<r>/         train and held-out problems, n samples
-              evaluate  run(model_r, greedy) into rounds/<r>/eval/   held-out problems, one answer
-                        eval: greedy pass@1, pass@k of the held-out problems in the first run
+              evaluate  raydistill eval of model_r (greedy) into rounds/<r>/eval/: held-out
+                        problems and eval.benchmarks; pass@k of the held-out ones in the first run
               select    loop.max_per_problem, the pass-rate band -> rounds/<r>/train_data/
                         (DPO: pairs by the exports' rules -> rounds/<r>/pairs_data/)
               train     model_r -> rounds/<r>/model/ = model_{r+1}  (sft, dpo, or sft then dpo)

@@ -1,7 +1,8 @@
 """The steps of a round on Ray: ordinary runs, the selection plan, Ray Train (see ``rounds.py``).
 
     rounds/<r>/                 the round's run (all/, verified/, summary.json, report.html)
-    rounds/<r>/eval/            the greedy run of the held-out split
+    rounds/<r>/eval/            raydistill eval of the round's model: held-out split (greedy) and
+                                eval.benchmarks; eval.json, eval.md, runs/seed-<s>/
     rounds/<r>/train_data/      SFT rows (TRL prompt/completion)
     rounds/<r>/pairs_data/      DPO pairs (TRL prompt/chosen/rejected)
     rounds/<r>/sft_model/       the SFT checkpoint of "sft then dpo" (the DPO phase starts there)
@@ -23,6 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
 from raydistill.config import Config, ConfigError, s3_endpoint
+from raydistill.eval.config import BenchmarkSpec, EvalConfig
+from raydistill.eval.evaluate import evaluate
 from raydistill.export.config import ExportConfig, ExportError
 from raydistill.export.plan import open_finished_run
 from raydistill.loop.report import write_loop_report
@@ -60,13 +63,18 @@ def round_config(cfg: Config, loc: LoopLocation, r: int, model: str) -> Config:
 
 
 def eval_config(cfg: Config, loc: LoopLocation, r: int, model: str) -> Config:
-    """Round ``r``'s greedy evaluation run: the held-out problems, one answer at temperature 0."""
+    """Round ``r``'s ``raydistill eval``: greedy, the held-out split and ``eval.benchmarks``."""
     out = round_config(cfg, loc, r, model)
     out.output.uri = f"{loc.round_uri(r)}/eval"
-    out.source.datasets = [ds for ds in cfg.source.datasets if ds.name == cfg.loop.heldout]
-    out.sampling.n, out.sampling.temperature, out.sampling.top_p = 1, 0.0, 1.0
-    out.sampling.waves = None  # one greedy answer per problem, never adaptive waves
-    out.sampling.seed = cfg.sampling.seed
+    heldout = [BenchmarkSpec(name=ds.name, format=ds.format, path=ds.path, split=ds.split,
+                             subset=ds.subset, preset=ds.preset,
+                             question_field=ds.question_field, answer_field=ds.answer_field,
+                             domain=ds.domain, limit=ds.limit, seed=ds.seed)
+               for ds in cfg.source.datasets if ds.name == cfg.loop.heldout]
+    out.eval = EvalConfig(benchmarks=[*heldout, *copy.deepcopy(cfg.eval.benchmarks)], n=1,
+                          temperature=0.0, top_p=1.0, max_tokens=cfg.sampling.max_tokens,
+                          seeds=[cfg.sampling.seed or 0], k=[1], greedy=False,
+                          limit=cfg.eval.limit)
     return out
 
 
@@ -130,20 +138,24 @@ class RoundSteps:
         return run_figures(run(round_cfg, OutputLocation(round_cfg.output)))
 
     def evaluate(self, r: int, model: str) -> dict[str, Any]:
-        """The greedy run of the held-out split, and pass@k from the round's run."""
+        """``raydistill eval`` of the round's model (greedy), and pass@k from the round's run."""
         cfg = self.cfg
-        greedy_cfg = eval_config(cfg, self.loc, r, model)
-        greedy_out = OutputLocation(greedy_cfg.output)
-        run(greedy_cfg, greedy_out)
-        problems, passed = solved(greedy_out, None)
+        eval_cfg = eval_config(cfg, self.loc, r, model)
+        result = evaluate(eval_cfg)
+        greedy = result["benchmarks"][cfg.loop.heldout]
         sampled_problems, sampled_passed = solved(OutputLocation(round_config(
             cfg, self.loc, r, model).output), cfg.loop.heldout)
         return {
-            "problems": problems,
-            "pass@1": passed / problems if problems else 0.0,
+            "problems": greedy["problems"],
+            "pass@1": greedy["avg@n"],
             "pass@k": sampled_passed / sampled_problems if sampled_problems else 0.0,
             "k": cfg.sampling.n,
             "temperature": cfg.sampling.temperature,
+            "eval_uri": eval_cfg.output.uri,
+            "benchmarks": {name: {"avg@n": b["avg@n"], "stderr": b["stderr"],
+                                  "problems": b["problems"]}
+                           for name, b in result["benchmarks"].items()
+                           if name != cfg.loop.heldout},
         }
 
     def select(self, r: int) -> dict[str, Any]:

@@ -38,7 +38,7 @@ def start(uri: str, args: list[str] = ARGS) -> subprocess.Popen:
 
 
 def greedy_answers(root: Path, r: int) -> dict[str, str]:
-    table = pq.read_table(root / "rounds" / str(r) / "eval" / "all",
+    table = pq.read_table(root / "rounds" / str(r) / "eval" / "runs" / "seed-0" / "all",
                           columns=["problem_id", "response"])
     return dict(zip(table["problem_id"].to_pylist(), table["response"].to_pylist(), strict=True))
 

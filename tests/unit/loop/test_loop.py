@@ -8,6 +8,7 @@ import pyarrow as pa
 import pytest
 
 from raydistill.config import ConfigError, PromptConfig, load
+from raydistill.eval.evaluate import benchmarks_of, plan_runs
 from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
 from raydistill.loop.report import render
@@ -30,8 +31,16 @@ def test_round_and_eval_configs(tmp_path):
     assert [d.name for d in r2.source.datasets] == ["train", "heldout"]
     ev = eval_config(cfg, loc, 2, "/m/1")
     assert ev.output.uri == f"{tmp_path}/loop/rounds/2/eval"
-    assert [d.name for d in ev.source.datasets] == ["heldout"]
-    assert (ev.sampling.n, ev.sampling.temperature, ev.sampling.seed) == (1, 0.0, cfg.sampling.seed)
+    # The round's evaluation is a `raydistill eval`: one greedy run of the held-out split.
+    (greedy,) = plan_runs(ev, benchmarks_of(ev))
+    assert greedy.cfg.output.uri == f"{tmp_path}/loop/rounds/2/eval/runs/seed-{cfg.sampling.seed}"
+    assert [d.name for d in greedy.cfg.source.datasets] == ["heldout"]
+    assert greedy.cfg.teacher.model == "/m/1"
+    sampling = greedy.cfg.sampling
+    assert (sampling.n, sampling.temperature, sampling.seed) == (1, 0.0, cfg.sampling.seed)
+    # Benchmarks the conf names are evaluated with it, each round.
+    named = eval_config(bootstrap(tmp_path, "eval.benchmarks=[{name: gsm8k_test}]"), loc, 2, "m")
+    assert [b.name for b in benchmarks_of(named)] == ["heldout", "gsm8k_test"]
     # The checkpoint is named by an absolute path: Ray workers have another cwd.
     assert loc.model_ref(0) == f"{loc.root}/rounds/0/model" and loc.model_ref(0).startswith("/")
 
@@ -50,7 +59,9 @@ def test_fresh_problems_each_round(tmp_path):
     # Consecutive slices of the one data set: no problem twice, the same as reading it whole.
     whole = [p["problem_id"] for p in read_dataset(cfg.source.datasets[0], 192)]
     assert sum(slices, []) == whole and len(set(whole)) == 192
-    assert eval_config(cfg, loc, 2, "m").source.datasets[0].offset == 0
+    (heldout_eval,) = plan_runs(eval_config(cfg, loc, 2, "m"), benchmarks_of(
+        eval_config(cfg, loc, 2, "m")))
+    assert heldout_eval.cfg.source.datasets[0].offset == 0
     # Without the key, every round samples the same problems (as before).
     same = bootstrap(tmp_path, "loop.problems_per_round=null")
     assert round_config(same, loc, 2, "m").source.datasets[0].offset == 0
