@@ -1,9 +1,8 @@
 """The `raydistill` console script: its dispatch table, --help, missing commands."""
 
 import importlib
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from raydistill import cli
 

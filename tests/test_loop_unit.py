@@ -10,7 +10,7 @@ import pytest
 from raydistill.config import ConfigError, PromptConfig, load
 from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
-from raydistill.loop.report import render
+from raydistill.loop.rounds_report import render
 from raydistill.loop.select import TRAINING, pick
 from raydistill.loop.state import LoopLocation, LoopState, loop_fingerprint, open_loop
 from raydistill.loop.steps import eval_config, round_config

@@ -25,8 +25,8 @@ import pyarrow.fs as pafs
 from raydistill.config import Config, ConfigError, s3_endpoint
 from raydistill.export.config import ExportConfig, ExportError
 from raydistill.export.plan import open_finished_run
-from raydistill.loop.report import write_loop_report
 from raydistill.loop.rounds import advance
+from raydistill.loop.rounds_report import write_loop_report
 from raydistill.loop.select import select
 from raydistill.loop.state import LoopLocation, LoopState, open_loop
 from raydistill.output.location import OutputLocation

@@ -1,6 +1,6 @@
 """Make (or remake) the HTML report of any raydistill output, local or s3://.
 
-    raydistill report out/local          # = python -m raydistill.report (tools/report.py)
+    raydistill report out/local
     raydistill report s3://bucket/run1 [--s3-endpoint http://127.0.0.1:9000]
     raydistill report s3://bucket/run1 --price GPU=3.9   # USD per GPU-hour
 
@@ -13,11 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from raydistill.cli.console import refuse, setup_console, split_verbose
 from raydistill.config import OutputConfig
 from raydistill.observe.report import REPORT_NAME, write_report
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import StorageError
-from raydistill.ray_session import setup_console
 
 
 def parse_price(text: str) -> tuple[str, float]:
@@ -44,15 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--price", type=parse_price, action="append", default=[],
                         metavar="RESOURCE=USD_PER_HOUR",
                         help="price of one unit of a teacher resource per hour, e.g. GPU=3.9")
-    args = parser.parse_args(argv)
-    setup_console()
+    rest, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(rest)
+    setup_console(verbose)
     try:
         out = OutputLocation(OutputConfig(uri=args.uri, s3_endpoint=args.s3_endpoint,
                                           s3_region=args.s3_region))
         write_report(out, dict(args.price))
     except (StorageError, OSError) as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 2
+        return refuse("report", exc)
     print(f"{out.uri}/{REPORT_NAME}")
     return 0
 
