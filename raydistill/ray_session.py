@@ -26,7 +26,8 @@ logger = logging.getLogger(__name__)
 # Ray Data's progress logger when stdout is not a terminal (a terminal gets bars).
 PROGRESS_LOGGER = "ray.data._internal.progress.logging_progress"
 _OPERATOR_LINE = re.compile(r"^(?P<name>\S.*): (?P<done>\d+)/(?P<total>\d+|\?)$")
-AUTH_MODE_VARIABLE = "RAY_AUTH_MODE"
+# Ray's token-authentication set-up, which warns at every start of a local cluster.
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 # Where the driver's one "constructor arguments in the object store" line goes.
 NATIVE_LINES_FILE = "raydistill-driver-native.log"
 
@@ -53,10 +54,7 @@ def init_ray(ray_cfg: RayConfig, verbose: bool = False) -> None:
     if address:
         ray.init(address=address, log_to_driver=verbose)
     else:
-        # Ray 2.60 turns token authentication on for a new local cluster and warns
-        # so at every start unless RAY_AUTH_MODE says it: naming Ray's own default
-        # keeps the cluster authenticated (~/.ray/auth_token) and the console quiet.
-        os.environ.setdefault(AUTH_MODE_VARIABLE, "token")
+        logging.getLogger(AUTH_LOGGER).addFilter(AuthDefaultNotice())
         ray.init(address="local", num_cpus=local_cpus(ray_cfg), log_to_driver=verbose)
     if not verbose:
         quiet_ray_data()
@@ -72,6 +70,28 @@ def ray_logs_dir() -> str:
     if node is not None:
         return str(node.get_logs_dir_path())
     return "/tmp/ray/session_latest/logs"  # Ray's default temp dir
+
+
+class AuthDefaultNotice(logging.Filter):
+    """Drops Ray's notice that a new local cluster uses token authentication (its default).
+
+    Ray 2.60 turns token authentication on for every new local cluster (the token in
+    ``~/.ray/auth_token``, made once) and warns so at each start unless
+    ``RAY_AUTH_MODE`` is set. Setting the variable in this process is too late (Ray's
+    C++ config has read it at import, and the driver then cannot reach its own GCS),
+    and the cluster should stay authenticated: the notice is dropped, and every other
+    line of Ray's authentication (a missing or wrong token) still shows.
+
+    >>> notice = logging.LogRecord(AUTH_LOGGER, logging.WARNING, "", 0,
+    ...     "Token authentication is enabled for this Ray cluster. Set ...", None, None)
+    >>> AuthDefaultNotice().filter(notice)
+    False
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the default-on notice only."""
+        return not record.getMessage().startswith(
+            "Token authentication is enabled for this Ray cluster")
 
 
 class _ArgsLineSpender:
