@@ -1,4 +1,4 @@
-"""Entry point: ``python -m raydistill.run conf=NAME [key=value ...] [-v]`` (``raydistill run``).
+"""``raydistill run conf=NAME [key=value ...] [-v]`` (= ``python -m raydistill.run``).
 
 Parses, loads and checks the config and the output location, then starts (or
 joins) Ray and runs the pipeline. Everything that can be wrong with the config
