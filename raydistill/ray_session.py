@@ -117,6 +117,7 @@ def spend_constructor_args_line() -> None:
     log directory, then killed. Every other line of Ray's reaches the console.
     """
     path = os.path.join(ray_logs_dir(), NATIVE_LINES_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
     sys.stderr.flush()
     console = os.dup(2)
     try:
