@@ -99,7 +99,7 @@ class SamplingConfig:
 class RunSamplingConfig(SamplingConfig):
     """Decoding parameters, recorded on every output row; and adaptive sampling's waves.
 
-    Adaptive sampling: :mod:`raydistill.adaptive`.
+    Adaptive sampling: :mod:`raydistill.sampling.waves`.
     ``waves`` unset: ``n`` samples per problem, in one pass. Set: samples in waves
     (``[2, 4, 8]``: 2, then 4 more for the problems still short of
     ``stop_at_verified`` verified samples, then 8 more), at most ``max_samples``
@@ -418,7 +418,7 @@ def sampling_checks(s: RunSamplingConfig) -> list[tuple[bool, str, str]]:
 
 
 def ray_checks(r: RayConfig) -> list[tuple[bool, str, str]]:
-    """Checks of the ``ray`` section (shared with ``raydistill.verify``)."""
+    """Checks of the ``ray`` section (shared with ``raydistill verify``)."""
     return [
         (r.num_cpus is None or r.num_cpus >= 1, "ray.num_cpus", "must be >= 1 or null"),
         (r.rows_per_block >= 1, "ray.rows_per_block", "must be >= 1"),
@@ -428,7 +428,7 @@ def ray_checks(r: RayConfig) -> list[tuple[bool, str, str]]:
 
 
 def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
-    """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill.verify``)."""
+    """Checks of the ``verify`` and ``judge`` sections (shared with ``raydistill verify``)."""
     code, domains = v.code, verifiers.known_domains()
     checks = [
         (v.math_timeout_s > 0, "verify.math_timeout_s", "must be > 0"),

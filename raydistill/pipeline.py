@@ -1,11 +1,11 @@
-"""The one place that chains Ray Data operations: the data's whole path.
+"""The run's Ray Data plans: generate, publish and verify, the data's whole path.
 
     stage sources -> Read -> prompts -> teacher pool -> verifier pool [-> judge] -> Write
     Read (generations) -> flatten -> Write (all/) ; Read (all/) -> filter -> Write (verified/)
 
 With adaptive sampling (``sampling.waves``) the first pass runs once per wave, each
 over the problems still short of ``sampling.stop_at_verified`` verified samples
-(:mod:`raydistill.adaptive`), and the second flattens every wave's generations.
+(:mod:`raydistill.sampling.waves`), and the second flattens every wave's generations.
 
 Each step between a Read and its Write is a :class:`~raydistill.stages.Stage`
 (what it runs, on which compute, the columns it needs and gives, checked against
@@ -41,7 +41,6 @@ from ray.data.expressions import col
 
 import raydistill
 from raydistill import records, stages
-from raydistill.adaptive import Wave, open_problems, sampling_plan, wave_counts
 from raydistill.config import Config, s3_endpoint, to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
@@ -57,6 +56,7 @@ from raydistill.output.location import OutputLocation, PassPaths
 from raydistill.output.manifest import Manifest, open_run
 from raydistill.prompts import build_messages, template_hash
 from raydistill.ray_session import configure_data
+from raydistill.sampling.waves import Wave, open_problems, sampling_plan, wave_counts
 from raydistill.sources import read_problems
 from raydistill.stages import Stage
 from raydistill.teachers import constructor_kwargs, get_teacher
@@ -215,7 +215,7 @@ def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: i
 
 
 def read_wave_counts(out: OutputLocation, paths: PassPaths) -> pa.Table:
-    """:func:`~raydistill.adaptive.wave_counts` of a wave's generations, verdicts only read."""
+    """:func:`~raydistill.sampling.waves.wave_counts` of a wave's generations (verdicts read)."""
     columns = ["problem_id", "input_error", "teacher_error", "samples.list.element.verdict"]
     parts = [wave_counts(part) for part in out.iter_columns(paths.generations, columns)]
     return pa.concat_tables(parts)
@@ -224,7 +224,7 @@ def read_wave_counts(out: OutputLocation, paths: PassPaths) -> pa.Table:
 def verify_stages(verify: dict[str, Any], judge: dict[str, Any]) -> list[Stage]:
     """The verifier pool and, unless ``judge.policy=rule_only``, the LLM judge after it.
 
-    The verify-only command (:mod:`raydistill.verify`) runs these same stages over
+    The verify-only command (:mod:`raydistill.cli.verify`) runs these same stages over
     flat rows (its actors adapt the columns), so both check samples alike.
     """
     verifier = Stage(

@@ -1,6 +1,7 @@
-"""The one way raydistill starts or joins Ray, and what its console shows.
+"""The one way raydistill starts or joins Ray, and what of Ray its console shows.
 
-Every entry point calls :func:`setup_console` first and :func:`init_ray` when it
+Every command (:mod:`raydistill.cli`) sets up the console first
+(:func:`raydistill.cli.console.setup_console`) and calls :func:`init_ray` when it
 needs Ray. Without ``-v``/``--verbose`` the console shows raydistill's own lines,
 Ray Data's progress (one line per report) and warnings; the Ray workers' output
 (vLLM's engine logs among it) and Ray Data's operator logs stay in Ray's log
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from typing import Any
 
 import ray
@@ -21,30 +23,13 @@ from raydistill.config import RayConfig
 
 logger = logging.getLogger(__name__)
 
-VERBOSE_FLAGS = ("-v", "--verbose")
-LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"
 # Ray Data's progress logger when stdout is not a terminal (a terminal gets bars).
 PROGRESS_LOGGER = "ray.data._internal.progress.logging_progress"
 _OPERATOR_LINE = re.compile(r"^(?P<name>\S.*): (?P<done>\d+)/(?P<total>\d+|\?)$")
-
-
-def split_verbose(args: list[str]) -> tuple[list[str], bool]:
-    """``args`` without ``-v``/``--verbose``, and whether one was there.
-
-    >>> split_verbose(["conf=local", "-v"])
-    (['conf=local'], True)
-    """
-    rest = [a for a in args if a not in VERBOSE_FLAGS]
-    return rest, len(rest) != len(args)
-
-
-def setup_console(verbose: bool = False) -> None:
-    """Log raydistill's INFO lines to stderr (DEBUG and everything else too with ``verbose``)."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
-    if not verbose:
-        # Libraries the checks before Ray use; their INFO lines say nothing to a user.
-        for name in ("botocore", "boto3", "urllib3", "filelock", "fsspec"):
-            logging.getLogger(name).setLevel(logging.WARNING)
+# Ray's token-authentication set-up, which warns at every start of a local cluster.
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+# Where the driver's one "constructor arguments in the object store" line goes.
+NATIVE_LINES_FILE = "raydistill-driver-native.log"
 
 
 def local_cpus(ray_cfg: RayConfig) -> int:
@@ -69,9 +54,11 @@ def init_ray(ray_cfg: RayConfig, verbose: bool = False) -> None:
     if address:
         ray.init(address=address, log_to_driver=verbose)
     else:
+        logging.getLogger(AUTH_LOGGER).addFilter(AuthDefaultNotice())
         ray.init(address="local", num_cpus=local_cpus(ray_cfg), log_to_driver=verbose)
     if not verbose:
         quiet_ray_data()
+        spend_constructor_args_line()
         logger.info("Ray's and vLLM's own logs: %s (-v shows them here)", ray_logs_dir())
 
 
@@ -83,6 +70,67 @@ def ray_logs_dir() -> str:
     if node is not None:
         return str(node.get_logs_dir_path())
     return "/tmp/ray/session_latest/logs"  # Ray's default temp dir
+
+
+class AuthDefaultNotice(logging.Filter):
+    """Drops Ray's notice that a new local cluster uses token authentication (its default).
+
+    Ray 2.60 turns token authentication on for every new local cluster (the token in
+    ``~/.ray/auth_token``, made once) and warns so at each start unless
+    ``RAY_AUTH_MODE`` is set. Setting the variable in this process is too late (Ray's
+    C++ config has read it at import, and the driver then cannot reach its own GCS),
+    and the cluster should stay authenticated: the notice is dropped, and every other
+    line of Ray's authentication (a missing or wrong token) still shows.
+
+    >>> notice = logging.LogRecord(AUTH_LOGGER, logging.WARNING, "", 0,
+    ...     "Token authentication is enabled for this Ray cluster. Set ...", None, None)
+    >>> AuthDefaultNotice().filter(notice)
+    False
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """False for the default-on notice only."""
+        return not record.getMessage().startswith(
+            "Token authentication is enabled for this Ray cluster")
+
+
+class _ArgsLineSpender:
+    """An actor created only to make Ray log its once-per-process line (never used)."""
+
+    def __init__(self, arg: Any) -> None:
+        self.arg = arg
+
+
+def spend_constructor_args_line() -> None:
+    """Write Ray's ``core_worker`` line about actor constructor arguments to a log file.
+
+    Ray Data hands every actor pool's workers their function and ``DataContext``
+    as object refs, with ``max_restarts=-1`` (a dead actor is restarted). For
+    any such actor Ray's core worker logs an ERROR line, once per process, that
+    a restart fails if those objects are lost (ray-project/ray#53727; #57733:
+    any ``map_batches`` with a class). Ray Data holds both refs for the
+    operator's life, so restarts find them (the fault tests kill actors and see
+    them come back): the line asks nothing of a user. It is written by C++
+    straight to file descriptor 2, past Python's logging, so this spends the
+    "once": one throwaway actor whose argument is a ref and which may restart
+    is created while descriptor 2 points to :data:`NATIVE_LINES_FILE` in Ray's
+    log directory, then killed. Every other line of Ray's reaches the console.
+    """
+    path = os.path.join(ray_logs_dir(), NATIVE_LINES_FILE)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    sys.stderr.flush()
+    console = os.dup(2)
+    try:
+        with open(path, "a") as sink:
+            os.dup2(sink.fileno(), 2)
+            try:
+                actor: Any = ray.remote(_ArgsLineSpender).options(
+                    max_restarts=1, num_cpus=0).remote(ray.put(None))
+            finally:
+                os.dup2(console, 2)
+    finally:
+        os.close(console)
+    ray.kill(actor)
 
 
 def quiet_ray_data() -> None:

@@ -14,29 +14,46 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def readme_commands(first: str) -> list[list[str]]:
-    """The README's commands (indented code lines) from the one starting with ``first`` on.
+SHELL_FENCES = ("```sh", "```bash", "```shell")
 
-    A block of commands ends at its first blank line; ``\\`` continues a command on
-    the next line and ``# ...`` comments are dropped, as a shell does. Fails when the
-    README has no such command: a test that runs the README's commands breaks when
-    they change.
+
+def shell_blocks(path: Path = README) -> list[list[list[str]]]:
+    """The commands of each fenced shell block (```sh) of ``path``, as a shell splits them.
+
+    ``\\`` continues a command on the next line and ``# ...`` comments are dropped,
+    as a shell does; blank and comment-only lines give no command.
     """
-    lines = README.read_text().splitlines()
-    starts = [i for i, line in enumerate(lines) if line.strip().startswith(first)
-              and line.startswith("    ")]
-    assert len(starts) == 1, f"README: {len(starts)} command lines start with {first!r}"
-    commands, current = [], ""
-    for line in lines[starts[0]:]:
-        if not line.strip():
-            break
-        current += " " + line.strip()
-        if current.endswith("\\"):
-            current = current[:-1]
+    blocks: list[list[list[str]]] = []
+    current: list[list[str]] | None = None
+    command = ""
+    for line in path.read_text().splitlines():
+        if current is None:
+            current = [] if line.strip() in SHELL_FENCES else None
             continue
-        commands.append(shlex.split(current, comments=True))
-        current = ""
-    return commands
+        if line.strip() == "```":
+            blocks.append(current)
+            current = None
+            continue
+        command += " " + line.strip()
+        if command.endswith("\\"):
+            command = command[:-1]
+            continue
+        if words := shlex.split(command, comments=True):
+            current.append(words)
+        command = ""
+    return blocks
+
+
+def readme_commands(first: str) -> list[list[str]]:
+    """The README's commands from the one starting with ``first`` to the end of its block.
+
+    Fails when the README has no such command, or several: a test that runs the
+    README's commands breaks when they change.
+    """
+    found = [block[i:] for block in shell_blocks() for i, words in enumerate(block)
+             if " ".join(words).startswith(first)]
+    assert len(found) == 1, f"README: {len(found)} commands start with {first!r}"
+    return found[0]
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""``raydistill compare URI [URI ...] [--baseline URI] --out DIR``: evaluations side by side.
+"""Evaluations side by side (``raydistill compare``, :mod:`raydistill.cli.compare`).
 
 One row per benchmark, one column per model: its avg@n ± standard error and, for
 every model but the baseline (the first URI unless ``--baseline`` names one), its
@@ -11,16 +11,14 @@ and the table says which protocol keys differ.
 
 from __future__ import annotations
 
-import argparse
 import html
 import json
-import sys
 from typing import Any
 
 import pyarrow.parquet as pq
 
 from raydistill.eval.stats import paired_bootstrap
-from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
+from raydistill.output.storage import StorageError, resolve
 
 # Bootstrap resamples: the interval's ends move by < 0.005 between seeds at 2,000.
 ITERATIONS = 2000
@@ -121,34 +119,3 @@ def render_html(result: dict[str, Any]) -> str:
             f"{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}"
             f"</style></head><body><h1>Models compared</h1><table><tr>{head}</tr>{body}"
             f"</table><pre>{esc(note)}</pre></body></html>\n")
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Compare finished evaluations; write compare.json/.md/.html into ``--out``."""
-    parser = argparse.ArgumentParser(prog="raydistill compare", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("uris", nargs="+", help="finished evaluations (their output.uri)")
-    parser.add_argument("--baseline", help="the evaluation the others are compared with "
-                                           "(default: the first)")
-    parser.add_argument("--out", required=True, help="folder or s3:// prefix for the results")
-    parser.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    uris = list(args.uris)
-    if args.baseline and args.baseline not in uris:
-        uris.insert(0, args.baseline)
-    try:
-        evals = [load_eval(uri, args.s3_endpoint) for uri in uris]
-        result = compare(evals, uris.index(args.baseline) if args.baseline else 0)
-        fs, root = resolve(args.out, args.s3_endpoint)
-        write_bytes_atomic(fs, f"{root}/compare.json", json.dumps(result, indent=2).encode())
-        write_bytes_atomic(fs, f"{root}/compare.md", render_markdown(result).encode())
-        write_bytes_atomic(fs, f"{root}/compare.html", render_html(result).encode())
-    except (CompareError, StorageError, OSError) as exc:
-        print(f"raydistill compare: {exc}", file=sys.stderr)
-        return 2
-    print(render_markdown(result))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

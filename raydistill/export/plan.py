@@ -25,7 +25,7 @@ same stream with no second pass, and one code path for local disks and S3. The
 parts live next to the shards (``<export>/.parts``, deleted at the end), so on a
 cluster the export goes to S3 or a shared filesystem, as a run's output does.
 
-API (kept stable: the training loop calls it)::
+API (the export command and the end of a run call it)::
 
     export_run(run_uri, "trl_sft", k=2, pick="shortest") -> summary dict
     export_run(run_uri, "trl_dpo", pairs={"chosen": "lowest_perplexity"})

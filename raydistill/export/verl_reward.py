@@ -38,7 +38,7 @@ from raydistill.config import VerifyConfig
 from raydistill.export.config import DataSourcesConfig
 from raydistill.export.verl_rows import CUSTOM, from_verl_tests
 from raydistill.parsing import split_response
-from raydistill.verifiers.actor import judge_sample
+from raydistill.verifiers.actor import check_sample
 
 # The default data_source of each domain (DataSourcesConfig), for rows without extra_info.domain.
 _DOMAIN_OF = {source: domain for domain, source in asdict(DataSourcesConfig()).items()}
@@ -99,7 +99,7 @@ def compute_score(data_source: str, solution_str: str, ground_truth: str,
               "solution": trace.solution, "think_closed": trace.think_closed,
               "finish_reason": "stop", "verdict_detail": None, "reason": None}
     params = {**asdict(VerifyConfig()), **(verify or {})}
-    verdict = judge_sample(problem, sample, params)
+    verdict = check_sample(problem, sample, params)
     if verdict.status == "error":
         if error_score is None:
             raise RewardError(f"{verdict.reason}: {verdict.detail} (set "

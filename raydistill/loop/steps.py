@@ -28,8 +28,8 @@ from raydistill.eval.config import BenchmarkSpec, EvalConfig
 from raydistill.eval.evaluate import evaluate
 from raydistill.export.config import ExportConfig, ExportError
 from raydistill.export.plan import open_finished_run
-from raydistill.loop.report import write_loop_report
 from raydistill.loop.rounds import advance
+from raydistill.loop.rounds_report import write_loop_report
 from raydistill.loop.select import select
 from raydistill.loop.state import LoopLocation, LoopState, open_loop
 from raydistill.output.location import OutputLocation

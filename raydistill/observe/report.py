@@ -2,7 +2,7 @@
 
 Built from what the run wrote (``all/`` and ``summary.json``), so it can be made
 again at any time for any output URI, local or ``s3://``
-(``python tools/report.py URI``); ``pipeline.run`` writes it at the end of a run.
+(``raydistill report URI``); ``pipeline.run`` writes it at the end of a run.
 Sections: headline numbers, the funnel (problems -> samples -> verified) by
 source and domain, pass@k per problem, reasoning and answer lengths in tokens,
 the verdict breakdown, throughput over time, and cost. Charts are inline SVG
@@ -325,7 +325,7 @@ def _cost(summary: dict[str, Any], prices: dict[str, float]) -> str:
                  f"verified sample, {_money(per_million)} per million generated tokens.</p>")
     return html + ("<p class='note'>Resource-hours count the teacher pool for the whole "
                    "generate stage (engine start-up included: the pool holds its devices). "
-                   "Prices per resource-hour come from <code>tools/report.py --price "
+                   "Prices per resource-hour come from <code>raydistill report URI --price "
                    "RESOURCE=USD_PER_HOUR</code>; per-token prices from the teacher config.</p>")
 
 
@@ -402,7 +402,7 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
     funnel_domain, table_domain = _funnel(tally, "domain")
     pass_chart, pass_table = _pass_at_k(tally)
     verdict_chart, verdict_table = _verdicts(tally)
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     sections = [
         f"<h1>raydistill run report</h1><p>{escape(uri)} &middot; teacher {escape(teacher)}"
         f" &middot; made {now}</p>",
@@ -444,11 +444,12 @@ def write_report(out: OutputLocation, prices: dict[str, float] | None = None) ->
 def report_run(out: OutputLocation) -> str | None:
     """:func:`write_report` at the end of a run: a failure is logged, never raised.
 
-    The data and ``summary.json`` are written by then; ``tools/report.py URI``
+    The data and ``summary.json`` are written by then; ``raydistill report URI``
     makes the report again.
     """
     try:
         return write_report(out)
     except Exception:  # noqa: BLE001 - never lose a finished run over its report
-        logger.exception("run report for %s failed; make it with tools/report.py", out.uri)
+        logger.exception("run report for %s failed; make it with `raydistill report %s`",
+                         out.uri, out.uri)
         return None

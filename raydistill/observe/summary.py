@@ -12,9 +12,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from raydistill.adaptive import Wave, wave_summary
 from raydistill.output.location import OutputLocation
 from raydistill.reasons import FILTERED_PREFIX
+from raydistill.sampling.waves import Wave, wave_summary
 
 # Read file by file; each file's response text is reduced to "was one generated"
 # before the next is read, so the summary's memory does not grow with the run.

@@ -59,7 +59,7 @@ PERFORMANCE_ONLY = frozenset({
 })
 
 
-# Adaptive sampling's keys (raydistill.adaptive).
+# Adaptive sampling's keys (raydistill.sampling.waves).
 ADAPTIVE_KEYS = ("sampling.waves", "sampling.stop_at_verified", "sampling.max_samples")
 
 

@@ -93,7 +93,7 @@ from typing import Any
 from raydistill.sandbox import cgroups
 from raydistill.sandbox.isolation import PROPERTIES, Isolation, SlotBound, probe, slot_bound
 from raydistill.sandbox.launch import launch
-from raydistill.sandbox.limits import (
+from raydistill.sandbox.resources import (
     HARNESS_PROCESSES,
     Limits,
     RunOutcome,

@@ -21,7 +21,7 @@ from typing import Any
 from raydistill.sandbox.cgroups import CPU_CORES
 from raydistill.sandbox.cgroups import available as cgroups_available
 from raydistill.sandbox.launch import launch
-from raydistill.sandbox.limits import HARNESS_PROCESSES, Limits
+from raydistill.sandbox.resources import HARNESS_PROCESSES, Limits
 from raydistill.sandbox.seccomp import EAFNOSUPPORT, seccomp_filter
 from raydistill.sandbox.slots import UID_BASE, UID_SLOTS, UidSlots
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from raydistill.sandbox.cgroups import SlotCgroup
-from raydistill.sandbox.limits import Limits, RunOutcome, SandboxUnavailable, TestRun
+from raydistill.sandbox.resources import Limits, RunOutcome, SandboxUnavailable, TestRun
 from raydistill.sandbox.seccomp import seccomp_filter
 from raydistill.sandbox.slots import stray_processes
 

@@ -14,7 +14,7 @@ from collections.abc import Container, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from raydistill.sandbox.limits import SandboxUnavailable
+from raydistill.sandbox.resources import SandboxUnavailable
 
 # Host uids for sandboxes: far above any account's, one per concurrent slot; 64
 # slots exceed the verifier processes a node runs (one per core is plenty).

@@ -148,8 +148,9 @@ def read_dataset(
 def read_problems(cfg: SourceConfig, endpoint: str | None = None) -> Iterator[dict[str, Any]]:
     """Yield problem rows of every data set, up to ``cfg.limit`` in all, without duplicates.
 
-    A problem seen twice (same source, same text) keeps its first row; the others
-    are logged and counted by the caller through :class:`DedupCounter`.
+    A problem seen twice (same source, same text) is yielded twice, with one
+    ``problem_id``: staging keeps its first row and counts the others
+    (:meth:`~raydistill.output.location.OutputLocation.stage_problems`).
     """
     remaining = cfg.limit
     for spec in cfg.datasets:

@@ -11,7 +11,7 @@ What can go wrong, and what happens:
 - 429, 5xx, connection errors, timeouts (``teacher.timeout_s`` per request),
   empty bodies (DeepSeek answers 200 with an empty body under load),
   unparseable JSON, a body without ``choices``: retried with exponential back-off
-  and jitter (:class:`~raydistill.teachers.limits.RetryPolicy`), ``Retry-After``
+  and jitter (:class:`~raydistill.teachers.rate_limits.RetryPolicy`), ``Retry-After``
   honoured, up to ``teacher.max_retries`` retries and ``teacher.retry_deadline_s``
   per request;
 - other 4xx (bad request, bad key): not retried;
@@ -27,7 +27,7 @@ request per missing sample, each with its own seed. The reasoning comes from
 inline ``<think>`` (:func:`raydistill.parsing.normalize`).
 
 The API key is read from the environment variable named by ``teacher.api_key_env``
-(in the driver, handed to the actors as a :class:`~raydistill.teachers.limits.Secret`)
+(in the driver, handed to the actors as a :class:`~raydistill.teachers.rate_limits.Secret`)
 and is only ever put in the ``Authorization`` header: error texts are redacted.
 """
 
@@ -46,7 +46,7 @@ from raydistill.errors import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, logprob_stats, make_sample
 from raydistill.teachers.base import StreamingTeacher, request_seed, seed_key, start_row
-from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
+from raydistill.teachers.rate_limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class HTTPTeacher(StreamingTeacher):
                 # so a server that drips bytes cannot hold a slot for ever.
                 response = await asyncio.wait_for(self.client.post(self.url, json=body),
                                                   self.timeout_s)
-            except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
+            except (TimeoutError, httpx.TimeoutException) as exc:
                 raise _Retryable(f"timeout ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
                 raise _Retryable(self._gone(exc)) from None

@@ -21,7 +21,7 @@ from raydistill.verifiers import Verdict
 logger = logging.getLogger(__name__)
 
 
-def judge_sample(
+def check_sample(
     problem: dict[str, Any], sample: dict[str, Any], params: dict[str, Any]
 ) -> Verdict:
     """Verdict for one sample of ``problem``."""
@@ -52,7 +52,7 @@ class VerifierActor:
             samples = []
             for sample in problem["samples"] or []:
                 started = time.perf_counter()
-                verdict = judge_sample(problem, sample, self.params)
+                verdict = check_sample(problem, sample, self.params)
                 seconds = time.perf_counter() - started
                 self.metrics.sample(problem, verdict.status, verdict.reason, seconds)
                 verdicts = [verifiers.entry(problem["domain"], verdict, seconds)]

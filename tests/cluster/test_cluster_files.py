@@ -10,6 +10,7 @@ import copy
 import json
 import math
 import re
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,6 @@ import jsonschema
 import pytest
 import ray
 import ray.autoscaler
-import tomllib
 import yaml
 from ray.autoscaler._private.util import prepare_config, validate_config
 

@@ -13,8 +13,8 @@ import json
 
 import pytest
 
+from raydistill.cli import compare
 from raydistill.config import OutputConfig, load
-from raydistill.eval import compare
 from raydistill.eval.evaluate import evaluate
 from raydistill.output.location import OutputLocation
 from tests.support.runs import committed, finish, kill_when, launch

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port, readme_commands
+from tests.support.console import unactionable
 from tests.support.paths import REPO
 
 COMMANDS = readme_commands("source .venv/bin/activate")
@@ -93,6 +94,8 @@ def test_ray_job_submit_against_a_local_head():
                 break
             time.sleep(5)
         assert job.returncode == 0, job.stdout[-3000:] + job.stderr[-3000:]
+        # The demo's console (the job's driver log): no Ray line a user cannot act on.
+        assert not unactionable((job.stdout + job.stderr).splitlines()), job.stdout[-3000:]
         # conf=local's whole run: 64 problems, 4 samples each, in the job's working dir.
         table = dict(line.rsplit(None, 1) for line in job.stdout.splitlines()
                      if line.startswith(("problems read ", "samples generated ", "output ")))

@@ -29,7 +29,7 @@ def tiny_judge(server) -> list[str]:
 
 @pytest.mark.slow
 def test_tiny_model_judge_end_to_end(ray_cluster, vllm_server, tmp_path):
-    from raydistill import verify
+    from raydistill.cli import verify
 
     source, target = tmp_path / "in.jsonl", tmp_path / "judged.parquet"
     source.write_text("".join(json.dumps(

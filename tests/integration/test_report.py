@@ -1,4 +1,4 @@
-"""The run report: rendered for a real local run, remade by tools/report.py on S3, and
+"""The run report: rendered for a real local run, remade by `raydistill report` on S3, and
 looked at in headless Chromium (a screenshot that must show more than a blank page).
 Rendering alone: tests/unit/observe/test_report.py."""
 
@@ -64,7 +64,7 @@ def test_report_tool_on_s3(local_run, s3_server):
     pafs.copy_files(str(out), "raydistill-test/report-run", destination_filesystem=s3)
     s3.delete_file("raydistill-test/report-run/report.html")
     done = subprocess.run(
-        [sys.executable, str(ROOT / "tools" / "report.py"), "s3://raydistill-test/report-run",
+        [sys.executable, "-m", "raydistill.cli", "report", "s3://raydistill-test/report-run",
          "--s3-endpoint", s3_server, "--price", "CPU=0.04"],
         capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
@@ -72,7 +72,7 @@ def test_report_tool_on_s3(local_run, s3_server):
     html = s3.open_input_stream("raydistill-test/report-run/report.html").read().decode()
     assert f"<b>{summary['verified']}</b><span>verified samples</span>" in html
     assert "$" in html.split("<h2>Cost")[1]
-    missing = subprocess.run([sys.executable, str(ROOT / "tools" / "report.py"),
+    missing = subprocess.run([sys.executable, "-m", "raydistill.cli", "report",
                               "s3://raydistill-test/nothing-here", "--s3-endpoint", s3_server],
                              capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert missing.returncode == 2 and "no finished run" in missing.stderr

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from raydistill import verify
+from raydistill.cli import verify
 
 STDIO = json.dumps({"inputs": ["2\n"], "outputs": ["4\n"]})
 # (id, domain, response, gold, test_cases, expected verdict, detail starts with)

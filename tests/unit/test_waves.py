@@ -10,15 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from raydistill import pipeline, records
-from raydistill.adaptive import (
-    cap_of,
-    open_problems,
-    sampling_plan,
-    stopped_why,
-    wave_counts,
-    wave_plan,
-    wave_summary,
-)
 from raydistill.config import ConfigError, load
 from raydistill.observe.summary import Tally, format_table
 from raydistill.output.checks import RunFailed, check_coverage
@@ -31,6 +22,15 @@ from raydistill.output.manifest import (
     fingerprint,
     load_manifest,
     open_run,
+)
+from raydistill.sampling.waves import (
+    cap_of,
+    open_problems,
+    sampling_plan,
+    stopped_why,
+    wave_counts,
+    wave_plan,
+    wave_summary,
 )
 from raydistill.teachers.base import request_seed, seed_key
 from raydistill.teachers.http import HTTPTeacher

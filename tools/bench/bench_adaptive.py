@@ -25,11 +25,11 @@ from typing import Any
 
 import httpx
 
+from raydistill.cli.serve import command
 from raydistill.config import load
 from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.ray_session import init_ray
-from raydistill.serve import command
 
 
 def start_server(port: int) -> subprocess.Popen[bytes]:

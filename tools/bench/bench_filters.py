@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     texts, bench, planted, contaminated = make(args.problems, args.seed)
     result: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "cores": psutil.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
         "problems": args.problems, "planted_duplicates": len(planted),
         "contaminated_rows": len(contaminated), "make_s": round(time.monotonic() - started, 1),

@@ -158,14 +158,14 @@ def in_raydistill(args: list[str]) -> dict[str, float]:
 
 def verifier_ms(uri: str, params: dict, limit: int = 500) -> float:
     """Milliseconds per sample of the math verifier (the pure function the actors call)."""
-    from raydistill.verifiers.actor import judge_sample
+    from raydistill.verifiers.actor import check_sample
 
     rows = pads.dataset(f"{uri}/all", format="parquet").to_table().to_pylist()
     rows = [r for r in rows if r["response"] is not None and r["think_closed"]][:limit]
-    judge_sample(rows[0], rows[0], params)  # start the checker's child process
+    check_sample(rows[0], rows[0], params)  # start the checker's child process
     started = time.monotonic()
     for row in rows:
-        judge_sample(row, row, params)
+        check_sample(row, row, params)
     return (time.monotonic() - started) * 1000 / len(rows)
 
 

@@ -24,8 +24,8 @@ import json
 import logging
 import sys
 
+from raydistill.cli import compare
 from raydistill.config import ConfigError, load
-from raydistill.eval import compare
 from raydistill.eval.evaluate import evaluate
 from raydistill.export.plan import export_run
 from raydistill.output.location import OutputLocation

@@ -2,8 +2,8 @@
 
 import pytest
 
-import raydistill.run
-from raydistill.run import main
+import raydistill.cli.run
+from raydistill.cli.run import main
 
 
 @pytest.fixture(autouse=True)
@@ -11,7 +11,7 @@ def no_ray(monkeypatch):
     """Starting Ray at all fails the test: these runs must stop before it."""
     def refuse(*args, **kwargs):
         raise AssertionError("Ray was started")
-    monkeypatch.setattr(raydistill.run, "init_ray", refuse)
+    monkeypatch.setattr(raydistill.cli.run, "init_ray", refuse)
 
 
 def test_missing_source_file_fails_before_ray_naming_the_key(tmp_path, capsys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raydistill import verify
+from raydistill.cli import verify
 from raydistill.config import ConfigError
 
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from raydistill.cli import eval as eval_cli
 from raydistill.config import load
 from raydistill.errors import ConfigError
-from raydistill.eval import __main__ as eval_cli
 from raydistill.eval.benchmarks import BUILTIN, check_benchmarks, resolve
 from raydistill.eval.config import BenchmarkSpec
 from raydistill.eval.evaluate import plan_runs

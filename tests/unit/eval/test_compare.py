@@ -5,7 +5,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raydistill.eval import compare as cmp
+from raydistill.cli import compare as cmp
 from raydistill.eval.evaluate import PROBLEMS
 
 

@@ -171,7 +171,7 @@ def test_shards_bounded_by_rows_and_by_size(tmp_path, file_format):
 
 
 def test_cli_keys_and_export_prefix():
-    from raydistill.export.__main__ import parse
+    from raydistill.cli.export import parse
 
     assert parse(["r", "format=openai", "export.uri=/x", "mb_per_file=5"]) == (
         "r", "openai", {"uri": "/x", "mb_per_file": 5})

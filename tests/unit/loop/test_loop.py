@@ -11,7 +11,7 @@ from raydistill.config import ConfigError, PromptConfig, load
 from raydistill.eval.evaluate import benchmarks_of, plan_runs
 from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
-from raydistill.loop.report import render
+from raydistill.loop.rounds_report import render
 from raydistill.loop.select import TRAINING, pick
 from raydistill.loop.state import LoopLocation, LoopState, loop_fingerprint, open_loop
 from raydistill.loop.steps import eval_config, round_config

@@ -14,7 +14,7 @@ import pytest
 from raydistill import records
 from raydistill.config import ConfigError, SamplingConfig, TeacherConfig
 from raydistill.teachers import HTTPTeacher, constructor_kwargs
-from raydistill.teachers.limits import Secret, TokenBucket
+from raydistill.teachers.rate_limits import Secret, TokenBucket
 from tests.support.fault_server import FaultServer
 
 KEY = "sk-test-0123456789abcdef"

@@ -1,13 +1,21 @@
-"""The ``raydistill`` command: one subcommand per entry module.
+"""The ``raydistill`` command: one home for every command.
 
-    raydistill run conf=local [key=value ...]     # = python -m raydistill.run ...
-    raydistill verify INPUT OUTPUT [key=value ...]
-    raydistill report URI
+    raydistill run conf=local [key=value ...] [-v]   # = python -m raydistill.run
+    raydistill verify INPUT OUTPUT [key=value ...]   # = python -m raydistill.verify
+    raydistill report URI [--price GPU=3.9]
     raydistill serve [--port 8000] [vLLM flags ...]
+    raydistill export URI format=NAME [key=value ...]  # = python -m raydistill.export
+    raydistill loop conf=NAME [key=value ...]        # = python -m raydistill.loop
+    raydistill eval conf=NAME [key=value ...]        # = python -m raydistill.eval
+    raydistill compare URI [URI ...] [--baseline URI] --out DIR
 
-Each subcommand is a module with ``main(argv) -> int``, imported only when it
-is used: a command whose module this install lacks fails with a message naming
-it, and adding one is one row of :data:`COMMANDS`.
+Each command is a module ``raydistill/cli/NAME.py`` with ``main(argv) -> int``,
+imported only when it is used; what they share (``-v``, the console's logging,
+``ray.*`` keys, a refusal as one line and exit code 2) is
+:mod:`raydistill.cli.console`. A new command (``plan``, ``select``) is one such
+module and one row of :data:`COMMANDS`; ``raydistill
+--help`` lists every row. ``python -m raydistill.run`` and its siblings are
+shims over these modules.
 """
 
 from __future__ import annotations
@@ -21,14 +29,19 @@ from raydistill.config import REPO_CONF_DIR, Config
 
 # name -> (entry module with main(argv) -> int, one line for --help).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "run": ("raydistill.run", "generate, verify and publish a dataset (conf=NAME key=value ...)"),
-    "verify": ("raydistill.verify", "verify an existing JSONL/Parquet dataset (INPUT OUTPUT ...)"),
-    "report": ("raydistill.report", "(re)make <uri>/report.html of a run (URI)"),
-    "serve": ("raydistill.serve", "a local OpenAI-compatible vLLM server for a teacher"),
-    "export": ("raydistill.export.__main__", "write a run's traces in a trainer's format"),
-    "loop": ("raydistill.loop.__main__", "the self-bootstrapping generate/train loop"),
-    "eval": ("raydistill.eval.__main__", "evaluate the teacher model on benchmarks (conf=NAME)"),
-    "compare": ("raydistill.eval.compare", "evaluations side by side (URI ... --out DIR)"),
+    "run": ("raydistill.cli.run",
+            "generate, verify and publish a dataset (conf=NAME key=value ...)"),
+    "verify": ("raydistill.cli.verify",
+               "verify an existing JSONL/Parquet dataset (INPUT OUTPUT ...)"),
+    "report": ("raydistill.cli.report", "(re)make <uri>/report.html of a run (URI)"),
+    "serve": ("raydistill.cli.serve", "a local OpenAI-compatible vLLM server for a teacher"),
+    "export": ("raydistill.cli.export", "write a finished run's traces in a trainer's format "
+               "(URI format=NAME ...)"),
+    "loop": ("raydistill.cli.loop", "self-bootstrapping rounds: sample, verify, select, train "
+             "(conf=NAME ...)"),
+    "eval": ("raydistill.cli.eval", "evaluate the teacher model on benchmarks (conf=NAME ...)"),
+    "compare": ("raydistill.cli.compare", "finished evaluations side by side "
+                "(URI [URI ...] --out DIR)"),
 }
 
 
