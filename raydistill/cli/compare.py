@@ -20,8 +20,8 @@ from raydistill.eval.compare import CompareError, compare, load_eval, render_htm
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Compare finished evaluations; write compare.json/.md/.html into ``--out``."""
+def parser() -> argparse.ArgumentParser:
+    """The command's arguments."""
     parser = argparse.ArgumentParser(prog="raydistill compare", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("uris", nargs="+", help="finished evaluations (their output.uri)")
@@ -29,7 +29,12 @@ def main(argv: list[str] | None = None) -> int:
                                            "(default: the first)")
     parser.add_argument("--out", required=True, help="folder or s3:// prefix for the results")
     parser.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Compare finished evaluations; write compare.json/.md/.html into ``--out``."""
+    args = parser().parse_args(sys.argv[1:] if argv is None else argv)
     uris = list(args.uris)
     if args.baseline and args.baseline not in uris:
         uris.insert(0, args.baseline)

@@ -26,26 +26,32 @@ from raydistill.ray_session import init_ray
 logger = logging.getLogger("raydistill")
 
 
-def check(cfg: Config) -> None:
-    """Every check that needs no Ray: the eval section, the benchmarks, model and runs."""
+def check_inputs(cfg: Config) -> None:
+    """The checks that touch no output: the eval section, the benchmarks, the model."""
     from raydistill.eval.benchmarks import check_benchmarks
     from raydistill.eval.config import eval_checks
-    from raydistill.eval.evaluate import benchmarks_of, plan_runs
-    from raydistill.output.location import OutputLocation
-    from raydistill.output.manifest import open_run
+    from raydistill.eval.evaluate import benchmarks_of
     from raydistill.teachers.models import model_problem
 
     for ok, key, why in eval_checks(cfg.eval):
         if not ok:
             raise ConfigError(f"config key {key!r} {why}")
-    benchmarks = benchmarks_of(cfg)
-    check_benchmarks(benchmarks, cfg.output.s3_endpoint)
+    check_benchmarks(benchmarks_of(cfg), cfg.output.s3_endpoint)
     if problem := model_problem(cfg.teacher.model, cfg.teacher.name, cfg.output.s3_endpoint,
                                 cfg.output.s3_region):
         raise ConfigError(f"config key 'teacher.model': {problem}")
+
+
+def check(cfg: Config) -> None:
+    """Every check that needs no Ray: the inputs, then the output and each run's manifest."""
+    from raydistill.eval.evaluate import benchmarks_of, plan_runs
+    from raydistill.output.location import OutputLocation
+    from raydistill.output.manifest import open_run
+
+    check_inputs(cfg)
     out = OutputLocation(cfg.output)
     out.check_writable()
-    for run in plan_runs(cfg, benchmarks):  # a changed protocol at this URI is refused here
+    for run in plan_runs(cfg, benchmarks_of(cfg)):  # a changed protocol here is refused now
         open_run(OutputLocation(run.cfg.output), run.cfg)
 
 

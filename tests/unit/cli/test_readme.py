@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 
 from raydistill import cli
+from raydistill.cli import compare as compare_command
+from raydistill.cli import eval as eval_command
 from raydistill.cli import export as export_command
 from raydistill.cli import report as report_command
 from raydistill.cli import run as run_command
@@ -89,6 +91,10 @@ def check(name: str, args: list[str]) -> None:
         report_command.parser().parse_args(args)
     elif name == "serve":
         assert serve_command.command(args)[-len(args):] == args
+    elif name == "eval":
+        eval_command.check_inputs(load(args))
+    elif name == "compare":
+        compare_command.parser().parse_args(args)
     else:
         pytest.fail(f"no check for the command `raydistill {name}`")
 
