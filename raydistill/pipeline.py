@@ -42,7 +42,8 @@ from ray.data.expressions import col
 import raydistill
 from raydistill import records, stages
 from raydistill.adaptive import Wave, open_problems, sampling_plan, wave_counts
-from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.config import Config
+from raydistill.config.loader import to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
 from raydistill.filters.problems import filter_problems
@@ -52,6 +53,7 @@ from raydistill.observe.progress import Progress
 from raydistill.observe.report import report_run
 from raydistill.observe.summary import summarize, teacher_usage
 from raydistill.output.checks import check_coverage, error_budget
+from raydistill.output.config import s3_endpoint
 from raydistill.output.flatten import flatten_generations
 from raydistill.output.location import OutputLocation, PassPaths
 from raydistill.output.manifest import Manifest, open_run

@@ -13,8 +13,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from raydistill.config import OutputConfig
 from raydistill.observe.report import REPORT_NAME, write_report
+from raydistill.output.config import OutputConfig
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import StorageError
 from raydistill.ray_session import setup_console

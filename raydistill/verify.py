@@ -50,21 +50,16 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import pipeline, records, stages
-from raydistill.config import (
-    ConfigError,
-    JudgeConfig,
-    RayConfig,
-    VerifyConfig,
-    ray_checks,
-    to_dict,
-    verify_checks,
-)
+from raydistill.config.loader import to_dict
+from raydistill.errors import ConfigError
 from raydistill.observe.summary import verifier_latency
 from raydistill.output.storage import StorageError, list_files, resolve
 from raydistill.parsing import split_response
+from raydistill.ray_config import RayConfig, ray_checks
 from raydistill.ray_session import configure_data, init_ray, setup_console, split_verbose
 from raydistill.stages import Stage
 from raydistill.verifiers.actor import VerifierActor
+from raydistill.verifiers.config import JudgeConfig, VerifyConfig, verify_checks
 from raydistill.verifiers.judge import JudgeActor
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,8 @@ import pyarrow.dataset as pads
 import pytest
 
 from raydistill import records
-from raydistill.config import load, to_dict
+from raydistill.config import load
+from raydistill.config.loader import to_dict
 from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX

@@ -18,7 +18,8 @@ from collections import Counter
 
 import pytest
 
-from raydistill.config import ConfigError, load, to_dict
+from raydistill.config import ConfigError, load
+from raydistill.config.loader import to_dict
 from raydistill.teachers.placement import remote_args, replica_layout
 from raydistill.teachers.vllm_engine import engine_args
 

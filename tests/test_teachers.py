@@ -2,7 +2,8 @@
 
 import pytest
 
-from raydistill.config import load, to_dict
+from raydistill.config import load
+from raydistill.config.loader import to_dict
 from raydistill.teachers import TEACHERS, constructor_kwargs, get_teacher, request_seed
 from raydistill.teachers.placement import remote_args, replica_layout
 from raydistill.teachers.vllm_engine import engine_args

@@ -21,8 +21,8 @@ import socket
 import time
 
 from raydistill import records
-from raydistill.config import SamplingConfig, TeacherConfig
 from raydistill.teachers import HTTPTeacher
+from raydistill.teachers.config import HTTPTeacherConfig, SamplingConfig
 
 
 def serve(port: int) -> None:
@@ -43,7 +43,7 @@ def serve(port: int) -> None:
 
 
 def run(url: str, problems: int, n: int, use_n: bool) -> tuple[float, float, int]:
-    teacher_cfg = dataclasses.asdict(TeacherConfig(name="openai", model="bench", base_url=url,
+    teacher_cfg = dataclasses.asdict(HTTPTeacherConfig(name="openai", model="bench", base_url=url,
                                                    use_n=use_n))
     sampling = dataclasses.asdict(SamplingConfig(n=n, max_tokens=64, seed=0))
     teacher = HTTPTeacher(teacher_cfg, sampling)

@@ -29,12 +29,14 @@ import pyarrow.fs as pafs
 import ray.data
 
 from raydistill import records
-from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.config import Config
+from raydistill.config.loader import to_dict
 from raydistill.filters import minhash
 from raydistill.filters.code_tests import CHECKED, TestChecker, drop_tests
 from raydistill.filters.config import NearDupConfig
 from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
 from raydistill.filters.normalize import text_hash
+from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import write_table_atomic
 from raydistill.stages import Stage, apply

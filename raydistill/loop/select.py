@@ -21,10 +21,9 @@ import ray.data
 from ray.data.expressions import col
 
 from raydistill import records
-from raydistill.config import PromptConfig
 from raydistill.export.pairs import make_pair, pass_rate
 from raydistill.loop.config import LoopConfig
-from raydistill.prompts import build_messages
+from raydistill.prompts import PromptConfig, build_messages
 
 TRAINING = pa.schema([
     ("problem_id", pa.string()),

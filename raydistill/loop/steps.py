@@ -22,13 +22,15 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from raydistill.config import Config, ConfigError, s3_endpoint
+from raydistill.config import Config
+from raydistill.errors import ConfigError
 from raydistill.export.config import ExportConfig, ExportError
 from raydistill.export.plan import open_finished_run
 from raydistill.loop.report import write_loop_report
 from raydistill.loop.rounds import advance
 from raydistill.loop.select import select
 from raydistill.loop.state import LoopLocation, LoopState, open_loop
+from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import resolve, write_bytes_atomic
 from raydistill.pipeline import run

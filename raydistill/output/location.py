@@ -34,7 +34,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydistill import records
-from raydistill.config import OutputConfig, s3_endpoint
+from raydistill.output.config import OutputConfig, s3_endpoint
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic, write_table_atomic
 
 logger = logging.getLogger(__name__)

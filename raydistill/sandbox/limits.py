@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from raydistill.config import CodeSandboxConfig
+from raydistill.verifiers.code_config import CodeSandboxConfig
 
 _DEFAULT = CodeSandboxConfig()  # the one home of the defaults and their reasons
 SLOT_OVERHEAD_MB = 128  # the runner, a checker, bwrap and page tables, beside the program

@@ -58,10 +58,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from raydistill.config import CodeSandboxConfig
 from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun
 from raydistill.sandbox.runner import decode
 from raydistill.verifiers import Verdict, register
+from raydistill.verifiers.code_config import CodeSandboxConfig
 
 logger = logging.getLogger(__name__)
 
