@@ -53,7 +53,8 @@ def section_type(annotation: Any) -> type | None:
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is list and args:
         annotation = args[0]
-    return annotation if dataclasses.is_dataclass(annotation) else None
+    return annotation if isinstance(annotation, type) and dataclasses.is_dataclass(annotation) \
+        else None
 
 
 def hints(section: Any) -> dict[str, Any]:

@@ -62,6 +62,7 @@ from raydistill.ray_session import configure_data
 from raydistill.sources import read_problems
 from raydistill.stages import Stage
 from raydistill.teachers import constructor_kwargs, get_teacher
+from raydistill.teachers.config import sequences_in_flight
 from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
@@ -77,7 +78,8 @@ TEACHER_BATCHES_IN_FLIGHT = 4
 def teacher_batches_in_flight(cfg: Config) -> int:
     """Batches queued on each teacher actor: twice what its engine admits at once.
 
-    The engine runs ``max_num_seqs / n`` problems at a time. With only that many
+    The engine runs ``max_num_seqs / n`` problems at a time (an HTTP teacher
+    ``max_concurrency``: :func:`sequences_in_flight`). With only that many
     queued, each batch's slowest problems run while the engine's other slots sit
     empty until Ray Data hands over the next batch (we measured the engine idle
     10% of the time with 4 x 16 problems for 64 slots); twice as many keeps a
@@ -87,7 +89,7 @@ def teacher_batches_in_flight(cfg: Config) -> int:
     >>> teacher_batches_in_flight(load(["conf=local"]))  # 256 / 4 = 64 slots, batches of 16
     8
     """
-    slots = max(1, cfg.teacher.max_num_seqs // cfg.sampling.n)
+    slots = sequences_in_flight(cfg.teacher, cfg.sampling.n)
     return max(TEACHER_BATCHES_IN_FLIGHT, math.ceil(2 * slots / cfg.teacher.batch_size))
 
 

@@ -177,9 +177,8 @@ def _pick_backend(schema: Config, section: str, layers: list[Layer],
             for other in [k for k in node if k not in ours and backend_of_key(str(k))]:
                 node.pop(other)
         kept.append((path, layer))
-    parent, _, leaf = section.rpartition(".")
-    if not parent:
-        return replace(schema, **{leaf: backend(model=schema.teacher.model)}), kept
+    if section == "teacher":
+        return replace(schema, teacher=backend(model=schema.teacher.model)), kept
     judge = replace(schema.judge, teacher=backend(model=""))
     return replace(schema, judge=judge), kept
 

@@ -40,7 +40,8 @@ Checks = Iterable[tuple[bool, str, str]]
 
 def parse_value(text: str) -> Any:
     """A command-line value as YAML reads it (``8`` an int, ``[a, b]`` a list, ``null`` None)."""
-    return OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))["v"]  # type: ignore[index]
+    parsed: Any = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))
+    return parsed["v"]
 
 
 def parse_overrides(args: Iterable[str]) -> list[tuple[str, Any]]:
