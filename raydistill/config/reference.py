@@ -73,7 +73,7 @@ def _role(f: dataclasses.Field[Any], owner: type) -> str:
 def _rows(cls: type, only: set[str] | None = None) -> list[str]:
     rows = []
     types = hints(cls)
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         if only is not None and f.name not in only:
             continue
         if "doc" not in f.metadata:
@@ -89,8 +89,8 @@ def _rows(cls: type, only: set[str] | None = None) -> list[str]:
 
 def _table(title: str, doc: str, rows: list[str]) -> list[str]:
     level = "##" if title.isidentifier() else "###"
-    return [f"{level} `{title}`", "", doc.replace("``", "`"), "", "| key | type | default | role | what it does |",
-            "|---|---|---|---|---|", *rows, ""]
+    header = ["| key | type | default | role | what it does |", "|---|---|---|---|---|"]
+    return [f"{level} `{title}`", "", doc.replace("``", "`"), "", *header, *rows, ""]
 
 
 def _section(path: str, cls: type, doc: str) -> list[str]:
@@ -99,7 +99,7 @@ def _section(path: str, cls: type, doc: str) -> list[str]:
         return _teacher(path, doc)
     lines = _table(path, doc, _rows(cls))
     types = hints(cls)
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+    for f in dataclasses.fields(cls):
         sub = section_type(types[f.name])
         if sub is None:
             continue

@@ -45,7 +45,7 @@ import httpx
 from raydistill.errors import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, logprob_stats, make_sample
-from raydistill.teachers.base import StreamingTeacher, request_seed, seed_key, start_row
+from raydistill.teachers.base import StreamingTeacher, no_completion, request_seed, seed_key
 from raydistill.teachers.limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -256,20 +256,22 @@ class HTTPTeacher(StreamingTeacher):
                                        tokens, reasoning, logprobs=choice_logprobs(choice)))
         return samples, int(usage.get("prompt_tokens") or 0)
 
-    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
-        row = start_row(row)
-        if row["input_error"]:
-            return row
-        n, pid, messages = self.sampling["n"], row["problem_id"], row["messages"]
+    async def _complete(self, messages: list[dict[str, str]], key: str) -> dict[str, Any]:
+        """``n`` samples of ``messages`` (see :meth:`StreamingTeacher.complete`).
+
+        One request asking for ``n`` (``use_n``); the samples it did not return
+        are asked one request each, with their own seeds.
+        """
+        out, n, pid = no_completion(), self.sampling["n"], key
         # Adaptive sampling's later waves start at sample `offset` (seeds and indices).
         offset = self.sampling.get("sample_offset", 0)
-        row["generated_at"] = time.time()
+        out["generated_at"] = time.time()
         started = time.monotonic()
         samples: list[dict[str, Any]] = []
         errors: list[str] = []
         if self.use_n:
             try:
-                samples, row["prompt_tokens"] = await self._ask(messages, n,
+                samples, out["prompt_tokens"] = await self._ask(messages, n,
                                                                 seed_key(pid, offset))
             except RequestFailed as exc:
                 errors.append(str(exc))
@@ -289,13 +291,13 @@ class HTTPTeacher(StreamingTeacher):
                     raise result
                 else:
                     samples += result[0]
-                    row["prompt_tokens"] += result[1]
-        row["generation_seconds"] = time.monotonic() - started
+                    out["prompt_tokens"] += result[1]
+        out["generation_seconds"] = time.monotonic() - started
         if errors and not any(s["response"] is not None for s in samples):
-            row["teacher_error"] = errors[0]
+            out["teacher_error"] = errors[0]
             samples = []
         elif errors:
             logger.warning("%s: %d of %d samples failed: %s", pid, len(errors), n, errors[0])
-        row["samples"] = samples
-        return row
+        out["samples"] = samples
+        return out
 
