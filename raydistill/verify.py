@@ -159,9 +159,9 @@ def with_verdicts(batch: pa.Table, problems: list[dict[str, Any]]) -> pa.Table:
 class RowVerifier(VerifierActor):
     """The pipeline's :class:`VerifierActor` over flat rows with configurable columns."""
 
-    def __init__(self, params: dict[str, Any], columns: dict[str, str],
+    def __init__(self, verify: VerifyConfig, columns: dict[str, str],
                  default_domain: str | None) -> None:
-        super().__init__(params)
+        super().__init__(verify)
         self.columns, self.default_domain = columns, default_domain
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -174,7 +174,7 @@ class RowVerifier(VerifierActor):
 class RowJudge(JudgeActor):
     """The pipeline's :class:`JudgeActor` over flat rows already verified by rules."""
 
-    def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any],
+    def __init__(self, judge: JudgeConfig, teacher_kwargs: dict[str, Any],
                  columns: dict[str, str], default_domain: str | None) -> None:
         super().__init__(judge, teacher_kwargs)
         self.columns, self.default_domain = columns, default_domain
@@ -268,7 +268,7 @@ def verify_stages(cfg: VerifyRunConfig) -> list[Stage]:
     return [replace(stage, fn=row_actors[stage.name][0], needs=row_actors[stage.name][1],
                     output=None, adds=records.VERIFY_ADDED,
                     constructor_kwargs={**stage.constructor_kwargs, **rows})
-            for stage in pipeline.verify_stages(plain["verify"], plain["judge"])]
+            for stage in pipeline.verify_stages(cfg.verify, cfg.judge)]
 
 
 def _check_target(cfg: VerifyRunConfig, target: str) -> None:

@@ -25,12 +25,11 @@ def teacher_cfg(url, **overrides):
     cfg = HTTPTeacherConfig(name="openai", model="tiny", base_url=url, max_concurrency=8,
                         timeout_s=0.5, max_retries=6, backoff_base_s=0.05, backoff_max_s=0.4,
                         retry_deadline_s=30.0)
-    return dataclasses.asdict(dataclasses.replace(cfg, **overrides))
+    return dataclasses.replace(cfg, **overrides)
 
 
 def sampling_cfg(**overrides):
-    return dataclasses.asdict(SamplingConfig(**{"n": 2, "max_tokens": 64, "seed": 0,
-                                                **overrides}))
+    return SamplingConfig(**{"n": 2, "max_tokens": 64, "seed": 0, **overrides})
 
 
 def problem_rows(prompts):

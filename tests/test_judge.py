@@ -11,7 +11,9 @@ import pyarrow as pa
 import pytest
 
 from raydistill import records, teachers
+from raydistill.teachers.config import TeacherConfig
 from raydistill.verifiers import Verdict
+from raydistill.verifiers.config import JudgeConfig
 from raydistill.verifiers.judge import (
     JudgeActor,
     apply_policy,
@@ -92,8 +94,8 @@ def test_judge_actor_maps_replies_back_to_their_samples(monkeypatch):
                  "finish_reason": "stop"}]}
 
     monkeypatch.setitem(teachers.TEACHERS, "scripted", Scripted)
-    actor = JudgeActor({"domains": ["math"], "teacher": {"name": "scripted"}},
-                       {"teacher": {}, "sampling": {"n": 1}})
+    judge = JudgeConfig(domains=["math"], teacher=TeacherConfig(name="scripted", model=""))
+    actor = JudgeActor(judge, {"teacher": judge.teacher, "sampling": judge.sampling})
     problem = {**PROBLEM, "input_error": None,
                "samples": [sample("fail"), sample("pass", verdict_detail="18 == 18"),
                            sample("fail")]}

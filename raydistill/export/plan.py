@@ -69,7 +69,12 @@ from raydistill.export.sink import ShardWriter
 from raydistill.output.config import OutputConfig, s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
-from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
+from raydistill.output.storage import (
+    StorageError,
+    parquet_files,
+    resolve,
+    write_bytes_atomic,
+)
 from raydistill.ray_config import RayConfig
 from raydistill.ray_session import configure_data, init_ray
 from raydistill.stages import Stage, check_plan, map_call
@@ -242,8 +247,7 @@ def open_finished_run(run_uri: str, cfg: ExportConfig) -> OutputLocation:
 
 
 def _run_columns(out: OutputLocation) -> list[str]:
-    infos = out.fs.get_file_info(pafs.FileSelector(out.all))
-    files = sorted(i.path for i in infos if i.base_name.endswith(".parquet"))
+    files = parquet_files(out.fs, out.all)
     names = pq.read_schema(out.fs.open_input_file(files[0])).names
     missing = [c for c in COLUMNS if c not in names]
     if missing:

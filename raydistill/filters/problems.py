@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import ray.data
 
 from raydistill import records
@@ -38,7 +37,7 @@ from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
 from raydistill.filters.normalize import text_hash
 from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
-from raydistill.output.storage import write_table_atomic
+from raydistill.output.storage import parquet_files, write_table_atomic
 from raydistill.stages import Stage, apply
 
 logger = logging.getLogger(__name__)
@@ -256,6 +255,5 @@ def filter_problems(cfg: Config, out: OutputLocation, total: int) -> dict[str, A
 
 def _ensure(out: OutputLocation, path: str, schema: pa.Schema) -> None:
     out.fs.create_dir(path, recursive=True)
-    names = [i.base_name for i in out.fs.get_file_info(pafs.FileSelector(path))]
-    if not any(n.endswith(".parquet") for n in names):
+    if not parquet_files(out.fs, path):
         write_table_atomic(out.fs, f"{path}/empty.parquet", schema.empty_table())

@@ -22,11 +22,12 @@ only sees its settings (:func:`engine_args`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import THINK_OPEN, logprob_stats, make_sample
@@ -38,6 +39,9 @@ from raydistill.teachers.base import (
     seed_key,
 )
 from raydistill.teachers.crashes import CrashGuard
+
+if TYPE_CHECKING:
+    from raydistill.teachers.config import SamplingConfig, VLLMTeacherConfig
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +84,16 @@ def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
 class VLLMTeacher(StreamingTeacher):
     """One vLLM engine replica inside a Ray Data actor."""
 
-    def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any],
-                 crash_ledger: Any | None = None) -> None:
-        """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts."""
+    def __init__(self, teacher: VLLMTeacherConfig, sampling: SamplingConfig,
+                 crash_ledger: Any | None = None, sample_offset: int = 0) -> None:
+        """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts.
+
+        ``sample_offset``: the first sample's index (adaptive sampling's later waves).
+        """
         from vllm import AsyncEngineArgs, AsyncLLMEngine, SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        settings = engine_args(teacher)
+        settings = engine_args(dataclasses.asdict(teacher))
         model = settings["model"]
         args = AsyncEngineArgs(**settings)
         self.engine = AsyncLLMEngine.from_engine_args(args)
@@ -95,8 +102,8 @@ class VLLMTeacher(StreamingTeacher):
         # Admit no more requests than the engine schedules at once: extra ones
         # would only queue inside vLLM, hiding back-pressure from Ray Data.
         max_seqs = self.engine.vllm_config.scheduler_config.max_num_seqs
-        self.slots = asyncio.Semaphore(max(1, max_seqs // sampling["n"]))
-        self.sampling = sampling
+        self.slots = asyncio.Semaphore(max(1, max_seqs // sampling.n))
+        self.sampling, self.sample_offset = sampling, sample_offset
         self.make_params = SamplingParams
         # FINAL_ONLY: without it some rows came back with fewer than n samples.
         self.output_kind = RequestOutputKind.FINAL_ONLY
@@ -110,19 +117,18 @@ class VLLMTeacher(StreamingTeacher):
         self.logprobs_mode = f"vllm:{getattr(mode, 'value', mode)}"
         self.requests = 0
         self.crashes = CrashGuard(crash_ledger)
-        self.metrics = TeacherMetrics(teacher["model"])
+        self.metrics = TeacherMetrics(teacher.model)
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
     def _params(self, problem_id: str) -> Any:
         s = self.sampling
         return self.make_params(
-            n=s["n"],
-            temperature=s["temperature"],
-            top_p=s["top_p"],
-            max_tokens=s["max_tokens"],
-            min_tokens=s.get("min_tokens", 0),
-            # sample_offset: the wave's first sample index under adaptive sampling.
-            seed=request_seed(s["seed"], seed_key(problem_id, s.get("sample_offset", 0))),
+            n=s.n,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            min_tokens=s.min_tokens,
+            seed=request_seed(s.seed, seed_key(problem_id, self.sample_offset)),
             output_kind=self.output_kind,
             **self.logprob_params,
         )

@@ -40,6 +40,7 @@ from raydistill import records, verifiers
 from raydistill.reasons import status_of
 from raydistill.teachers import get_teacher
 from raydistill.verifiers import Verdict
+from raydistill.verifiers.config import JudgeConfig
 from raydistill.verifiers.maths import gold_answer
 
 logger = logging.getLogger(__name__)
@@ -129,10 +130,11 @@ def apply_policy(sample: dict[str, Any], judged: Verdict, seconds: float) -> dic
 class JudgeActor:
     """Runs the judge teacher over the samples of a batch of problems that need it."""
 
-    def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any]) -> None:
-        self.domains = list(judge["domains"])
-        self.template = judge.get("prompt")
-        self.teacher = get_teacher(judge["teacher"]["name"])(**teacher_kwargs)
+    def __init__(self, judge: JudgeConfig, teacher_kwargs: dict[str, Any]) -> None:
+        """``teacher_kwargs``: :func:`raydistill.teachers.constructor_kwargs` of the judge's."""
+        self.domains = list(judge.domains)
+        self.template = judge.prompt
+        self.teacher = get_teacher(judge.teacher.name)(**teacher_kwargs)
 
     async def judge(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """``problems`` with every sample that needs it judged and the policy applied.
