@@ -66,7 +66,8 @@ class Config:
     source: SourceConfig = key(factory=SourceConfig, doc="Where problems come from.")
     prompt: PromptConfig = key(factory=PromptConfig, doc="How a problem becomes chat messages.")
     teacher: TeacherConfig = key(factory=VLLMTeacherConfig, doc="The model that writes the "
-                                 "traces and the replicas serving it.")
+                                 "traces and the replicas serving it; name (vllm, openai) "
+                                 "picks the backend and its keys.")
     sampling: RunSamplingConfig = key(factory=RunSamplingConfig, doc="Decoding parameters, "
                                       "recorded on every output row.")
     verify: VerifyConfig = key(factory=VerifyConfig, doc="The CPU verifier pool.")

@@ -113,8 +113,7 @@ def _teacher(path: str, doc: str) -> list[str]:
     if path != "teacher":
         return [f"### `{path}`", "", f"{doc} Its keys are those of `teacher` below, for the "
                 f"backend `{path}.name` picks.", ""]
-    lines = _table(path, f"{doc} Keys of every backend; `name` picks the backend and with it "
-                   "the other keys the section takes.", _rows(TeacherConfig))
+    lines = _table(path, f"{doc} The keys of every backend:", _rows(TeacherConfig))
     for name, backend in BACKENDS.items():
         own = {f.name for f in dataclasses.fields(backend)} - common
         lines += _table(f"{path} (name: {name})", backend.__doc__ or "", _rows(backend, own))

@@ -5,11 +5,9 @@ writes ``URI/exports/NAME/`` (or ``uri=...``): data shards, ``dataset_info.json`
 for the sharegpt formats, ``export.json`` (what was written, what was left out
 and why); the run's dataset card ``URI/README.md`` gains a configuration.
 
-Formats: sharegpt, sharegpt_pairs, openai, trl_sft, trl_dpo, verl. Keys (each
-format says which it takes): style, target, system, rows, k, pick, seed,
-min_pass_rate, max_pass_rate, file_format, rows_per_file, mb_per_file, name, pairs.rule,
-pairs.chosen, pairs.rejected, pairs.allow, uri, s3_endpoint, s3_region.
-See ``raydistill/export/config.py`` for each key.
+Formats: sharegpt, sharegpt_pairs, openai, trl_sft, trl_dpo, verl. Keys: the
+``export`` section of docs/config-reference.md, each with the formats that take it
+(generated from ``raydistill/export/config.py``).
 
 An unfinished run, an unknown format or a key the format does not take fails
 with a message before any work (exit code 2).
