@@ -133,7 +133,7 @@ def _check_code(ds: Any, cfg: Config, retries: int, removed: dict[str, Any],
                 broken_of: dict[str, list[int]], tally: dict[str, Any]) -> None:
     stage = Stage("code_tests", TestChecker, needs=("test_cases", "ground_truth_solution"),
                   output=CHECKED,
-                  constructor_kwargs={"sandbox_params": to_dict(cfg)["verify"]["code"]},
+                  constructor_kwargs={"sandbox": cfg.verify.code},
                   actors=(1, cfg.verify.replicas), num_cpus=cfg.verify.num_cpus,
                   batch_size=cfg.verify.batch_size)
     per_source: dict[str, Counter[str]] = {}

@@ -66,7 +66,7 @@ from raydistill.verifiers.code_config import CodeSandboxConfig
 logger = logging.getLogger(__name__)
 
 # Verifier params come under params["code"]: the config section verify.code
-# (raydistill.config.CodeSandboxConfig, the one home of every default).
+# (raydistill.verifiers.code_config.CodeSandboxConfig, the one home of every default).
 # A failure label of judge() -> its reason code (raydistill.reasons).
 REASONS = {"time limit": "timeout", "memory limit": "runtime_error",
            "runtime error": "runtime_error", "output limit": "runtime_error",
