@@ -21,8 +21,8 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits of one sandbox run (one solution, all its tests).
 
-    Built from ``verify.code`` (:class:`raydistill.config.CodeSandboxConfig`, where
-    each default is explained); the defaults here are that dataclass's.
+    Built from ``verify.code`` (:class:`raydistill.verifiers.code_config.CodeSandboxConfig`,
+    where each default is explained); the defaults here are that dataclass's.
     """
 
     cpu_s: float = _DEFAULT.cpu_s
