@@ -38,3 +38,15 @@ def test_roles_decide_the_fingerprint():
     # A key below a map belongs to the map's field; judge.teacher follows its backend.
     assert role_of(cfg, "teacher.engine_kwargs.enforce_eager") == RESULT
     assert role_of(cfg, "judge.teacher.max_num_seqs") != RESULT
+
+
+def test_a_fingerprint_stored_with_the_other_backends_keys_still_matches():
+    from raydistill.config import load
+    from raydistill.output.manifest import comparable, diff_keys
+
+    cfg = load(["conf=local", "output.uri=/tmp/unused"])
+    fresh = fingerprint(cfg)
+    # Written when one teacher section held both backends' keys.
+    stored = {**fresh, "teacher.base_url": "", "teacher.use_n": True, "teacher.request_fields": {}}
+    assert diff_keys(stored, fresh) and not diff_keys(comparable(stored, cfg), fresh)
+    assert diff_keys(comparable({**stored, "teacher.dtype": "x"}, cfg), fresh) == ["teacher.dtype"]

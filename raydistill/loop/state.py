@@ -33,7 +33,7 @@ from raydistill.config import Config
 from raydistill.config.loader import to_dict
 from raydistill.keys import PERFORMANCE, role_of
 from raydistill.output.config import s3_endpoint
-from raydistill.output.manifest import diff_keys, fingerprint
+from raydistill.output.manifest import comparable, diff_keys, fingerprint
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
 
 
@@ -132,7 +132,7 @@ def open_loop(loc: LoopLocation, cfg: Config) -> LoopState:
         raise StorageError(f"{loc.uri} holds data but no loop manifest ({loc.manifest}); pass "
                            "output.overwrite=true to replace it, or choose another output.uri")
     elif stored is not None:
-        changed = diff_keys(stored.fingerprint, fresh)
+        changed = diff_keys(comparable(stored.fingerprint, cfg), fresh)
         if changed:
             shown = ", ".join(f"{k} ({stored.fingerprint.get(k)!r} -> {fresh.get(k)!r})"
                               for k in changed)

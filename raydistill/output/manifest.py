@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import raydistill
 from raydistill.config import Config
 from raydistill.config.loader import dotted, to_dict
-from raydistill.keys import PERFORMANCE, role_of
+from raydistill.keys import PERFORMANCE, field_of, role_of
 from raydistill.output.storage import StorageError, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -76,6 +76,17 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
     # Round-trip through JSON so a stored fingerprint compares equal to a fresh one.
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded
+
+
+def comparable(stored: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """``stored`` without the keys no field of ``cfg``'s sections holds.
+
+    Those are the other teacher backend's keys in a fingerprint written before the
+    teacher section was typed per backend (a vLLM run stored ``teacher.base_url``):
+    they never shaped a row of this run's backend, so the run still resumes.
+    """
+    return {k: v for k, v in stored.items()
+            if field_of(cfg, k.partition(".")[0]) is None or field_of(cfg, k) is not None}
 
 
 def diff_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -138,7 +149,7 @@ def open_run(out: OutputLocation, cfg: Config) -> Manifest:
             "output.overwrite=true to replace it, or choose another output.uri"
         )
     elif stored is not None:
-        changed = diff_keys(stored.fingerprint, fresh)
+        changed = diff_keys(comparable(stored.fingerprint, cfg), fresh)
         if changed:
             shown = ", ".join(
                 f"{k} ({stored.fingerprint.get(k)!r} -> {fresh.get(k)!r})" for k in changed
