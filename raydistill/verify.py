@@ -48,7 +48,7 @@ import ray
 import ray.data
 
 from raydistill import pipeline, records, stages
-from raydistill.config import loader
+from raydistill.config import loader, other_backend, pick_backends
 from raydistill.config.loader import to_dict
 from raydistill.errors import ConfigError
 from raydistill.observe.summary import verifier_latency
@@ -97,7 +97,8 @@ class VerifyRunConfig:
 def load(overrides: list[str]) -> VerifyRunConfig:
     """The validated config from ``key=value`` overrides; ConfigError names a bad key."""
     given = loader.parse_overrides(overrides)
-    cfg: VerifyRunConfig = loader.build(VerifyRunConfig, overrides=given)
+    schema, _ = pick_backends(VerifyRunConfig(), ["judge.teacher"], [], given)
+    cfg: VerifyRunConfig = loader.build(schema, overrides=given, hint=other_backend)
     loader.raise_first(verify_checks(cfg.verify, cfg.judge) + ray_checks(cfg.ray))
     return cfg
 

@@ -174,3 +174,12 @@ def test_one_error_format_for_confs_the_verify_command_and_export_options():
         options("trl_sft", {"k": "many"})
     with pytest.raises(ExportError, match=r"^config key 'export\.k' must be >= 1"):
         options("trl_sft", {"k": 0})
+
+
+def test_the_verify_command_types_its_judge_teacher_by_backend():
+    from raydistill import verify
+
+    cfg = verify.load(["judge.teacher.name=openai", "judge.teacher.base_url=http://h/v1"])
+    assert type(cfg.judge.teacher).__name__ == "HTTPTeacherConfig"
+    with pytest.raises(ConfigError, match=r"'judge\.teacher\.base_url'.*name=openai"):
+        verify.load(["judge.teacher.base_url=http://h/v1"])

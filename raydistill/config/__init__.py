@@ -19,6 +19,8 @@ starts.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -138,18 +140,35 @@ def load(args: list[str]) -> Config:
     conf_names = [value for name, value in overrides if name == "conf"]
     overrides = [(name, value) for name, value in overrides if name != "conf"]
     layers = conf_layers(conf_path(str(conf_names[-1]))) if conf_names else []
-    schema = Config()
-    for section in TEACHER_SECTIONS:
-        schema, layers = _pick_backend(schema, section, layers, overrides)
-    cfg: Config = build(schema, layers, overrides, hint=_other_backend)
+    schema, layers = pick_backends(Config(), TEACHER_SECTIONS, layers, overrides)
+    cfg: Config = build(schema, layers, overrides, hint=other_backend)
     for ds in cfg.source.datasets:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
     return cfg
 
 
-def _pick_backend(schema: Config, section: str, layers: list[Layer],
-                  overrides: list[tuple[str, Any]]) -> tuple[Config, list[Layer]]:
+def pick_backends(schema: Any, sections: Iterable[str], layers: list[Layer],
+                  overrides: list[tuple[str, Any]]) -> tuple[Any, list[Layer]]:
+    """``schema`` (a dataclass instance) with each teacher section typed for its backend.
+
+    Used by every loader of a config holding teacher sections (the run's, the
+    verify-only command's ``judge.teacher``); see :func:`_pick_backend`.
+    """
+    for section in sections:
+        schema, layers = _pick_backend(schema, section, layers, overrides)
+    return schema, layers
+
+
+def _with(schema: Any, dotted: str, value: Any) -> Any:
+    """A copy of dataclass ``schema`` with the field at ``dotted`` replaced by ``value``."""
+    head, _, rest = dotted.partition(".")
+    inner = _with(getattr(schema, head), rest, value) if rest else value
+    return replace(schema, **{head: inner})
+
+
+def _pick_backend(schema: Any, section: str, layers: list[Layer],
+                  overrides: list[tuple[str, Any]]) -> tuple[Any, list[Layer]]:
     """``schema`` with ``section`` typed for the backend its ``name`` ends as, and the layers.
 
     A layer below the one that names the backend may set the keys of another
@@ -178,13 +197,11 @@ def _pick_backend(schema: Config, section: str, layers: list[Layer],
             for other in [k for k in node if k not in ours and backend_of_key(str(k))]:
                 node.pop(other)
         kept.append((path, layer))
-    if section == "teacher":
-        return replace(schema, teacher=backend(model=schema.teacher.model)), kept
-    judge = replace(schema.judge, teacher=backend(model=""))
-    return replace(schema, judge=judge), kept
+    current = functools.reduce(getattr, section.split("."), schema)
+    return _with(schema, section, backend(model=current.model)), kept
 
 
-def _other_backend(full_key: str) -> str | None:
+def other_backend(full_key: str) -> str | None:
     """Whose key ``full_key`` is, when it is a teacher key the chosen backend does not take."""
     section, _, name = full_key.rpartition(".")
     owners = backend_of_key(name) if section in TEACHER_SECTIONS else []
