@@ -41,7 +41,8 @@ from ray.data.expressions import col
 
 import raydistill
 from raydistill import records, stages
-from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.config import Config
+from raydistill.config.loader import to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
 from raydistill.filters.problems import filter_problems
@@ -51,6 +52,7 @@ from raydistill.observe.progress import Progress
 from raydistill.observe.report import report_run
 from raydistill.observe.summary import summarize, teacher_usage
 from raydistill.output.checks import check_coverage, error_budget
+from raydistill.output.config import s3_endpoint
 from raydistill.output.flatten import flatten_generations
 from raydistill.output.location import OutputLocation, PassPaths
 from raydistill.output.manifest import Manifest, open_run
@@ -60,9 +62,11 @@ from raydistill.sampling.waves import Wave, open_problems, sampling_plan, wave_c
 from raydistill.sources import read_problems
 from raydistill.stages import Stage
 from raydistill.teachers import constructor_kwargs, get_teacher
+from raydistill.teachers.config import sequences_in_flight
 from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
+from raydistill.verifiers.config import JudgeConfig, VerifyConfig
 from raydistill.verifiers.judge import JudgeActor
 
 logger = logging.getLogger(__name__)
@@ -75,7 +79,8 @@ TEACHER_BATCHES_IN_FLIGHT = 4
 def teacher_batches_in_flight(cfg: Config) -> int:
     """Batches queued on each teacher actor: twice what its engine admits at once.
 
-    The engine runs ``max_num_seqs / n`` problems at a time. With only that many
+    The engine runs ``max_num_seqs / n`` problems at a time (an HTTP teacher
+    ``max_concurrency``: :func:`sequences_in_flight`). With only that many
     queued, each batch's slowest problems run while the engine's other slots sit
     empty until Ray Data hands over the next batch (we measured the engine idle
     10% of the time with 4 x 16 problems for 64 slots); twice as many keeps a
@@ -85,7 +90,7 @@ def teacher_batches_in_flight(cfg: Config) -> int:
     >>> teacher_batches_in_flight(load(["conf=local"]))  # 256 / 4 = 64 slots, batches of 16
     8
     """
-    slots = max(1, cfg.teacher.max_num_seqs // cfg.sampling.n)
+    slots = sequences_in_flight(cfg.teacher, cfg.sampling.n)
     return max(TEACHER_BATCHES_IN_FLIGHT, math.ceil(2 * slots / cfg.teacher.batch_size))
 
 
@@ -149,25 +154,22 @@ def generate(cfg: Config, out: OutputLocation, paths: PassPaths | None = None,
 
 def generate_stages(cfg: Config, teacher_cls: type, sample_offset: int = 0) -> list[Stage]:
     """Pass 1's stages: prompts -> teacher pool -> verifier pool (-> the LLM judge)."""
-    plain = to_dict(cfg)
-    if sample_offset:  # an adaptive wave after the first: its own seeds (teachers/base.py)
-        plain["sampling"]["sample_offset"] = sample_offset
     prompts = Stage("prompts", add_prompts, needs=("problem", "domain"),
                     output=records.GENERATION, fn_kwargs={"prompt_cfg": cfg.prompt})
     teacher = Stage(
         "teacher", teacher_cls, needs=("messages",), output=records.GENERATION,
         # The crash ledger outlives engine restarts: a prompt that kills the
         # engine every time ends as one error row (teachers/crashes.py).
-        constructor_kwargs=constructor_kwargs(plain["teacher"], plain["sampling"],
-                                              start_ledger()),
+        constructor_kwargs=constructor_kwargs(cfg.teacher, cfg.sampling, start_ledger(),
+                                              sample_offset),
         batch_size=cfg.teacher.batch_size,
         # Data-parallel replicas: a fixed pool unless teacher.max_replicas lets it grow.
         actors=(cfg.teacher.replicas, cfg.teacher.max_replicas or cfg.teacher.replicas),
         batches_in_flight=teacher_batches_in_flight(cfg),
         # Resources, environment and (TP/PP) placement group of each replica.
-        remote_args=remote_args(plain["teacher"]),
+        remote_args=remote_args(to_dict(cfg.teacher)),
     )
-    return [prompts, teacher, *verify_stages(plain["verify"], plain["judge"])]
+    return [prompts, teacher, *verify_stages(cfg.verify, cfg.judge)]
 
 
 def wave_config(cfg: Config, wave: Wave) -> Config:
@@ -221,7 +223,7 @@ def read_wave_counts(out: OutputLocation, paths: PassPaths) -> pa.Table:
     return pa.concat_tables(parts)
 
 
-def verify_stages(verify: dict[str, Any], judge: dict[str, Any]) -> list[Stage]:
+def verify_stages(verify: VerifyConfig, judge: JudgeConfig) -> list[Stage]:
     """The verifier pool and, unless ``judge.policy=rule_only``, the LLM judge after it.
 
     The verify-only command (:mod:`raydistill.cli.verify`) runs these same stages over
@@ -229,18 +231,18 @@ def verify_stages(verify: dict[str, Any], judge: dict[str, Any]) -> list[Stage]:
     """
     verifier = Stage(
         "verify", VerifierActor, needs=("domain", "samples"), output=records.GENERATION,
-        constructor_kwargs={"params": verify}, batch_size=verify["batch_size"],
-        actors=(verify["replicas"], verify["replicas"]), num_cpus=verify["num_cpus"])
-    if judge["policy"] == "rule_only":
+        constructor_kwargs={"verify": verify}, batch_size=verify.batch_size,
+        actors=(verify.replicas, verify.replicas), num_cpus=verify.num_cpus)
+    if judge.policy == "rule_only":
         return [verifier]
     # The LLM judge: only samples the rule verifier failed or could not parse.
     judged = Stage(
         "judge", JudgeActor, needs=("domain", "samples"), output=records.GENERATION,
         constructor_kwargs={"judge": judge, "teacher_kwargs": constructor_kwargs(
-            judge["teacher"], judge["sampling"])},
-        batch_size=judge["teacher"]["batch_size"],
-        actors=(judge["teacher"]["replicas"], judge["teacher"]["replicas"]),
-        remote_args=remote_args(judge["teacher"]))
+            judge.teacher, judge.sampling)},
+        batch_size=judge.teacher.batch_size,
+        actors=(judge.teacher.replicas, judge.teacher.replicas),
+        remote_args=remote_args(to_dict(judge.teacher)))
     return [verifier, judged]
 
 

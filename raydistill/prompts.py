@@ -22,11 +22,34 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import jinja2
 
-from raydistill.config import PromptConfig
+from raydistill.keys import key
+
+TEMPLATES = ("r1", "bespoke", "custom")
+
+
+@dataclass
+class PromptConfig:
+    """The ``prompt`` section: how a problem becomes chat messages."""
+
+    template: str = key("r1", "r1 (DeepSeek-R1's: box the final answer), bespoke (the "
+                        "begin_of_thought/begin_of_solution system prompt) or custom.")
+    system: str | None = key(None, "System prompt of template custom (null = none).")
+    user_template: str | None = key(None, "Jinja template over the problem row's fields "
+                                    "(required by template custom).")
+
+
+def prompt_checks(cfg: PromptConfig) -> list[tuple[bool, str, str]]:
+    """``(ok, key, problem)`` checks of the ``prompt`` section."""
+    return [
+        (cfg.template in TEMPLATES, "prompt.template", "must be one of r1, bespoke, custom"),
+        (cfg.template != "custom" or bool(cfg.user_template), "prompt.user_template",
+         "is required when prompt.template=custom"),
+    ]
 
 R1_MATH_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
 

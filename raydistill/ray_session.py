@@ -19,7 +19,7 @@ from typing import Any
 
 import ray
 
-from raydistill.config import RayConfig
+from raydistill.ray_config import RayConfig
 
 logger = logging.getLogger(__name__)
 

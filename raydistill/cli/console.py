@@ -17,10 +17,10 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from raydistill.config import RayConfig, ray_checks
 from raydistill.errors import ConfigError
 from raydistill.export.config import ExportError
 from raydistill.output.storage import StorageError
+from raydistill.ray_config import RayConfig, ray_checks
 
 VERBOSE_FLAGS = ("-v", "--verbose")
 LOG_FORMAT = "%(asctime)s %(name)s: %(message)s"

@@ -25,8 +25,6 @@ import logging
 import sys
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from raydistill.cli.console import (
     REFUSED,
     ray_section,
@@ -36,6 +34,7 @@ from raydistill.cli.console import (
     split_verbose,
     wants_help,
 )
+from raydistill.config.loader import nested, parse_overrides
 from raydistill.export.config import ExportError
 from raydistill.export.plan import export_run, open_finished_run, options
 from raydistill.ray_session import init_ray
@@ -56,23 +55,10 @@ def parse(args: list[str]) -> tuple[str, str, dict[str, Any]]:
     positional = [a for a in args if "=" not in a]
     if len(positional) != 1:
         raise ExportError("usage: python -m raydistill.export URI format=NAME [key=value ...]")
-    fmt = ""
-    given: dict[str, Any] = {}
-    for arg in args:
-        if "=" not in arg:
-            continue
-        key, _, text = arg.partition("=")
-        key = key.removeprefix("export.")
-        if key == "format":
-            fmt = text
-            continue
-        parsed: Any = OmegaConf.to_container(OmegaConf.from_dotlist([f"v={text}"]))
-        value = parsed["v"]
-        head, _, tail = key.partition(".")
-        if tail:
-            given.setdefault(head, {})[tail] = value
-        else:
-            given[key] = value
+    flat = {key.removeprefix("export."): value
+            for key, value in parse_overrides(a for a in args if "=" in a)}
+    fmt = str(flat.pop("format", "") or "")
+    given = nested(flat)
     if not fmt:
         raise ExportError("format=NAME is required (sharegpt, sharegpt_pairs, openai, "
                           "trl_sft, trl_dpo, verl)")

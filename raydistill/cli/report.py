@@ -14,8 +14,8 @@ import argparse
 import sys
 
 from raydistill.cli.console import refuse, setup_console, split_verbose
-from raydistill.config import OutputConfig
 from raydistill.observe.report import REPORT_NAME, write_report
+from raydistill.output.config import OutputConfig
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import StorageError
 

@@ -26,7 +26,7 @@ logger = logging.getLogger("raydistill")
 
 def check_sources(cfg: Config) -> None:
     """Fail before any work if a file source names nothing readable, naming its key."""
-    from raydistill.config import s3_endpoint
+    from raydistill.output.config import s3_endpoint
     from raydistill.output.storage import list_files, resolve
 
     suffixes = {"jsonl": (".jsonl", ".json"), "parquet": (".parquet",)}
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = load(args)
         if any(ds.domain == "code" for ds in cfg.source.datasets):
             # Probe the sandbox now: a host weaker than required fails before any work.
-            from raydistill.config import to_dict
+            from raydistill.config.loader import to_dict
             from raydistill.verifiers.code import preflight
 
             logger.info("checking the code sandbox (bubblewrap, seccomp)")

@@ -46,24 +46,17 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 import ray.data
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import pipeline, records, stages
 from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
-from raydistill.config import (
-    ConfigError,
-    JudgeConfig,
-    RayConfig,
-    VerifyConfig,
-    ray_checks,
-    to_dict,
-    verify_checks,
-)
+from raydistill.config import loader, other_backend, pick_backends
+from raydistill.config.loader import to_dict
 from raydistill.observe.summary import verifier_latency
 from raydistill.output.storage import StorageError, list_files, resolve
+from raydistill.ray_config import RayConfig, ray_checks
 from raydistill.ray_session import configure_data, init_ray
 from raydistill.stages import Stage
+from raydistill.verifiers.config import JudgeConfig, VerifyConfig, verify_checks
 from raydistill.verifiers.rows import ADDED, RowJudge, RowVerifier
 
 logger = logging.getLogger(__name__)
@@ -100,26 +93,10 @@ class VerifyRunConfig:
 
 def load(overrides: list[str]) -> VerifyRunConfig:
     """The validated config from ``key=value`` overrides; ConfigError names a bad key."""
-    merged: Any = OmegaConf.structured(VerifyRunConfig)
-    try:
-        for override in overrides:
-            key, sep, text = override.partition("=")
-            if not sep:
-                raise ConfigError(f"expected key=value, got {override!r}")
-            OmegaConf.update(merged, key, OmegaConf.from_dotlist([f"v={text}"])["v"],
-                             merge=True)
-        cfg: VerifyRunConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:
-        bad_key = getattr(exc, "full_key", None)
-        first = str(exc).splitlines()[0]
-        raise ConfigError(f"config key {bad_key!r}: {first}" if bad_key else first) from None
-    checks = verify_checks(cfg.verify, cfg.judge) + ray_checks(cfg.ray) + [
-        (cfg.verify.replicas >= 1, "verify.replicas", "must be >= 1"),
-        (cfg.verify.num_cpus > 0, "verify.num_cpus", "must be > 0"),
-    ]
-    for ok, key, problem in checks:
-        if not ok:
-            raise ConfigError(f"config key {key!r} {problem}")
+    given = loader.parse_overrides(overrides)
+    schema, _ = pick_backends(VerifyRunConfig(), ["judge.teacher"], [], given)
+    cfg: VerifyRunConfig = loader.build(schema, overrides=given, hint=other_backend)
+    loader.raise_first(verify_checks(cfg.verify, cfg.judge) + ray_checks(cfg.ray))
     return cfg
 
 
@@ -197,13 +174,13 @@ def verify_stages(cfg: VerifyRunConfig) -> list[Stage]:
     The rows are the user's: no column is required by name (a row without a
     response is an error row), each stage adds ``records.VERIFY_ADDED``.
     """
-    plain = to_dict(cfg)  # type: ignore[arg-type]
+    plain = to_dict(cfg)
     rows = {"columns": plain["columns"], "default_domain": cfg.default_domain}
     row_actors = {"verify": (RowVerifier, ()), "judge": (RowJudge, ADDED)}
     return [replace(stage, fn=row_actors[stage.name][0], needs=row_actors[stage.name][1],
                     output=None, adds=records.VERIFY_ADDED,
                     constructor_kwargs={**stage.constructor_kwargs, **rows})
-            for stage in pipeline.verify_stages(plain["verify"], plain["judge"])]
+            for stage in pipeline.verify_stages(cfg.verify, cfg.judge)]
 
 
 def _check_target(cfg: VerifyRunConfig, target: str) -> None:

@@ -26,10 +26,11 @@ import itertools
 from dataclasses import dataclass
 
 from raydistill import verifiers
-from raydistill.config import DatasetConfig, PromptConfig
 from raydistill.errors import ConfigError
 from raydistill.eval.config import BenchmarkSpec
+from raydistill.prompts import PromptConfig
 from raydistill.sources import presets, read_dataset
+from raydistill.sources.config import DatasetConfig
 
 MGSM_LANGUAGES = ("bn", "de", "en", "es", "fr", "ja", "ru", "sw", "te", "th", "zh")
 

@@ -5,9 +5,11 @@ Kept beside the evaluation code; :class:`raydistill.config.Config` holds it as `
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from omegaconf import MISSING
+
+from raydistill.keys import key
 
 
 @dataclass
@@ -19,56 +21,50 @@ class BenchmarkSpec:
     give at least ``format`` and ``path``.
     """
 
-    name: str = MISSING
-    # jsonl, parquet or hf ("" = the built-in benchmark's).
-    format: str = ""
-    # A local or s3:// file or folder, or a hub id for format hf.
-    path: str = ""
-    split: str = ""
-    # The hub data set's configuration name (MGSM's language, GPQA's gpqa_diamond).
-    subset: str = ""
-    # A field mapping of raydistill.sources.presets (gsm8k, math, humaneval, gpqa, mcq, ...).
-    preset: str = ""
-    question_field: str = ""
-    answer_field: str = ""
-    # Verifier domain: math, code or mcq ("" = the preset's).
-    domain: str = ""
-    # Problems read at most (null = all; eval.limit caps every benchmark too).
-    limit: int | None = None
-    # Seed of generated problems (format synthetic_arithmetic); null = the built-in's, else 0.
-    seed: int | None = None
-    # Prompt template (r1, bespoke, custom; "" = the conf's prompt.template). Benchmarks
-    # with different templates are generated in separate runs.
-    template: str = ""
-    # With template custom: the Jinja user template (e.g. a direct-answer prompt).
-    user_template: str = ""
+    name: str = key(MISSING, "A built-in benchmark (synthetic_heldout, gsm8k_test, humaneval, "
+                    "math500, aime2024, aime2025, gpqa_diamond, mgsm_<lang>, mmlu, "
+                    "livecodebench) or a name of your own; also the rows' source column.")
+    format: str = key("", "jsonl, parquet, hf or synthetic_arithmetic (\"\" = the built-in "
+                      "benchmark's).")
+    path: str = key("", "A local or s3:// file or folder, or a hub id for format hf.")
+    split: str = key("", "The hub data set's split (\"\" = the built-in's, else test).")
+    subset: str = key("", "The hub data set's configuration name (MGSM's language, "
+                      "gpqa_diamond).")
+    preset: str = key("", "A field mapping of raydistill.sources.presets (gsm8k, math, "
+                      "humaneval, gpqa, mcq, livecodebench, ...).")
+    question_field: str = key("", "The question's field when there is no preset.")
+    answer_field: str = key("", "The gold answer's field when there is no preset.")
+    domain: str = key("", "Verifier domain: math, code or mcq (\"\" = the preset's).")
+    limit: int | None = key(None, "Problems read at most (null = all; eval.limit caps every "
+                            "benchmark too).")
+    seed: int | None = key(None, "Seed of generated problems (synthetic_arithmetic); null = "
+                           "the built-in's, else 0.")
+    template: str = key("", "Prompt template (r1, bespoke, custom; \"\" = prompt.template). "
+                        "Benchmarks with another template are generated in runs of their own.")
+    user_template: str = key("", "With template custom: the Jinja user template (e.g. a "
+                             "direct-answer prompt).")
 
 
 @dataclass
 class EvalConfig:
     """Benchmarks to evaluate the teacher model on, and the sampling protocol."""
 
-    benchmarks: list[BenchmarkSpec] = field(default_factory=list)
-    # Samples per problem and seed: avg@n averages them, maj@n votes over them.
-    n: int = 1
-    # R1's recommended evaluation decoding (DeepSeek-R1 model card: 0.6 / 0.95).
-    temperature: float = 0.6
-    top_p: float = 0.95
-    max_tokens: int = 32768
-    # One run per seed (the runs' per-problem sampling seeds start there): n x len(seeds)
-    # samples per problem in all; Evalchemy repeats AIME over several seeds.
-    seeds: list[int] = field(default_factory=lambda: [0])
-    # pass@k for each k (each at most n x len(seeds)).
-    k: list[int] = field(default_factory=lambda: [1])
-    # Also one greedy answer per problem (temperature 0): greedy_pass@1.
-    greedy: bool = False
-    # Problems per benchmark at most (null = every problem).
-    limit: int | None = None
-    # Finished training runs (output URIs) whose problems are checked for overlap with
-    # the benchmarks (word n-grams, as filters.decontam); [] = no check.
-    train_runs: list[str] = field(default_factory=list)
-    # Word n-gram length of that check (13, as filters.decontam and OpenAI's GPT-3 paper).
-    contamination_ngram: int = 13
+    benchmarks: list[BenchmarkSpec] = key(factory=list, doc="The benchmarks, each a built-in "
+                                          "name or a data set (raydistill eval).")
+    n: int = key(1, "Samples per problem and seed: avg@n averages them, maj@n votes over them.")
+    temperature: float = key(0.6, "Sampling temperature (DeepSeek-R1's recommended 0.6).")
+    top_p: float = key(0.95, "Nucleus sampling cut-off (DeepSeek-R1's recommended 0.95).")
+    max_tokens: int = key(32768, "Tokens per answer at most (Evalchemy: 32k).")
+    seeds: list[int] = key(factory=lambda: [0], doc="One run per seed, n samples per problem "
+                           "each: n x len(seeds) samples in all (Evalchemy repeats AIME).")
+    k: list[int] = key(factory=lambda: [1], doc="pass@k for each k (each at most n x "
+                       "len(seeds)).")
+    greedy: bool = key(False, "Also one greedy answer per problem (greedy_pass@1).")
+    limit: int | None = key(None, "Problems per benchmark at most (null = every problem).")
+    train_runs: list[str] = key(factory=list, doc="Finished training runs (output URIs) whose "
+                                "problems are checked for overlap with the benchmarks.")
+    contamination_ngram: int = key(13, "Word n-gram length of that check (13, as "
+                                   "filters.decontam and the GPT-3 paper).")
 
 
 def eval_checks(e: EvalConfig) -> list[tuple[bool, str, str]]:

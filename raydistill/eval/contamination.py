@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from raydistill.config import Config, OutputConfig
+from raydistill.config import Config
 from raydistill.filters.decontam import build_index, match
+from raydistill.output.config import OutputConfig
 from raydistill.output.location import OutputLocation
 
 # Overlapping problems quoted per benchmark in eval.json.

@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from raydistill.config import Config, SourceConfig, to_dict
+from raydistill.config import Config, to_dict
 from raydistill.eval.benchmarks import Benchmark, resolve
 from raydistill.eval.stats import majority, mean_stderr, pass_at_k
 from raydistill.filters.config import FiltersConfig, TraceFiltersConfig
@@ -34,6 +34,7 @@ from raydistill.output.location import OutputLocation
 from raydistill.output.storage import write_bytes_atomic
 from raydistill.prompts import template_hash
 from raydistill.reasons import status_of
+from raydistill.sources.config import SourceConfig
 from raydistill.verifiers.votes import equivalence, group_votes, vote_of
 
 logger = logging.getLogger(__name__)

@@ -1,9 +1,10 @@
 """The ``export`` config section: which trainer formats, and how rows are rendered and chosen.
 
-Every format takes the keys of :data:`COMMON_KEYS`; each also takes the keys
-listed for it in :data:`FORMAT_KEYS` (a per-sample SFT format the trace keys, a
-pair format the ``pairs.*`` keys). A key the format does not take is refused
-before any work (:func:`check_keys`), naming the key and what the format takes.
+Each key's field says which formats take it (its ``formats`` metadata, None:
+every format; :func:`taken_keys`): a per-sample SFT format the trace and sample
+keys, a pair format the trace and ``pairs.*`` keys. A key the format does not
+take is refused before any work (:func:`check_keys`), naming the key and what
+the format takes.
 
 >>> check_keys("trl_dpo", ["pairs.chosen", "style"])
 >>> check_keys("trl_dpo", ["k"])
@@ -15,7 +16,9 @@ raydistill.export.config.ExportError: format 'trl_dpo' does not take key 'k' (it
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
+
+from raydistill.keys import key
 
 
 class ExportError(ValueError):
@@ -34,18 +37,24 @@ PAIR_ALLOW = ("truncated", "error", "filtered")
 FILE_FORMATS = ("jsonl", "parquet")
 
 
+_TRACE = ("sharegpt", "openai", "trl_sft", "sharegpt_pairs", "trl_dpo")  # a trace is rendered
+_SAMPLES = ("sharegpt", "openai", "trl_sft")  # per-sample formats: samples are chosen
+
+
 @dataclass
 class PairsConfig:
     """How a preference pair is built from one problem's samples (``raydistill.export.pairs``)."""
 
-    # correct_vs_incorrect: chosen verified, rejected failed (STILL-2);
-    # length: the shortest and the longest verified samples (Sky-T1-Flash).
-    rule: str = "correct_vs_incorrect"
-    # How the chosen and the rejected samples are picked among the candidates.
-    chosen: str = "random"
-    rejected: str = "random"
-    # Failed samples that may also be rejected: truncated, error, filtered (none by default).
-    allow: list[str] = field(default_factory=list)
+    rule: str = key("correct_vs_incorrect", "correct_vs_incorrect: chosen verified, rejected "
+                    "failed (STILL-2); length: the shortest and the longest verified samples "
+                    "(Sky-T1-Flash).", formats=PAIR_FORMATS)
+    chosen: str = key("random", "How the chosen sample is picked among the candidates: random, "
+                      "shortest, longest, lowest_perplexity, highest_perplexity.",
+                      formats=PAIR_FORMATS)
+    rejected: str = key("random", "The same choices for the rejected sample.",
+                        formats=PAIR_FORMATS)
+    allow: list[str] = key(factory=list, doc="Failed samples that may also be rejected: "
+                           "truncated, error, filtered (none by default).", formats=PAIR_FORMATS)
 
 
 @dataclass
@@ -59,92 +68,98 @@ class DataSourcesConfig:
     raydistill's reward (``raydistill.export.verl_reward``) scores those rows.
     """
 
-    # lighteval/MATH: the last \boxed{} of the response against the bare final answer, 1 or 0
-    # (openai/gsm8k wants "#### N" in the response, which our prompts do not ask for).
-    math: str = "lighteval/MATH"
-    # apps: prime_code runs the last ```python block on {"inputs", "outputs"[, "fn_name"]}
-    # (codecontests, codeforces and taco route to the same scorer); 1, or the passed fraction.
-    code: str = "apps"
-    # math_dapo: "Answer: X" (then \boxed{X}) against the gold letter; DAPO scores 1 or -1.
-    mcq: str = "math_dapo"
+    math: str = key("lighteval/MATH", "lighteval/MATH: the last \\boxed{} of the response "
+                    "against the bare final answer, 1 or 0 (openai/gsm8k wants '#### N' in the "
+                    "response, which our prompts do not ask for).", formats=("verl",))
+    code: str = key("apps", "apps: prime_code runs the last python block on inputs/outputs "
+                    "(and fn_name); codecontests, codeforces and taco route to the same "
+                    "scorer.", formats=("verl",))
+    mcq: str = key("math_dapo", "math_dapo: 'Answer: X' (then \\boxed{X}) against the gold "
+                   "letter; DAPO scores 1 or -1.", formats=("verl",))
 
 
 @dataclass
 class LlamaFactoryConfig:
     """The LLaMA-Factory training file written beside a sharegpt export (``llamafactory.py``)."""
 
-    # model_name_or_path in the file; null = left for the user to set (LLaMA-Factory then
-    # says "Please provide `model_name_or_path`"), or pass model_name_or_path=... to the CLI.
-    model: str | None = None
-    # The chat template of that model (LLaMA-Factory's name: qwen, llama3, deepseekr1...).
-    template: str = "qwen"
+    model: str | None = key(None, "model_name_or_path in the file; null = left for the user "
+                            "to set (or model_name_or_path=... on llamafactory-cli's line).",
+                            formats=("sharegpt", "sharegpt_pairs"))
+    template: str = key("qwen", "The chat template of that model (LLaMA-Factory's name: qwen, "
+                        "llama3, deepseekr1...).", formats=("sharegpt", "sharegpt_pairs"))
 
 
 @dataclass
 class ExportConfig:
     """Trainer-ready exports of a finished run (``python -m raydistill.export``)."""
 
-    # Formats written at the end of a run (``raydistill.run``); the CLI takes format=NAME.
-    formats: list[str] = field(default_factory=list)
-    # Where an export goes; null = <run uri>/exports/<format>.
-    uri: str | None = None
-    # think: <think>reasoning</think> then the answer; bespoke: begin/end_of_thought and
-    # begin/end_of_solution tags with that style's system prompt.
-    style: str = "think"
-    # What the assistant turn holds: thought_solution, solution or thought.
-    target: str = "thought_solution"
-    # System prompt; null = the style's (bespoke) or the one the teacher was sent; "" = none.
-    system: str | None = None
-    # verified: rows that passed; checked: rows the verifier passed, also those the trace
-    # filters then removed; all: every row with a response.
-    rows: str = "verified"
-    # At most k samples per problem (null = all), chosen by `pick`.
-    k: int | None = None
-    # first (lowest sample_idx), shortest, random (seeded by `seed`).
-    pick: str = "first"
-    # Seed of every random choice (pick=random, pairs.*=random).
-    seed: int = 0
-    # Only problems whose measured pass rate (verified / samples) is in this band.
-    min_pass_rate: float = 0.0
-    max_pass_rate: float = 1.0
-    # parquet or jsonl (null = parquet). Only Parquet exports become configurations of
-    # the run's dataset card: `datasets` reads every configuration of a folder with one
-    # file type, the one of verified/ (OpenAI's upload wants file_format=jsonl).
-    file_format: str | None = None
-    # Rows per shard file: bounds each file's size (and the driver's buffer).
-    rows_per_file: int = 50_000
-    # A shard also closes once its rows hold about this many MiB of Arrow data (JSONL
-    # files come out about this size, Parquet ones smaller): 50k R1 traces of ~6k tokens
-    # are ~1.2 GB. 500 MiB: the size the Hub's dataset viewer and `datasets` stream well.
-    mb_per_file: int = 500
-    # The dataset_info.json entry's name (sharegpt formats); null = raydistill_<format>.
-    name: str | None = None
-    # Preference pairs (sharegpt_pairs, trl_dpo).
-    pairs: PairsConfig = field(default_factory=PairsConfig)
-    # verl: the data_source of each domain's rows.
-    data_sources: DataSourcesConfig = field(default_factory=DataSourcesConfig)
-    # sharegpt formats: the LLaMA-Factory training file beside the export.
-    llamafactory: LlamaFactoryConfig = field(default_factory=LlamaFactoryConfig)
-    # S3-compatible endpoint and region of s3:// URIs; null = $AWS_ENDPOINT_URL, $AWS_REGION.
-    s3_endpoint: str | None = None
-    s3_region: str | None = None
+    formats: list[str] = key(factory=list, doc="Formats written at the end of a run "
+                             "(raydistill.run); the export command takes format=NAME.",
+                             formats=())
+    uri: str | None = key(None, "Where an export goes; null = <run uri>/exports/<format>.")
+    style: str = key("think", "think: <think>reasoning</think> then the answer; bespoke: "
+                     "begin/end_of_thought and begin/end_of_solution tags with that style's "
+                     "system prompt.", formats=_TRACE)
+    target: str = key("thought_solution", "What the assistant turn holds: thought_solution, "
+                      "solution or thought.", formats=_TRACE)
+    system: str | None = key(None, "System prompt; null = the style's (bespoke) or the one the "
+                             "teacher was sent; \"\" = none.")
+    rows: str = key("verified", "verified: rows that passed; checked: rows the verifier passed, "
+                    "also those the trace filters then removed; all: every row with a "
+                    "response.", formats=_SAMPLES)
+    k: int | None = key(None, "At most k samples per problem (null = all), chosen by pick.",
+                        formats=_SAMPLES)
+    pick: str = key("first", "first (lowest sample_idx), shortest (fewest completion tokens), "
+                    "random (seeded by seed).", formats=_SAMPLES)
+    seed: int = key(0, "Seed of every random choice (pick=random, pairs.*=random).")
+    min_pass_rate: float = key(0.0, "Only problems whose measured pass rate (verified / "
+                               "samples) is at least this.")
+    max_pass_rate: float = key(1.0, "... and at most this (verl users pick hard-but-solvable "
+                               "problems, e.g. 0.1-0.9).")
+    file_format: str | None = key(None, "parquet or jsonl (null = parquet). Only Parquet exports "
+                                  "become configurations of the run's dataset card (OpenAI's "
+                                  "upload wants jsonl).")
+    rows_per_file: int = key(50_000, "Rows per shard file: bounds each file's size and the "
+                             "driver's buffer.")
+    mb_per_file: int = key(500, "A shard also closes at about this many MiB of Arrow data "
+                           "(50k R1 traces of ~6k tokens are ~1.2 GB; 500 MiB streams well in "
+                           "the Hub's viewer and `datasets`).")
+    name: str | None = key(None, "The dataset_info.json entry's name; null = "
+                           "raydistill_<format>.", formats=("sharegpt", "sharegpt_pairs"))
+    pairs: PairsConfig = key(factory=PairsConfig, doc="Preference pairs (sharegpt_pairs, "
+                             "trl_dpo).", formats=PAIR_FORMATS)
+    data_sources: DataSourcesConfig = key(factory=DataSourcesConfig, doc="verl: the "
+                                          "data_source of each domain's rows.",
+                                          formats=("verl",))
+    llamafactory: LlamaFactoryConfig = key(factory=LlamaFactoryConfig, doc="sharegpt formats: "
+                                           "the LLaMA-Factory training file beside the export.",
+                                           formats=("sharegpt", "sharegpt_pairs"))
+    s3_endpoint: str | None = key(None, "S3-compatible endpoint of s3:// URIs; null = "
+                                  "$AWS_ENDPOINT_URL.")
+    s3_region: str | None = key(None, "S3 region; null = $AWS_REGION.")
 
 
-COMMON_KEYS = ("uri", "system", "seed", "min_pass_rate", "max_pass_rate", "file_format",
-               "rows_per_file", "mb_per_file", "s3_endpoint", "s3_region")
-_TRACE = ("style", "target")
-_SAMPLES = ("rows", "k", "pick")
-_PAIRS = tuple(f"pairs.{f.name}" for f in fields(PairsConfig))
-_LLAMAFACTORY = ("name",) + tuple(f"llamafactory.{f.name}" for f in fields(LlamaFactoryConfig))
-FORMAT_KEYS: dict[str, tuple[str, ...]] = {
-    "sharegpt": _TRACE + _SAMPLES + _LLAMAFACTORY,
-    "openai": _TRACE + _SAMPLES,
-    "trl_sft": _TRACE + _SAMPLES,
-    "sharegpt_pairs": _TRACE + _PAIRS + _LLAMAFACTORY,
-    "trl_dpo": _TRACE + _PAIRS,
-    # One row per problem: no trace is rendered, no samples are chosen.
-    "verl": tuple(f"data_sources.{f.name}" for f in fields(DataSourcesConfig)),
-}
+# Sections of ExportConfig whose keys a format takes one by one ("pairs.rule").
+SUBSECTIONS: dict[str, type] = {"pairs": PairsConfig, "data_sources": DataSourcesConfig,
+                                "llamafactory": LlamaFactoryConfig}
+
+
+def taken_keys(fmt: str) -> list[str]:
+    """The keys format ``fmt`` takes, from each field's ``formats`` (None: every format).
+
+    >>> taken_keys("verl")[:4]
+    ['data_sources.code', 'data_sources.math', 'data_sources.mcq', 'file_format']
+    """
+    taken = []
+    for f in fields(ExportConfig):
+        formats = f.metadata.get("formats")
+        if formats is not None and fmt not in formats:
+            continue
+        if f.name in SUBSECTIONS:
+            taken += [f"{f.name}.{p.name}" for p in fields(SUBSECTIONS[f.name])]
+        else:
+            taken.append(f.name)
+    return sorted(taken)
 
 
 def check_format(name: str) -> None:
@@ -156,16 +171,16 @@ def check_format(name: str) -> None:
 def check_keys(fmt: str, keys: Iterable[str]) -> None:
     """Refuse a key ``fmt`` does not take, naming it and what ``fmt`` takes."""
     check_format(fmt)
-    taken = set(COMMON_KEYS) | set(FORMAT_KEYS[fmt])
-    for key in keys:
-        if key not in taken:
-            raise ExportError(f"format {fmt!r} does not take key {key!r} "
-                              f"(it takes: {', '.join(sorted(taken))})")
+    taken = taken_keys(fmt)
+    for name in keys:
+        if name not in taken:
+            raise ExportError(f"format {fmt!r} does not take key {name!r} "
+                              f"(it takes: {', '.join(taken)})")
 
 
-def export_checks(cfg: ExportConfig) -> list[tuple[bool, str, str]]:
-    """``(ok, key, problem)`` checks of the values the types cannot catch (``export.`` keys)."""
-    return [
+def export_checks(cfg: ExportConfig, prefix: str = "") -> list[tuple[bool, str, str]]:
+    """``(ok, key, problem)`` checks of the values the types cannot catch (``prefix`` + key)."""
+    checks = [
         (all(f in FORMATS for f in cfg.formats), "formats", f"must be among {FORMATS}"),
         (cfg.style in STYLES, "style", f"must be one of {STYLES}"),
         (cfg.target in TARGETS, "target", f"must be one of {TARGETS}"),
@@ -187,10 +202,5 @@ def export_checks(cfg: ExportConfig) -> list[tuple[bool, str, str]]:
          "data_sources", "names must not be empty"),
         (bool(cfg.llamafactory.template.strip()), "llamafactory.template", "must not be empty"),
     ]
+    return [(ok, prefix + name, why) for ok, name, why in checks]
 
-
-def validate(cfg: ExportConfig) -> None:
-    """Raise :class:`ExportError` naming the first bad key."""
-    for ok, key, problem in export_checks(cfg):
-        if not ok:
-            raise ExportError(f"config key 'export.{key}' {problem}")

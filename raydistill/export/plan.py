@@ -49,11 +49,11 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import ray
 import ray.data
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import records
-from raydistill.config import OutputConfig, RayConfig, s3_endpoint
+from raydistill.config import loader
+from raydistill.config.loader import dotted, nested
+from raydistill.errors import ConfigError
 from raydistill.export import card
 from raydistill.export.config import (
     PAIR_FORMATS,
@@ -61,15 +61,22 @@ from raydistill.export.config import (
     ExportError,
     check_format,
     check_keys,
-    validate,
+    export_checks,
 )
 from raydistill.export.formats import BUILDERS, SCHEMAS, Render, dataset_info
 from raydistill.export.llamafactory import write_training_file
 from raydistill.export.pairs import choose, make_pair, pass_rate
 from raydistill.export.sink import ShardWriter
+from raydistill.output.config import OutputConfig, s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
-from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
+from raydistill.output.storage import (
+    StorageError,
+    parquet_files,
+    resolve,
+    write_bytes_atomic,
+)
+from raydistill.ray_config import RayConfig
 from raydistill.ray_session import configure_data, init_ray
 from raydistill.reasons import FILTERED_PREFIX
 from raydistill.stages import Stage, check_plan, map_call
@@ -96,29 +103,17 @@ def options(fmt: str, given: Mapping[str, Any] | None = None) -> ExportConfig:
     """The :class:`ExportConfig` for ``fmt`` from ``given`` keys (``pairs.rule`` or nested dicts).
 
     Raises :class:`ExportError` for an unknown format, a key ``fmt`` does not
-    take, or a bad value, before any work.
+    take, or a bad value, before any work (the run config's loader and messages).
     """
     check_format(fmt)
-    flat = dict(_flatten("", dict(given or {})))
+    flat = dotted(dict(given or {}))
     check_keys(fmt, flat)
-    merged: Any = OmegaConf.structured(ExportConfig)
     try:
-        for key, value in flat.items():
-            OmegaConf.update(merged, key, value, merge=True)
-        cfg: ExportConfig = OmegaConf.to_object(merged)  # type: ignore[assignment]
-    except OmegaConfBaseException as exc:
-        raise ExportError(f"export key {getattr(exc, 'full_key', '')!r}: "
-                          f"{str(exc).splitlines()[0]}") from None
-    validate(cfg)
+        cfg: ExportConfig = loader.build(ExportConfig, overrides=flat.items(), prefix="export.")
+        loader.raise_first(export_checks(cfg), "export.")
+    except ConfigError as exc:
+        raise ExportError(str(exc)) from None
     return cfg
-
-
-def _flatten(prefix: str, value: Any) -> list[tuple[str, Any]]:
-    if isinstance(value, Mapping) and prefix != "pairs.allow":
-        return [kv for k, v in value.items() for kv in _flatten(f"{prefix}{k}.", v)]
-    if hasattr(value, "__dataclass_fields__"):
-        return _flatten(prefix, asdict(value))
-    return [(prefix.rstrip("."), value)]
 
 
 def grouped(fmt: str, cfg: ExportConfig) -> bool:
@@ -258,8 +253,7 @@ def open_finished_run(run_uri: str, cfg: ExportConfig) -> OutputLocation:
 
 
 def _run_columns(out: OutputLocation) -> list[str]:
-    infos = out.fs.get_file_info(pafs.FileSelector(out.all))
-    files = sorted(i.path for i in infos if i.base_name.endswith(".parquet"))
+    files = parquet_files(out.fs, out.all)
     names = pq.read_schema(out.fs.open_input_file(files[0])).names
     missing = [c for c in COLUMNS if c not in names]
     if missing:
@@ -290,7 +284,7 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
         target_uri = f"{out.uri}/exports/{format}"
     file_format = cfg.file_format or "parquet"
     parts = f"{root}/.parts"  # the workers' parts, copied into the shards, then deleted
-    stages = plan(format, cfg, dict(_flatten("", dict(given))), fs, parts)
+    stages = plan(format, cfg, dotted(dict(given)), fs, parts)
     check_plan(stages, pa.schema([(c, pa.string()) for c in columns]))
     if not ray.is_initialized():
         init_ray(RayConfig())
@@ -374,8 +368,8 @@ def export_formats(out: OutputLocation, cfg: ExportConfig) -> list[dict[str, Any
 
     Each format gets the keys of ``cfg`` it takes that differ from the defaults.
     """
-    defaults = dict(_flatten("", asdict(ExportConfig())))
-    chosen = {k: v for k, v in _flatten("", asdict(cfg)) if defaults.get(k) != v
+    defaults = dotted(asdict(ExportConfig()))
+    chosen = {k: v for k, v in dotted(asdict(cfg)).items() if defaults.get(k) != v
               and k != "formats"}
     # The run's own S3 endpoint and region unless the export names others: a run on
     # MinIO set in output.s3_endpoint (not $AWS_ENDPOINT_URL) is read back from there.
@@ -385,7 +379,7 @@ def export_formats(out: OutputLocation, cfg: ExportConfig) -> list[dict[str, Any
     summaries = []
     for fmt in cfg.formats:
         taken = {k: v for k, v in chosen.items() if _takes(fmt, k)}
-        summaries.append(export_run(out.uri, fmt, **_nest(taken)))
+        summaries.append(export_run(out.uri, fmt, **nested(taken)))
     return summaries
 
 
@@ -395,14 +389,3 @@ def _takes(fmt: str, key: str) -> bool:
     except ExportError:
         return False
     return True
-
-
-def _nest(flat: dict[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in flat.items():
-        head, _, tail = key.partition(".")
-        if tail:
-            nested.setdefault(head, {})[tail] = value
-        else:
-            nested[key] = value
-    return nested

@@ -34,11 +34,11 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
-from raydistill.config import VerifyConfig
 from raydistill.export.config import DataSourcesConfig
 from raydistill.export.verl_rows import CUSTOM, from_verl_tests
 from raydistill.parsing import split_response
 from raydistill.verifiers.actor import check_sample
+from raydistill.verifiers.config import VerifyConfig
 
 # The default data_source of each domain (DataSourcesConfig), for rows without extra_info.domain.
 _DOMAIN_OF = {source: domain for domain, source in asdict(DataSourcesConfig()).items()}

@@ -17,6 +17,7 @@ marks nothing broken: infrastructure never condemns a test.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from raydistill.verifiers.code import (
     parse_tests,
     sandbox_job,
 )
+from raydistill.verifiers.code_config import CodeSandboxConfig
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +101,9 @@ class TestChecker:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, sandbox_params: Mapping[str, Any]) -> None:
-        self.params = dict(sandbox_params)
+    def __init__(self, sandbox: CodeSandboxConfig) -> None:
+        # check_tests, a pure function, takes the section as plain data.
+        self.params = dataclasses.asdict(sandbox)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Check every code problem of ``batch`` that has tests and a reference solution."""

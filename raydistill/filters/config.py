@@ -1,14 +1,16 @@
 """The ``filters:`` section: problem filters before the teacher, trace filters after it.
 
-Kept apart from :mod:`raydistill.config` (which holds one field of this type) so
-the filters' keys live beside their code. Benchmarks are described like source
-data sets (same keys as ``source.datasets`` entries), so a benchmark can be a hub
-id, a local file or an ``s3://`` prefix.
+Kept beside the filters' code (below :mod:`raydistill.config`, which holds one
+field of this type). Benchmarks are described like source data sets (same keys
+as ``source.datasets`` entries), so a benchmark can be a hub id, a local file or
+an ``s3://`` prefix.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+
+from raydistill.keys import key
 
 BROKEN_TEST_POLICIES = ("remove", "drop_tests")
 
@@ -17,93 +19,107 @@ BROKEN_TEST_POLICIES = ("remove", "drop_tests")
 class BenchmarkConfig:
     """One benchmark problem set, read like a source data set (``source.datasets``)."""
 
-    name: str = ""
-    format: str = "jsonl"
-    path: str = ""
-    split: str = "test"
-    subset: str = ""
-    preset: str = ""
-    question_field: str = ""
-    answer_field: str = ""
-    limit: int | None = None
+    name: str = key("", "The benchmark's name (removed problems name it).")
+    format: str = key("jsonl", "jsonl, parquet or hf, as source.datasets[].format.")
+    path: str = key("", "Local file, s3:// prefix or hub id.")
+    split: str = key("test", "Split of an hf benchmark.")
+    subset: str = key("", "The hub data set's configuration name.")
+    preset: str = key("", "Field mapping, as source.datasets[].preset.")
+    question_field: str = key("", "Column holding the problem.")
+    answer_field: str = key("", "Column holding the answer.")
+    limit: int | None = key(None, "Benchmark problems read at most (null = all).")
 
 
 @dataclass
 class NearDupConfig:
     """MinHash near-duplicate removal with LSH banding."""
 
-    enabled: bool = False
-    # Word shingles: 3 words keep short reworded problems (GSM8K's ~45 words) similar.
-    shingle_words: int = 3
-    # Permutations per signature: 128 gives a Jaccard estimate within ~0.09 (1 sigma 0.04).
-    num_perm: int = 128
-    # Jaccard similarity of shingle sets above which two problems are one.
-    threshold: float = 0.7
-    # bands x rows <= num_perm; 0 = datasketch's optimum for the threshold.
-    bands: int = 0
-    rows: int = 0
-    # Keep only candidate pairs whose estimated Jaccard reaches the threshold.
-    verify_pairs: bool = True
-    seed: int = 1
+    enabled: bool = key(False, "Remove near duplicates (MinHash + LSH).")
+    shingle_words: int = key(3, "Words per shingle: 3 keeps short reworded problems (GSM8K's "
+                             "~45 words) similar.")
+    num_perm: int = key(128, "Permutations per signature: 128 estimates Jaccard within ~0.09 "
+                        "(1 sigma 0.04).")
+    threshold: float = key(0.7, "Jaccard similarity of shingle sets above which two problems "
+                           "are one.")
+    bands: int = key(0, "LSH bands; bands x rows <= num_perm; 0 = datasketch's optimum for the "
+                     "threshold.")
+    rows: int = key(0, "Rows per LSH band (0 = datasketch's optimum).")
+    verify_pairs: bool = key(True, "Keep only candidate pairs whose estimated Jaccard reaches "
+                             "the threshold.")
+    seed: int = key(1, "Seed of the MinHash permutations.")
 
 
 @dataclass
 class DecontamConfig:
     """Removal of problems that overlap a benchmark."""
 
-    enabled: bool = False
-    # Word n-gram length: 13 as NeMo-Curator and datatrove use, 8 as open-r1.
-    ngram: int = 13
-    # Also remove a problem whose MinHash similarity to a benchmark problem reaches
-    # filters.near.threshold (shingles, permutations, bands and seed of filters.near):
-    # catches rewordings that share no n-gram, at the cost of a signature per problem.
-    near: bool = False
-    benchmarks: list[BenchmarkConfig] = field(default_factory=list)
+    enabled: bool = key(False, "Remove problems sharing a word n-gram with a benchmark problem.")
+    ngram: int = key(13, "Word n-gram length: 13 as NeMo-Curator and datatrove use, 8 as "
+                     "open-r1.")
+    near: bool = key(False, "Also remove a problem whose MinHash similarity to a benchmark "
+                     "problem reaches filters.near.threshold (catches rewordings sharing no "
+                     "n-gram, at the cost of a signature per problem).")
+    benchmarks: list[BenchmarkConfig] = key(factory=list, doc="The benchmarks to decontaminate "
+                                            "against.")
 
 
 @dataclass
 class CodeTestsConfig:
     """Reference solutions run against each code problem's tests before generation."""
 
-    enabled: bool = False
-    # remove: a problem with any broken test is removed (reason broken_tests);
-    # drop_tests: its broken tests are dropped, removed only if none is left.
-    on_broken: str = "drop_tests"
+    enabled: bool = key(False, "Run each code problem's reference solutions against its tests.")
+    on_broken: str = key("drop_tests", "remove: a problem with any broken test is removed "
+                         "(reason broken_tests); drop_tests: its broken tests are dropped, "
+                         "removed only if none is left.")
 
 
 @dataclass
 class TraceFiltersConfig:
     """Long chain-of-thought quality filters on verified samples (0 / null = off)."""
 
-    enabled: bool = True
-    # Distinct \\boxed{} answers allowed after the thinking: a solution that
-    # states two different answers was not checked as one answer.
-    max_final_answers: int = 1
-    # Word n-grams counted for repetition, and the share of them that may be repeats.
-    repeat_ngram: int = 10
-    max_repeated_ngram_fraction: float = 0.5
-    # Times one paragraph (>= 8 words) may occur.
-    max_paragraph_repeats: int = 3
-    # Share of letters outside the problem's scripts (plus Latin and Greek).
-    max_foreign_script_fraction: float = 0.2
-    # Completion length bounds in tokens (null = no bound).
-    min_tokens: int | None = None
-    max_tokens: int | None = None
+    enabled: bool = key(True, "Run the trace filters on verified samples.")
+    max_final_answers: int = key(1, "Distinct \\boxed{} answers allowed after the thinking: a "
+                                 "solution stating two answers was not checked as one.")
+    repeat_ngram: int = key(10, "Word n-grams counted for repetition.")
+    max_repeated_ngram_fraction: float = key(0.5, "Share of those n-grams that may be repeats.")
+    max_paragraph_repeats: int = key(3, "Times one paragraph (>= 8 words) may occur.")
+    max_foreign_script_fraction: float = key(0.2, "Share of letters outside the problem's "
+                                             "scripts (plus Latin and Greek).")
+    min_tokens: int | None = key(None, "Completion tokens at least (null = no bound).")
+    max_tokens: int | None = key(None, "Completion tokens at most (null = no bound).")
 
 
 @dataclass
 class FiltersConfig:
     """Problem filters (exact, near, decontam, code_tests) and trace filters."""
 
-    # Exact duplicates on normalised text (case, spacing, punctuation, LaTeX spacing).
-    exact: bool = False
-    near: NearDupConfig = field(default_factory=NearDupConfig)
-    decontam: DecontamConfig = field(default_factory=DecontamConfig)
-    code_tests: CodeTestsConfig = field(default_factory=CodeTestsConfig)
-    traces: TraceFiltersConfig = field(default_factory=TraceFiltersConfig)
+    exact: bool = key(False, "Remove exact duplicates on normalised text (case, spacing, "
+                      "punctuation, LaTeX spacing).")
+    near: NearDupConfig = key(factory=NearDupConfig, doc="Near-duplicate removal.")
+    decontam: DecontamConfig = key(factory=DecontamConfig, doc="Benchmark decontamination.")
+    code_tests: CodeTestsConfig = key(factory=CodeTestsConfig, doc="Code problems' tests "
+                                      "checked against reference solutions.")
+    traces: TraceFiltersConfig = key(factory=TraceFiltersConfig, doc="Trace quality filters "
+                                     "after the verifiers.")
 
     @property
     def problems_enabled(self) -> bool:
         """True when any problem filter runs."""
         return (self.exact or self.near.enabled or self.decontam.enabled
                 or self.code_tests.enabled)
+
+
+def filter_checks(f: FiltersConfig) -> list[tuple[bool, str, str]]:
+    """``(ok, key, problem)`` checks of the ``filters:`` section."""
+    return [
+        (0 < f.near.threshold <= 1, "filters.near.threshold", "must be in (0, 1]"),
+        (f.near.num_perm >= 8, "filters.near.num_perm", "must be >= 8"),
+        (f.near.bands * f.near.rows <= f.near.num_perm, "filters.near.bands",
+         "bands x rows must be <= num_perm"),
+        (f.near.shingle_words >= 1, "filters.near.shingle_words", "must be >= 1"),
+        (f.decontam.ngram >= 1, "filters.decontam.ngram", "must be >= 1"),
+        (all(b.name and b.path for b in f.decontam.benchmarks), "filters.decontam.benchmarks",
+         "each needs a name and a path"),
+        (f.code_tests.on_broken in BROKEN_TEST_POLICIES, "filters.code_tests.on_broken",
+         f"must be one of {BROKEN_TEST_POLICIES}"),
+    ]

@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from raydistill.config import DatasetConfig
 from raydistill.filters import minhash
 from raydistill.filters.config import BenchmarkConfig, NearDupConfig
 from raydistill.filters.normalize import words
 from raydistill.sources import read_dataset
+from raydistill.sources.config import DatasetConfig
 
 # How much of the benchmark problem the removal detail quotes.
 QUOTE_CHARS = 300

@@ -25,18 +25,19 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.fs as pafs
 import ray.data
 
 from raydistill import records
-from raydistill.config import Config, s3_endpoint, to_dict
+from raydistill.config import Config
+from raydistill.config.loader import to_dict
 from raydistill.filters import minhash
 from raydistill.filters.code_tests import CHECKED, TestChecker, drop_tests
 from raydistill.filters.config import NearDupConfig
 from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
 from raydistill.filters.normalize import text_hash
+from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
-from raydistill.output.storage import write_table_atomic
+from raydistill.output.storage import parquet_files, write_table_atomic
 from raydistill.stages import Stage, apply
 
 logger = logging.getLogger(__name__)
@@ -132,7 +133,7 @@ def _check_code(ds: Any, cfg: Config, retries: int, removed: dict[str, Any],
                 broken_of: dict[str, list[int]], tally: dict[str, Any]) -> None:
     stage = Stage("code_tests", TestChecker, needs=("test_cases", "ground_truth_solution"),
                   output=CHECKED,
-                  constructor_kwargs={"sandbox_params": to_dict(cfg)["verify"]["code"]},
+                  constructor_kwargs={"sandbox": cfg.verify.code},
                   actors=(1, cfg.verify.replicas), num_cpus=cfg.verify.num_cpus,
                   batch_size=cfg.verify.batch_size)
     per_source: dict[str, Counter[str]] = {}
@@ -254,6 +255,5 @@ def filter_problems(cfg: Config, out: OutputLocation, total: int) -> dict[str, A
 
 def _ensure(out: OutputLocation, path: str, schema: pa.Schema) -> None:
     out.fs.create_dir(path, recursive=True)
-    names = [i.base_name for i in out.fs.get_file_info(pafs.FileSelector(path))]
-    if not any(n.endswith(".parquet") for n in names):
+    if not parquet_files(out.fs, path):
         write_table_atomic(out.fs, f"{path}/empty.parquet", schema.empty_table())

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from raydistill.export.config import PAIR_ALLOW, PAIR_PICKS, PAIR_RULES, PairsConfig
+from raydistill.keys import key
 from raydistill.sources.config import DatasetConfig
 
 TRAIN_FROM = ("previous", "start")
@@ -14,35 +15,29 @@ TRAIN_FROM = ("previous", "start")
 class LoopConfig:
     """Rounds of ``raydistill.loop``; each round is an ordinary run (see ``rounds.py``)."""
 
-    # Training rounds; the model of the last one is evaluated too (rounds + 1 evaluations).
-    rounds: int = 3
-    # Stop when greedy pass@1 has not improved for this many rounds (null = never).
-    patience: int | None = None
-    # The data set of source.datasets (by name) held out for evaluation: sampled with
-    # the others each round for pass@k, decoded greedily for pass@1, never trained on.
-    heldout: str = "heldout"
-    # At most this many verified samples of one problem go into the training data.
-    max_per_problem: int = 4
-    # Only problems whose pass rate (verified / samples) is within this band are
-    # trained on; e.g. pass_rate_max: 0.75 drops problems the model already solves.
-    pass_rate_min: float = 0.0
-    pass_rate_max: float = 1.0
-    # Imitate first: round 0 trains on the verified traces of this finished run
-    # (a stronger teacher's output URI) instead of its own samples ("" = explore only).
-    imitate: str = ""
-    # Added to sampling.seed in round r (seed + r), so rounds draw fresh samples.
-    reseed: bool = True
-    # Which model a round fine-tunes: "previous" (the round's own sampler, so the rounds
-    # compound) or "start" (teacher.model every round, ReST-EM's and STaR's choice: each
-    # round's data comes from the latest model, the weights never drift from the start).
-    train_from: str = "previous"
-    # Fresh problems each round: round r samples problems r*N .. (r+1)*N - 1 of every
-    # training data set (after its own offset; its limit bounds the pool). null: the
-    # same problems every round.
-    problems_per_round: int | None = None
-    # DPO pairs (train.method dpo or sft_dpo), one per problem, by the exports' rules
-    # (raydistill/export/pairs.py): correct_vs_incorrect or length; picks; allowed rejects.
-    pairs: PairsConfig = field(default_factory=PairsConfig)
+    rounds: int = key(3, "Training rounds; the model of the last one is evaluated too "
+                      "(rounds + 1 evaluations).")
+    patience: int | None = key(None, "Stop when greedy pass@1 has not improved for this many "
+                               "rounds (null = never).")
+    heldout: str = key("heldout", "The data set of source.datasets (by name) held out for "
+                       "evaluation: sampled each round for pass@k, decoded greedily for pass@1, "
+                       "never trained on.")
+    max_per_problem: int = key(4, "At most this many verified samples of one problem go into "
+                               "the training data.")
+    pass_rate_min: float = key(0.0, "Only problems whose pass rate (verified / samples) is at "
+                               "least this are trained on.")
+    pass_rate_max: float = key(1.0, "... and at most this (0.75 drops problems the model "
+                               "already solves).")
+    imitate: str = key("", "Imitate first: round 0 trains on the verified traces of this "
+                       "finished run (a stronger teacher's output URI); \"\" = explore only.")
+    reseed: bool = key(True, "Add r to sampling.seed in round r, so rounds draw fresh samples.")
+    train_from: str = key("previous", "previous: fine-tune the round's own sampler (rounds "
+                          "compound); start: teacher.model every round (ReST-EM, STaR).")
+    problems_per_round: int | None = key(None, "Fresh problems each round: round r samples "
+                                         "problems r*N .. (r+1)*N - 1 of every training data "
+                                         "set (null: the same problems every round).")
+    pairs: PairsConfig = key(factory=PairsConfig, doc="DPO pairs (train.method dpo or sft_dpo), "
+                             "one per problem, by the exports' rules (export/pairs.py).")
 
 
 def loop_checks(lp: LoopConfig, datasets: list[DatasetConfig]) -> list[tuple[bool, str, str]]:

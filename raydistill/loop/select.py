@@ -21,10 +21,10 @@ import ray.data
 from ray.data.expressions import col
 
 from raydistill import records
-from raydistill.config import PromptConfig
 from raydistill.export.pairs import make_pair, pass_rate
 from raydistill.loop.config import LoopConfig
-from raydistill.prompts import build_messages
+from raydistill.output.storage import parquet_files
+from raydistill.prompts import PromptConfig, build_messages
 
 TRAINING = pa.schema([
     ("problem_id", pa.string()),
@@ -129,8 +129,4 @@ def select(fs: Any, all_dir: str, dest_fs: Any, dests: dict[str, str], loop: Loo
 
 
 def _has_parts(fs: Any, path: str) -> bool:
-    try:
-        infos = fs.get_file_info(pafs.FileSelector(path))
-    except FileNotFoundError:
-        return False
-    return any(i.base_name.endswith(".parquet") for i in infos)
+    return bool(parquet_files(fs, path, missing_ok=True))

@@ -29,12 +29,12 @@ from typing import Any
 
 import pyarrow.fs as pafs
 
-from raydistill.config import Config, s3_endpoint, to_dict
-from raydistill.output.manifest import diff_keys, fingerprint
+from raydistill.config import Config
+from raydistill.config.loader import to_dict
+from raydistill.keys import PERFORMANCE, role_of
+from raydistill.output.config import s3_endpoint
+from raydistill.output.manifest import comparable, diff_keys, fingerprint
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
-
-# train.* keys that change speed or placement, not the trained weights' meaning.
-TRAIN_PERFORMANCE_ONLY = ("train.resources", "train.threads")
 
 
 def loop_fingerprint(cfg: Config) -> dict[str, Any]:
@@ -44,7 +44,7 @@ def loop_fingerprint(cfg: Config) -> dict[str, Any]:
     for section in ("loop", "train"):
         for key, value in plain[section].items():
             name = f"{section}.{key}"
-            if name not in TRAIN_PERFORMANCE_ONLY:
+            if role_of(cfg, name) != PERFORMANCE:  # speed or placement, not the weights
                 keys[name] = value
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded
@@ -132,7 +132,7 @@ def open_loop(loc: LoopLocation, cfg: Config) -> LoopState:
         raise StorageError(f"{loc.uri} holds data but no loop manifest ({loc.manifest}); pass "
                            "output.overwrite=true to replace it, or choose another output.uri")
     elif stored is not None:
-        changed = diff_keys(stored.fingerprint, fresh)
+        changed = diff_keys(comparable(stored.fingerprint, cfg), fresh)
         if changed:
             shown = ", ".join(f"{k} ({stored.fingerprint.get(k)!r} -> {fresh.get(k)!r})"
                               for k in changed)

@@ -23,7 +23,8 @@ from typing import Any
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
 
-from raydistill.config import Config, ConfigError, s3_endpoint
+from raydistill.config import Config
+from raydistill.errors import ConfigError
 from raydistill.eval.config import BenchmarkSpec, EvalConfig
 from raydistill.eval.evaluate import evaluate
 from raydistill.export.config import ExportConfig, ExportError
@@ -32,6 +33,7 @@ from raydistill.loop.rounds import advance
 from raydistill.loop.rounds_report import write_loop_report
 from raydistill.loop.select import select
 from raydistill.loop.state import LoopLocation, LoopState, open_loop
+from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import resolve, write_bytes_atomic
 from raydistill.pipeline import run

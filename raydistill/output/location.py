@@ -34,8 +34,14 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydistill import records
-from raydistill.config import OutputConfig, s3_endpoint
-from raydistill.output.storage import StorageError, resolve, write_bytes_atomic, write_table_atomic
+from raydistill.output.config import OutputConfig, s3_endpoint
+from raydistill.output.storage import (
+    StorageError,
+    parquet_files,
+    resolve,
+    write_bytes_atomic,
+    write_table_atomic,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -197,8 +203,7 @@ class OutputLocation:
     def ensure_parquet(self, path: str, schema: pa.Schema = records.OUTPUT) -> None:
         """Give an empty result one empty Parquet file, so readers still see the schema."""
         self.fs.create_dir(path, recursive=True)
-        infos = self.fs.get_file_info(pafs.FileSelector(path))
-        if not any(i.path.endswith(".parquet") for i in infos):
+        if not parquet_files(self.fs, path):
             pq.write_table(schema.empty_table(), f"{path}/empty.parquet",
                            filesystem=self.fs)
 
@@ -214,11 +219,7 @@ class OutputLocation:
         every file's footer once read, which for the 342 files of a 100k-problem
         run held 75 MiB to read 2 MiB of ids; this holds one slice of one file.
         """
-        infos = self.fs.get_file_info(pafs.FileSelector(path, recursive=True))
-        # Hidden and underscore files are skipped, as pyarrow.dataset skips them.
-        files = sorted(i.path for i in infos if i.type == pafs.FileType.File
-                       and i.base_name.endswith(".parquet")
-                       and not i.base_name.startswith((".", "_")))
+        files = parquet_files(self.fs, path, recursive=True)
         if not files:
             raise StorageError(f"no Parquet files under {path}")
         for file in files:
@@ -255,10 +256,7 @@ class OutputLocation:
         for name, final in (("all", self.all), ("verified", self.verified)):
             staged = self.staged_output(name)
             self.ensure_parquet(staged, schema)
-            files = sorted(
-                i.path for i in self.fs.get_file_info(pafs.FileSelector(staged))
-                if i.type == pafs.FileType.File and i.path.endswith(".parquet")
-            )
+            files = parquet_files(self.fs, staged)
             self.delete_dir(final)
             self.fs.create_dir(final, recursive=True)
             parts[name] = []

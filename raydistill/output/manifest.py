@@ -16,8 +16,9 @@ whose fingerprint differs is refused, naming the keys, unless
 ``output.overwrite=true`` asks for a new run (the old output is deleted).
 
 The fingerprint is every key of the result-shaping sections except the ones
-listed in :data:`PERFORMANCE_ONLY`: a new key is treated as result-shaping until
-someone says otherwise, so stale and fresh rows are never mixed silently.
+whose field is declared performance-only (:func:`raydistill.keys.key`): a new key
+is treated as result-shaping until someone says otherwise, so stale and fresh
+rows are never mixed silently.
 
 >>> diff_keys({"sampling.n": 4, "teacher.model": "a"}, {"sampling.n": 8, "teacher.model": "a"})
 ['sampling.n']
@@ -32,7 +33,9 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import raydistill
-from raydistill.config import Config, to_dict
+from raydistill.config import Config
+from raydistill.config.loader import dotted, to_dict
+from raydistill.keys import PERFORMANCE, field_of, role_of
 from raydistill.output.storage import StorageError, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -44,36 +47,10 @@ logger = logging.getLogger(__name__)
 # too). `output` and `ray` only decide where rows go and how fast.
 RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify", "judge", "filters")
 
-# Keys (and everything under them) that change speed, placement or cost but not
-# a single row. `judge.teacher.*` follows the `teacher.*` entries.
-PERFORMANCE_ONLY = frozenset({
-    "source.problems_per_file",
-    "teacher.replicas", "teacher.resources", "teacher.env", "teacher.batch_size",
-    "teacher.max_num_seqs", "teacher.gpu_memory_utilization", "teacher.enable_prefix_caching",
-    "teacher.max_replicas", "teacher.api_key_env", "teacher.max_concurrency",
-    "teacher.requests_per_minute", "teacher.tokens_per_minute", "teacher.timeout_s",
-    "teacher.max_retries", "teacher.backoff_base_s", "teacher.backoff_max_s",
-    "teacher.retry_deadline_s", "teacher.price_input_per_million",
-    "teacher.price_output_per_million",
-    "verify.replicas", "verify.num_cpus", "verify.batch_size",
-})
-
-
 # Adaptive sampling's keys (raydistill.sampling.waves).
 ADAPTIVE_KEYS = ("sampling.waves", "sampling.stop_at_verified", "sampling.max_samples")
 
 
-def _performance_only(key: str) -> bool:
-    key = key.removeprefix("judge.")
-    return any(key == p or key.startswith(p + ".") for p in PERFORMANCE_ONLY)
-
-
-def _flatten(prefix: str, value: Any, into: dict[str, Any]) -> None:
-    if isinstance(value, dict) and value:
-        for key, inner in value.items():
-            _flatten(f"{prefix}.{key}", inner, into)
-    elif not _performance_only(prefix):
-        into[prefix] = value
 
 
 def fingerprint(cfg: Config) -> dict[str, Any]:
@@ -87,7 +64,8 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
             del ds["offset"]
     for section in RESULT_SECTIONS:
         if section in plain:
-            _flatten(section, plain[section], keys)
+            flat = dotted(plain[section], f"{section}.")
+            keys.update({k: v for k, v in flat.items() if role_of(cfg, k) != PERFORMANCE})
     if plain.get("judge", {}).get("policy") == "rule_only":  # no judge: its keys shape nothing
         keys = {k: v for k, v in keys.items() if not k.startswith("judge.") or k == "judge.policy"}
     # Adaptive sampling: without waves its keys shape nothing (a fixed-n run's
@@ -98,6 +76,17 @@ def fingerprint(cfg: Config) -> dict[str, Any]:
     # Round-trip through JSON so a stored fingerprint compares equal to a fresh one.
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded
+
+
+def comparable(stored: dict[str, Any], cfg: Any) -> dict[str, Any]:
+    """``stored`` without the keys no field of ``cfg``'s sections holds.
+
+    Those are the other teacher backend's keys in a fingerprint written before the
+    teacher section was typed per backend (a vLLM run stored ``teacher.base_url``):
+    they never shaped a row of this run's backend, so the run still resumes.
+    """
+    return {k: v for k, v in stored.items()
+            if field_of(cfg, k.partition(".")[0]) is None or field_of(cfg, k) is not None}
 
 
 def diff_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -160,7 +149,7 @@ def open_run(out: OutputLocation, cfg: Config) -> Manifest:
             "output.overwrite=true to replace it, or choose another output.uri"
         )
     elif stored is not None:
-        changed = diff_keys(stored.fingerprint, fresh)
+        changed = diff_keys(comparable(stored.fingerprint, cfg), fresh)
         if changed:
             shown = ", ".join(
                 f"{k} ({stored.fingerprint.get(k)!r} -> {fresh.get(k)!r})" for k in changed

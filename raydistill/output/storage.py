@@ -79,6 +79,20 @@ def list_files(fs: pafs.FileSystem, path: str, suffixes: tuple[str, ...]) -> lis
     )
 
 
+def parquet_files(fs: pafs.FileSystem, path: str, recursive: bool = False,
+                  missing_ok: bool = False) -> list[str]:
+    """The Parquet files in directory ``path``, sorted.
+
+    Hidden and ``_`` files are skipped, as ``pyarrow.dataset`` and Ray Data skip
+    them (a half-written file is hidden, :func:`write_bytes_atomic`). A missing
+    directory is an error unless ``missing_ok`` (then: none).
+    """
+    selector = pafs.FileSelector(path, recursive=recursive, allow_not_found=missing_ok)
+    return sorted(i.path for i in fs.get_file_info(selector)
+                  if i.type == pafs.FileType.File and i.base_name.endswith(".parquet")
+                  and not i.base_name.startswith((".", "_")))
+
+
 def _temp_path(path: str) -> str:
     # Hidden from directory discovery, so a half-written file is never read as
     # data: pyarrow datasets skip a leading ".", Ray Data skips a non-.parquet suffix.

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from raydistill.config import CodeSandboxConfig
+from raydistill.verifiers.code_config import CodeSandboxConfig
 
 _DEFAULT = CodeSandboxConfig()  # the one home of the defaults and their reasons
 SLOT_OVERHEAD_MB = 128  # the runner, a checker, bwrap and page tables, beside the program
@@ -21,8 +21,8 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Resource limits of one sandbox run (one solution, all its tests).
 
-    Built from ``verify.code`` (:class:`raydistill.config.CodeSandboxConfig`, where
-    each default is explained); the defaults here are that dataclass's.
+    Built from ``verify.code`` (:class:`raydistill.verifiers.code_config.CodeSandboxConfig`,
+    where each default is explained); the defaults here are that dataclass's.
     """
 
     cpu_s: float = _DEFAULT.cpu_s

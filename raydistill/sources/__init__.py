@@ -9,7 +9,7 @@ problem text, so reruns and dedup line up. A row that cannot be used (missing or
 empty field, not UTF-8, not JSON, tests the verifier cannot read) is kept with its
 ``input_error``, never dropped.
 
->>> from raydistill.config import DatasetConfig
+>>> from raydistill.sources.config import DatasetConfig
 >>> spec = DatasetConfig(name="gsm8k", preset="gsm8k")
 >>> to_problem({"question": "1+1?", "answer": "#### 2"}, spec, 0)["input_error"] is None
 True

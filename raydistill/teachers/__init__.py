@@ -9,11 +9,12 @@
   (DeepSeek's API, a gateway, a ``vllm serve`` you already run), with rate
   limits and retries (:mod:`.limits`).
 
-Every teacher has the same interface: ``cls(teacher: dict, sampling: dict)``
-(the ``teacher`` and ``sampling`` config sections as plain dicts), called on a
-pyarrow batch of ``records.GENERATION`` rows with ``messages``; it yields the
-rows with ``samples`` (one :func:`raydistill.parsing.make_sample` record each),
-``teacher_error``, ``prompt_tokens`` and timings filled in.
+Every teacher has the same interface: ``cls(teacher, sampling)`` (the typed
+``teacher`` and ``sampling`` sections, :mod:`.config`), called on a pyarrow
+batch of ``records.GENERATION`` rows with ``messages``; it yields the rows with
+``samples`` (one :func:`raydistill.parsing.make_sample` record each),
+``teacher_error``, ``prompt_tokens`` and timings filled in. ``complete(messages,
+key)`` asks one prompt without a problem row (the LLM judge's call).
 """
 
 from __future__ import annotations
@@ -21,6 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 from raydistill.teachers.base import request_seed, resolve_model
+from raydistill.teachers.config import (
+    HTTPTeacherConfig,
+    SamplingConfig,
+    TeacherConfig,
+    VLLMTeacherConfig,
+)
 from raydistill.teachers.http import HTTPTeacher, read_api_key
 from raydistill.teachers.vllm_engine import VLLMTeacher
 
@@ -35,8 +42,8 @@ def get_teacher(name: str) -> type:
         raise KeyError(f"unknown teacher {name!r}; known: {', '.join(sorted(TEACHERS))}") from None
 
 
-def constructor_kwargs(teacher: dict[str, Any], sampling: dict[str, Any],
-                       crash_ledger: Any | None = None) -> dict[str, Any]:
+def constructor_kwargs(teacher: TeacherConfig, sampling: SamplingConfig,
+                       crash_ledger: Any | None = None, sample_offset: int = 0) -> dict[str, Any]:
     """``fn_constructor_kwargs`` of the teacher actors.
 
     The HTTP teacher's API key is read here, in the driver, so that a missing one
@@ -45,9 +52,11 @@ def constructor_kwargs(teacher: dict[str, Any], sampling: dict[str, Any],
     (:func:`.crashes.start_ledger`) goes to vLLM teachers, whose engines can crash.
     """
     kwargs: dict[str, Any] = {"teacher": teacher, "sampling": sampling}
-    if teacher["name"] == "vllm" and crash_ledger is not None:
+    if sample_offset:  # an adaptive wave after the first: its own seeds (teachers/base.py)
+        kwargs["sample_offset"] = sample_offset
+    if isinstance(teacher, VLLMTeacherConfig) and crash_ledger is not None:
         kwargs["crash_ledger"] = crash_ledger
-    if teacher["name"] == "openai" and teacher.get("api_key_env"):
+    if isinstance(teacher, HTTPTeacherConfig) and teacher.api_key_env:
         kwargs["api_key"] = read_api_key(teacher)
     return kwargs
 

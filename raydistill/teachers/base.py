@@ -71,22 +71,48 @@ def seed_key(problem_id: str, sample_offset: int = 0) -> str:
     return problem_id if not sample_offset else f"{problem_id}@{sample_offset}"
 
 
+def no_completion() -> dict[str, Any]:
+    """A teacher's output fields before it answers: no samples, no error, no timings."""
+    return {"samples": [], "teacher_error": None, "prompt_tokens": 0, "generated_at": None,
+            "generation_seconds": None}
+
+
 def start_row(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with the teacher's output fields reset: no samples, no error, no timings."""
-    return dict(row, samples=[], teacher_error=None, prompt_tokens=0,
-                generated_at=None, generation_seconds=None)
+    """``row`` with the teacher's output fields reset (:func:`no_completion`)."""
+    return {**row, **no_completion()}
 
 
 class StreamingTeacher:
     """A Ray Data actor that maps a batch of problem rows to rows with samples.
 
-    Subclasses set ``self.metrics`` and implement ``_generate(row) -> row``.
+    Subclasses set ``self.metrics`` and implement :meth:`_complete`, the
+    prompt-only call: chat messages in, the configured sampling's completions
+    out. A problem row is one call (:meth:`_generate`); the LLM judge asks its
+    questions through :meth:`complete`, with no problem rows.
     """
 
     metrics: TeacherMetrics
 
-    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
+    async def _complete(self, messages: list[dict[str, str]], key: str) -> dict[str, Any]:
         raise NotImplementedError
+
+    async def complete(self, messages: list[dict[str, str]], key: str) -> dict[str, Any]:
+        """Ask ``messages`` once, with the teacher's sampling section; counted in its metrics.
+
+        ``key`` names the request: its seed (:func:`request_seed`) and its request
+        id derive from it. Returns the fields of :func:`no_completion`: ``samples``
+        (one :func:`raydistill.parsing.make_sample` record per completion),
+        ``teacher_error`` (why there are none), ``prompt_tokens`` and timings.
+        """
+        out = await self._complete(messages, key)
+        self.metrics.problem(out)  # sent with the next batch's counts (no wait per request)
+        return out
+
+    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
+        row = start_row(row)
+        if row["input_error"]:
+            return row
+        return {**row, **await self._complete(row["messages"], row["problem_id"])}
 
     async def _before_batch(self, rows: list[dict[str, Any]]) -> None:
         """Called once per batch before any of its rows is generated (default: nothing)."""

@@ -38,15 +38,18 @@ import json
 import logging
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from raydistill.errors import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import failed_sample, logprob_stats, make_sample
-from raydistill.teachers.base import StreamingTeacher, request_seed, seed_key, start_row
+from raydistill.teachers.base import StreamingTeacher, no_completion, request_seed, seed_key
 from raydistill.teachers.rate_limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
+
+if TYPE_CHECKING:
+    from raydistill.teachers.config import HTTPTeacherConfig, SamplingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +72,13 @@ class _Retryable(Exception):
         self.retry_after = retry_after
 
 
-def read_api_key(teacher: dict[str, Any]) -> Secret | None:
+def read_api_key(teacher: HTTPTeacherConfig) -> Secret | None:
     """The API key named by ``teacher.api_key_env``, or None when no key is configured.
 
     Raises :class:`~raydistill.errors.ConfigError` naming the variable (never a
     value) when it is unset.
     """
-    name = teacher.get("api_key_env")
+    name = teacher.api_key_env
     if not name:
         return None
     value = os.environ.get(name)
@@ -111,31 +114,32 @@ def choice_logprobs(choice: dict[str, Any]) -> dict[str, Any] | None:
 class HTTPTeacher(StreamingTeacher):
     """An OpenAI-compatible chat-completions client inside a Ray Data actor."""
 
-    def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any],
-                 api_key: Secret | None = None) -> None:
+    def __init__(self, teacher: HTTPTeacherConfig, sampling: SamplingConfig,
+                 api_key: Secret | None = None, sample_offset: int = 0) -> None:
+        """``sample_offset``: the first sample's index (adaptive sampling's later waves)."""
         if api_key is None:
             api_key = read_api_key(teacher)
         self.key = api_key
-        self.url = teacher["base_url"].rstrip("/") + "/chat/completions"
-        self.model = teacher["model"]
-        self.request_fields = dict(teacher.get("request_fields") or {})
-        self.use_n = teacher["use_n"]
-        self.sampling = sampling
+        self.url = teacher.base_url.rstrip("/") + "/chat/completions"
+        self.model = teacher.model
+        self.request_fields = dict(teacher.request_fields)
+        self.use_n = teacher.use_n
+        self.sampling, self.sample_offset = sampling, sample_offset
         headers = {"Authorization": f"Bearer {api_key.reveal()}"} if api_key else {}
-        concurrency = teacher["max_concurrency"]
-        self.timeout_s = teacher["timeout_s"]
+        concurrency = teacher.max_concurrency
+        self.timeout_s = teacher.timeout_s
         self.client = httpx.AsyncClient(
             headers=headers,
-            timeout=httpx.Timeout(teacher["timeout_s"]),
+            timeout=httpx.Timeout(teacher.timeout_s),
             limits=httpx.Limits(max_connections=concurrency),
         )
         self.slots = asyncio.Semaphore(concurrency)
-        replicas = teacher.get("max_replicas") or teacher["replicas"]
-        rpm, tpm = teacher.get("requests_per_minute"), teacher.get("tokens_per_minute")
+        replicas = teacher.max_replicas or teacher.replicas
+        rpm, tpm = teacher.requests_per_minute, teacher.tokens_per_minute
         self.limiter = RateLimiter(rpm / replicas if rpm else None,
                                    tpm / replicas if tpm else None)
-        self.policy = RetryPolicy(teacher["max_retries"], teacher["backoff_base_s"],
-                                  teacher["backoff_max_s"], teacher["retry_deadline_s"])
+        self.policy = RetryPolicy(teacher.max_retries, teacher.backoff_base_s,
+                                  teacher.backoff_max_s, teacher.retry_deadline_s)
         self.retries = 0
         # Requests the server took (answered with any status, or dropped after
         # reading): a connection refused after some means the server went away.
@@ -150,14 +154,14 @@ class HTTPTeacher(StreamingTeacher):
     def _body(self, messages: list[dict[str, str]], n: int, seed: int | None) -> dict[str, Any]:
         s = self.sampling
         body: dict[str, Any] = {"model": self.model, "messages": messages,
-                                "temperature": s["temperature"], "top_p": s["top_p"],
-                                "max_tokens": s["max_tokens"]}
+                                "temperature": s.temperature, "top_p": s.top_p,
+                                "max_tokens": s.max_tokens}
         if n > 1 or self.use_n:
             body["n"] = n
         if seed is not None:
             body["seed"] = seed
-        if s.get("min_tokens"):  # vLLM servers take it; other APIs may refuse it
-            body["min_tokens"] = s["min_tokens"]
+        if s.min_tokens:  # vLLM servers take it; other APIs may refuse it
+            body["min_tokens"] = s.min_tokens
         body.update(self.request_fields)
         return body
 
@@ -240,7 +244,7 @@ class HTTPTeacher(StreamingTeacher):
     async def _ask(self, messages: list[dict[str, str]], n: int, seed_key: str,
                    ) -> tuple[list[dict[str, Any]], int]:
         """``n`` samples from one request: (samples, prompt tokens billed)."""
-        body = self._body(messages, n, request_seed(self.sampling["seed"], seed_key))
+        body = self._body(messages, n, request_seed(self.sampling.seed, seed_key))
         payload = await self._post(body)
         choices = payload["choices"][:n]
         usage = payload.get("usage") or {}
@@ -256,20 +260,22 @@ class HTTPTeacher(StreamingTeacher):
                                        tokens, reasoning, logprobs=choice_logprobs(choice)))
         return samples, int(usage.get("prompt_tokens") or 0)
 
-    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
-        row = start_row(row)
-        if row["input_error"]:
-            return row
-        n, pid, messages = self.sampling["n"], row["problem_id"], row["messages"]
+    async def _complete(self, messages: list[dict[str, str]], key: str) -> dict[str, Any]:
+        """``n`` samples of ``messages`` (see :meth:`StreamingTeacher.complete`).
+
+        One request asking for ``n`` (``use_n``); the samples it did not return
+        are asked one request each, with their own seeds.
+        """
+        out, n, pid = no_completion(), self.sampling.n, key
         # Adaptive sampling's later waves start at sample `offset` (seeds and indices).
-        offset = self.sampling.get("sample_offset", 0)
-        row["generated_at"] = time.time()
+        offset = self.sample_offset
+        out["generated_at"] = time.time()
         started = time.monotonic()
         samples: list[dict[str, Any]] = []
         errors: list[str] = []
         if self.use_n:
             try:
-                samples, row["prompt_tokens"] = await self._ask(messages, n,
+                samples, out["prompt_tokens"] = await self._ask(messages, n,
                                                                 seed_key(pid, offset))
             except RequestFailed as exc:
                 errors.append(str(exc))
@@ -289,13 +295,13 @@ class HTTPTeacher(StreamingTeacher):
                     raise result
                 else:
                     samples += result[0]
-                    row["prompt_tokens"] += result[1]
-        row["generation_seconds"] = time.monotonic() - started
+                    out["prompt_tokens"] += result[1]
+        out["generation_seconds"] = time.monotonic() - started
         if errors and not any(s["response"] is not None for s in samples):
-            row["teacher_error"] = errors[0]
+            out["teacher_error"] = errors[0]
             samples = []
         elif errors:
             logger.warning("%s: %d of %d samples failed: %s", pid, len(errors), n, errors[0])
-        row["samples"] = samples
-        return row
+        out["samples"] = samples
+        return out
 

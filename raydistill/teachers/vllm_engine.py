@@ -22,22 +22,26 @@ only sees its settings (:func:`engine_args`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from raydistill.observe.metrics import TeacherMetrics
 from raydistill.parsing import THINK_OPEN, logprob_stats, make_sample
 from raydistill.teachers.base import (
     StreamingTeacher,
+    no_completion,
     request_seed,
     resolve_model,
     seed_key,
-    start_row,
 )
 from raydistill.teachers.crashes import CrashGuard
+
+if TYPE_CHECKING:
+    from raydistill.teachers.config import SamplingConfig, VLLMTeacherConfig
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +84,16 @@ def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
 class VLLMTeacher(StreamingTeacher):
     """One vLLM engine replica inside a Ray Data actor."""
 
-    def __init__(self, teacher: dict[str, Any], sampling: dict[str, Any],
-                 crash_ledger: Any | None = None) -> None:
-        """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts."""
+    def __init__(self, teacher: VLLMTeacherConfig, sampling: SamplingConfig,
+                 crash_ledger: Any | None = None, sample_offset: int = 0) -> None:
+        """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts.
+
+        ``sample_offset``: the first sample's index (adaptive sampling's later waves).
+        """
         from vllm import AsyncEngineArgs, AsyncLLMEngine, SamplingParams
         from vllm.sampling_params import RequestOutputKind
 
-        settings = engine_args(teacher)
+        settings = engine_args(dataclasses.asdict(teacher))
         model = settings["model"]
         args = AsyncEngineArgs(**settings)
         self.engine = AsyncLLMEngine.from_engine_args(args)
@@ -95,8 +102,8 @@ class VLLMTeacher(StreamingTeacher):
         # Admit no more requests than the engine schedules at once: extra ones
         # would only queue inside vLLM, hiding back-pressure from Ray Data.
         max_seqs = self.engine.vllm_config.scheduler_config.max_num_seqs
-        self.slots = asyncio.Semaphore(max(1, max_seqs // sampling["n"]))
-        self.sampling = sampling
+        self.slots = asyncio.Semaphore(max(1, max_seqs // sampling.n))
+        self.sampling, self.sample_offset = sampling, sample_offset
         self.make_params = SamplingParams
         # FINAL_ONLY: without it some rows came back with fewer than n samples.
         self.output_kind = RequestOutputKind.FINAL_ONLY
@@ -110,19 +117,18 @@ class VLLMTeacher(StreamingTeacher):
         self.logprobs_mode = f"vllm:{getattr(mode, 'value', mode)}"
         self.requests = 0
         self.crashes = CrashGuard(crash_ledger)
-        self.metrics = TeacherMetrics(teacher["model"])
+        self.metrics = TeacherMetrics(teacher.model)
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
     def _params(self, problem_id: str) -> Any:
         s = self.sampling
         return self.make_params(
-            n=s["n"],
-            temperature=s["temperature"],
-            top_p=s["top_p"],
-            max_tokens=s["max_tokens"],
-            min_tokens=s.get("min_tokens", 0),
-            # sample_offset: the wave's first sample index under adaptive sampling.
-            seed=request_seed(s["seed"], seed_key(problem_id, s.get("sample_offset", 0))),
+            n=s.n,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            max_tokens=s.max_tokens,
+            min_tokens=s.min_tokens,
+            seed=request_seed(s.seed, seed_key(problem_id, self.sample_offset)),
             output_kind=self.output_kind,
             **self.logprob_params,
         )
@@ -132,39 +138,38 @@ class VLLMTeacher(StreamingTeacher):
         # measured against raw vLLM (tools/bench/bench_overhead.py).
         await self.crashes.check_batch(r["problem_id"] for r in rows)
 
-    async def _generate(self, row: dict[str, Any]) -> dict[str, Any]:
-        row = start_row(row)
-        if row["input_error"]:
-            return row
-        poison = self.crashes.poison(row["problem_id"])
+    async def _complete(self, messages: list[dict[str, str]], key: str) -> dict[str, Any]:
+        """One request to the engine (see :meth:`StreamingTeacher.complete`)."""
+        out = no_completion()
+        poison = self.crashes.poison(key)
         if poison:
-            row["teacher_error"] = poison
-            return row
+            out["teacher_error"] = poison
+            return out
         prompt_ids: Any = self.tokenizer.apply_chat_template(
-            row["messages"], add_generation_prompt=True, tokenize=True
+            list(messages), add_generation_prompt=True, tokenize=True
         )
         if hasattr(prompt_ids, "keys"):  # transformers 5 returns a BatchEncoding
             prompt_ids = prompt_ids["input_ids"]
-        row["prompt_tokens"] = len(prompt_ids)
+        out["prompt_tokens"] = len(prompt_ids)
         opened = prompt_opens_think(self.tokenizer, prompt_ids)
         if len(prompt_ids) >= self.max_model_len:
-            row["teacher_error"] = (
+            out["teacher_error"] = (
                 f"prompt too long: {len(prompt_ids)} tokens, max_model_len {self.max_model_len}"
             )
-            return row
+            return out
         self.requests += 1
-        request_id = f"{row['problem_id']}-{self.requests}"
-        row["generated_at"] = time.time()
+        request_id = f"{key}-{self.requests}"
+        out["generated_at"] = time.time()
         started = time.monotonic()
         final = None
         prompt: Any = {"prompt_token_ids": list(prompt_ids)}  # vllm's TokensPrompt
         waiting = time.monotonic()
         # Slots first: only requests actually in the engine count as in flight.
-        async with self.slots, self.crashes.running(row["problem_id"]):
+        async with self.slots, self.crashes.running(key):
             self.metrics.waited(time.monotonic() - waiting)
             try:
                 async for output in self.engine.generate(
-                    prompt, self._params(row["problem_id"]),
+                    prompt, self._params(key),
                     request_id,
                 ):
                     final = output
@@ -173,19 +178,19 @@ class VLLMTeacher(StreamingTeacher):
                     logger.error("vLLM engine died; exiting so Ray restarts this actor")
                     self.crashes.engine_died()
                     os._exit(1)
-                row["teacher_error"] = f"generation failed: {type(exc).__name__}: {exc}"
-                return row
-        row["generation_seconds"] = time.monotonic() - started
+                out["teacher_error"] = f"generation failed: {type(exc).__name__}: {exc}"
+                return out
+        out["generation_seconds"] = time.monotonic() - started
         if final is None:
-            row["teacher_error"] = "engine returned no output"
-            return row
-        row["samples"] = [
+            out["teacher_error"] = "engine returned no output"
+            return out
+        out["samples"] = [
             make_sample(c.text, c.finish_reason, len(c.token_ids), opened_in_prompt=opened,
                         logprobs=logprob_stats(c.cumulative_logprob, len(c.token_ids),
                                                self.logprobs_mode))
             for c in final.outputs
         ]
-        return row
+        return out
 
     def close(self) -> None:
         """Stop the engine cleanly: its output handler first, then its processes.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from raydistill.keys import key
 
 # sft: TRL's SFTTrainer on verified traces; dpo: TRL's DPOTrainer on pairs of a verified
 # and a failed sample (the exports' pair rules); sft_dpo: SFT, then DPO from the SFT model.
@@ -25,36 +27,32 @@ def phases(method: str) -> list[tuple[str, str]]:
 class TrainConfig:
     """Fine-tuning of one round: TRL's trainers in a Ray Train ``TorchTrainer``."""
 
-    # sft, dpo, or sft_dpo (SFT, then DPO starting from the SFT checkpoint).
-    method: str = "sft"
-    # Ray Train workers (data-parallel ranks, torch DDP over gloo on CPU, nccl on GPU).
-    workers: int = 1
-    # Ray resources per worker: {CPU: 1} locally, {GPU: 1} or {NPU: 1} on a cluster.
-    resources: dict[str, float] = field(default_factory=lambda: {"CPU": 1.0})
-    # Torch threads per worker on CPU (0 = leave torch's default).
-    threads: int = 0
-    epochs: float = 1.0
-    learning_rate: float = 1e-4
-    lr_scheduler: str = "constant"
-    warmup_ratio: float = 0.0
-    # Rows per device per optimizer step.
-    batch_size: int = 16
-    gradient_accumulation_steps: int = 1
-    max_length: int = 1024
-    weight_decay: float = 0.0
-    seed: int = 0
-    # bf16 on GPUs that have it; CPU trains in float32.
-    bf16: bool = False
-    # DPO's beta (strength of the pull towards the reference model).
-    dpo_beta: float = 0.1
-    # Learning rate of the DPO phase of sft_dpo (null = learning_rate).
-    dpo_learning_rate: float | None = None
-    # Extra keyword arguments of TRL's SFTConfig / DPOConfig.
-    trl_kwargs: dict[str, Any] = field(default_factory=dict)
-    # A user's own trainer instead of TRL, run on the cluster as a shell command with
-    # placeholders {data} (the exported training data), {model} (the model to start
-    # from) and {output} (the checkpoint directory it must write). "" = TRL.
-    command: str = ""
+    method: str = key("sft", "sft (TRL's SFTTrainer on verified traces), dpo (DPOTrainer on "
+                      "pairs) or sft_dpo (SFT, then DPO from the SFT checkpoint).")
+    workers: int = key(1, "Ray Train workers (data-parallel ranks: torch DDP over gloo on CPU, "
+                       "nccl on GPU).")
+    resources: dict[str, float] = key(factory=lambda: {"CPU": 1.0}, doc="Ray resources per "
+                                      "worker: {CPU: 1} locally, {GPU: 1} or {NPU: 1} on a "
+                                      "cluster.", perf=True)
+    threads: int = key(0, "Torch threads per worker on CPU (0 = torch's default).", perf=True)
+    epochs: float = key(1.0, "Training epochs.")
+    learning_rate: float = key(1e-4, "Learning rate.")
+    lr_scheduler: str = key("constant", "transformers' lr_scheduler_type.")
+    warmup_ratio: float = key(0.0, "Share of steps warming the learning rate up.")
+    batch_size: int = key(16, "Rows per device per optimizer step.")
+    gradient_accumulation_steps: int = key(1, "Batches accumulated per optimizer step.")
+    max_length: int = key(1024, "Tokens per training row at most.")
+    weight_decay: float = key(0.0, "AdamW's weight decay.")
+    seed: int = key(0, "Training seed.")
+    bf16: bool = key(False, "bf16 on GPUs that have it; CPU trains in float32.")
+    dpo_beta: float = key(0.1, "DPO's beta (strength of the pull towards the reference model).")
+    dpo_learning_rate: float | None = key(None, "Learning rate of the DPO phase of sft_dpo "
+                                          "(null = learning_rate).")
+    trl_kwargs: dict[str, Any] = key(factory=dict, doc="Extra keyword arguments of TRL's "
+                                     "SFTConfig / DPOConfig.")
+    command: str = key("", "A user's own trainer instead of TRL, a shell command run on the "
+                       "cluster with {data}, {model} and {output} (the checkpoint directory it "
+                       "must write) filled in; \"\" = TRL.")
 
 
 def train_checks(t: TrainConfig) -> list[tuple[bool, str, str]]:

@@ -7,6 +7,7 @@ checked, and a verifier that raises gives an ``error`` verdict with the reason.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from typing import Any
@@ -17,6 +18,7 @@ from raydistill import records, verifiers
 from raydistill.observe.metrics import VerifierMetrics
 from raydistill.parsing import truncation
 from raydistill.verifiers import Verdict
+from raydistill.verifiers.config import VerifyConfig
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +43,9 @@ def check_sample(
 class VerifierActor:
     """Fills ``verdict``, ``reason`` and ``verdict_detail`` of every sample in a batch."""
 
-    def __init__(self, params: dict[str, Any]) -> None:
-        self.params = params
+    def __init__(self, verify: VerifyConfig) -> None:
+        # The pure verifiers take the section as plain data (``params``).
+        self.params = dataclasses.asdict(verify)
         self.metrics = VerifierMetrics()
 
     def __call__(self, batch: pa.Table) -> pa.Table:

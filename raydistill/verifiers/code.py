@@ -70,15 +70,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from raydistill.config import CodeSandboxConfig
 from raydistill.sandbox import Limits, Sandbox, SandboxUnavailable, TestRun, exchange
 from raydistill.sandbox.exchange import TypeName, decode
 from raydistill.verifiers import Verdict, register
+from raydistill.verifiers.code_config import CodeSandboxConfig
 
 logger = logging.getLogger(__name__)
 
 # Verifier params come under params["code"]: the config section verify.code
-# (raydistill.config.CodeSandboxConfig, the one home of every default).
+# (raydistill.verifiers.code_config.CodeSandboxConfig, the one home of every default).
 # A failure label of judge() -> its reason code (raydistill.reasons).
 REASONS = {"time limit": "timeout", "memory limit": "runtime_error",
            "runtime error": "runtime_error", "output limit": "runtime_error",

@@ -27,6 +27,7 @@ Verdict(status='pass', detail='3/4 is 0.75')
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -39,6 +40,7 @@ from raydistill import records, verifiers
 from raydistill.reasons import status_of
 from raydistill.teachers import get_teacher
 from raydistill.verifiers import Verdict
+from raydistill.verifiers.config import JudgeConfig
 from raydistill.verifiers.maths import gold_answer
 
 logger = logging.getLogger(__name__)
@@ -128,30 +130,29 @@ def apply_policy(sample: dict[str, Any], judged: Verdict, seconds: float) -> dic
 class JudgeActor:
     """Runs the judge teacher over the samples of a batch of problems that need it."""
 
-    def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any]) -> None:
-        self.domains = list(judge["domains"])
-        self.template = judge.get("prompt")
-        self.teacher = get_teacher(judge["teacher"]["name"])(**teacher_kwargs)
+    def __init__(self, judge: JudgeConfig, teacher_kwargs: dict[str, Any]) -> None:
+        """``teacher_kwargs``: :func:`raydistill.teachers.constructor_kwargs` of the judge's."""
+        self.domains = list(judge.domains)
+        self.template = judge.prompt
+        self.teacher = get_teacher(judge.teacher.name)(**teacher_kwargs)
 
     async def judge(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """``problems`` with every sample that needs it judged and the policy applied."""
-        requests: dict[str, tuple[int, int]] = {}
-        rows = []
-        for p, problem in enumerate(problems):
-            for s, sample in enumerate(problem["samples"] or []):
-                if needs_judge(problem, sample, self.domains):
-                    key = f"{problem['problem_id']}/judge/{s}"
-                    requests[key] = (p, s)
-                    rows.append(dict(problem, problem_id=key, input_error=None, samples=[],
-                                     messages=judge_messages(problem, sample, self.template)))
-        if not rows:
+        """``problems`` with every sample that needs it judged and the policy applied.
+
+        Each question is one prompt-only call of the judge teacher
+        (:meth:`~raydistill.teachers.base.StreamingTeacher.complete`), keyed (and
+        seeded) by ``<problem_id>/judge/<sample index>``; all of a batch's at once.
+        """
+        asked = [(p, s, judge_messages(problem, sample, self.template))
+                 for p, problem in enumerate(problems)
+                 for s, sample in enumerate(problem["samples"] or [])
+                 if needs_judge(problem, sample, self.domains)]
+        if not asked:
             return problems
-        replies: dict[str, dict[str, Any]] = {}
-        async for out in self.teacher(records.table(rows, records.GENERATION)):
-            for row in records.rows(out):
-                replies[row["problem_id"]] = row
-        for key, (p, s) in requests.items():
-            reply = replies.get(key)
+        replies = await asyncio.gather(*(
+            self.teacher.complete(messages, f"{problems[p]['problem_id']}/judge/{s}")
+            for p, s, messages in asked))
+        for (p, s, _), reply in zip(asked, replies, strict=True):
             samples = list(problems[p]["samples"])
             samples[s] = apply_policy(samples[s], *_verdict(reply))
             problems[p] = dict(problems[p], samples=samples)
@@ -162,9 +163,7 @@ class JudgeActor:
         yield records.table(await self.judge(records.rows(batch)), records.GENERATION)
 
 
-def _verdict(reply: dict[str, Any] | None) -> tuple[Verdict, float]:
-    if reply is None:
-        return Verdict("error", "no reply from the judge", "judge_error"), 0.0
+def _verdict(reply: dict[str, Any]) -> tuple[Verdict, float]:
     seconds = reply.get("generation_seconds") or 0.0
     if reply.get("teacher_error") or not reply.get("samples"):
         return Verdict("error", f"judge teacher: {reply.get('teacher_error')}",

@@ -20,6 +20,7 @@ import pyarrow as pa
 from raydistill import records
 from raydistill.parsing import split_response
 from raydistill.verifiers.actor import VerifierActor
+from raydistill.verifiers.config import JudgeConfig, VerifyConfig
 from raydistill.verifiers.judge import JudgeActor
 
 # The columns each row gains (records.VERIFY_ADDED), replaced when the input has them.
@@ -80,9 +81,9 @@ def with_verdicts(batch: pa.Table, problems: list[dict[str, Any]]) -> pa.Table:
 class RowVerifier(VerifierActor):
     """The pipeline's :class:`VerifierActor` over flat rows with configurable columns."""
 
-    def __init__(self, params: dict[str, Any], columns: dict[str, str],
+    def __init__(self, verify: VerifyConfig, columns: dict[str, str],
                  default_domain: str | None) -> None:
-        super().__init__(params)
+        super().__init__(verify)
         self.columns, self.default_domain = columns, default_domain
 
     def __call__(self, batch: pa.Table) -> pa.Table:
@@ -95,7 +96,7 @@ class RowVerifier(VerifierActor):
 class RowJudge(JudgeActor):
     """The pipeline's :class:`JudgeActor` over flat rows already verified by rules."""
 
-    def __init__(self, judge: dict[str, Any], teacher_kwargs: dict[str, Any],
+    def __init__(self, judge: JudgeConfig, teacher_kwargs: dict[str, Any],
                  columns: dict[str, str], default_domain: str | None) -> None:
         super().__init__(judge, teacher_kwargs)
         self.columns, self.default_domain = columns, default_domain

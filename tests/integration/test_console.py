@@ -24,7 +24,7 @@ import sys
 import ray.data
 
 from raydistill.cli.console import setup_console
-from raydistill.config import RayConfig
+from raydistill.ray_config import RayConfig
 from raydistill.ray_session import init_ray
 
 

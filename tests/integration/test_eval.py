@@ -14,8 +14,9 @@ import json
 import pytest
 
 from raydistill.cli import compare
-from raydistill.config import OutputConfig, load
+from raydistill.config import load
 from raydistill.eval.evaluate import evaluate
+from raydistill.output.config import OutputConfig
 from raydistill.output.location import OutputLocation
 from tests.support.runs import committed, finish, kill_when, launch
 

@@ -14,7 +14,7 @@ import pyarrow.dataset as pads
 import pytest
 
 from raydistill import records
-from raydistill.config import load, to_dict
+from raydistill.config import load
 from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.prompts import R1_MATH_SUFFIX
@@ -152,8 +152,8 @@ def test_vllm_serve_through_the_pipeline(ray_cluster, vllm_server, tmp_path):
 
 def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
     # The HTTP teacher in this process (the same class the pipeline puts in actors).
-    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server.url, "sampling.max_tokens=6")))
-    teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
+    cfg = load(http_overrides("/tmp/unused", vllm_server.url, "sampling.max_tokens=6"))
+    teacher = HTTPTeacher(cfg.teacher, cfg.sampling)
     row = {"problem_id": "p", "input_error": None, "messages": [
         {"role": "user", "content": "Tom has 3 apples and buys 4 more. How many apples does "
                                     "Tom have now?" + R1_MATH_SUFFIX}]}
@@ -174,9 +174,9 @@ def test_vllm_serve_truncation_inside_the_reasoning(vllm_server):
 def test_an_engine_death_says_the_server_went_away(vllm_server):
     # Last in the session (conftest): it kills the server's engine, as a crash on a
     # prompt would.
-    cfg = to_dict(load(http_overrides("/tmp/unused", vllm_server.url, "teacher.max_retries=3",
-                                      "teacher.backoff_base_s=0.2", "teacher.timeout_s=30")))
-    teacher = HTTPTeacher(cfg["teacher"], cfg["sampling"])
+    cfg = load(http_overrides("/tmp/unused", vllm_server.url, "teacher.max_retries=3",
+                              "teacher.backoff_base_s=0.2", "teacher.timeout_s=30"))
+    teacher = HTTPTeacher(cfg.teacher, cfg.sampling)
 
     async def ask(problem_id):
         row = {"problem_id": problem_id, "input_error": None, "messages": [

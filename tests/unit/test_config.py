@@ -133,3 +133,53 @@ def test_a_missing_base_lists_the_confs(tmp_path):
     (tmp_path / "a.yaml").write_text("base: no_such_base\n")
     with pytest.raises(ConfigError, match="no conf named 'no_such_base'.*local"):
         load([f"conf={tmp_path / 'a.yaml'}"])
+
+
+def test_a_teacher_key_the_chosen_backend_does_not_take_is_refused_naming_it(tmp_path):
+    with pytest.raises(ConfigError, match=r"'teacher\.base_url'.*teacher\.name=openai"):
+        load(["conf=local", "teacher.base_url=http://127.0.0.1:8000/v1"])
+    with pytest.raises(ConfigError, match=r"'judge\.teacher\.use_n'"):
+        load(["conf=local", "judge.teacher.use_n=false"])
+    # The layer that names the backend may not carry the other backend's keys ...
+    (tmp_path / "api.yaml").write_text(
+        "base: local\nteacher:\n  name: openai\n  base_url: http://h/v1\n  dtype: float32\n")
+    with pytest.raises(ConfigError, match=r"api\.yaml.*'teacher\.dtype'.*teacher\.name=vllm"):
+        load([f"conf={tmp_path / 'api.yaml'}"])
+    # ... while the layers below it may: switching the backend drops them, keeps the rest.
+    (tmp_path / "api.yaml").write_text(
+        "base: local\nteacher:\n  name: openai\n  base_url: http://h/v1\n")
+    local = load(["conf=local"])
+    for args in ([f"conf={tmp_path / 'api.yaml'}"],
+                 ["conf=local", "teacher.name=openai", "teacher.base_url=http://h/v1"]):
+        cfg = load(args)
+        assert type(cfg.teacher).__name__ == "HTTPTeacherConfig"
+        assert cfg.teacher.resources == local.teacher.resources
+        assert not hasattr(cfg.teacher, "dtype") and cfg.teacher.base_url == "http://h/v1"
+    with pytest.raises(ConfigError, match=r"'teacher\.name' must be one of"):
+        load(["conf=local", "teacher.name=tgi"])
+
+
+def test_one_error_format_for_confs_the_verify_command_and_export_options():
+    from raydistill import verify
+    from raydistill.export.config import ExportError
+    from raydistill.export.plan import options
+
+    with pytest.raises(ConfigError, match=r"^config key 'verify\.replcas': .*replicas"):
+        load(["conf=local", "verify.replcas=2"])
+    with pytest.raises(ConfigError, match=r"^config key 'verify\.replcas': .*replicas"):
+        verify.load(["verify.replcas=2"])
+    with pytest.raises(ConfigError, match=r"^config key 'verify\.replicas' must be >= 1"):
+        verify.load(["verify.replicas=0"])
+    with pytest.raises(ExportError, match=r"^config key 'export\.k': .*Integer"):
+        options("trl_sft", {"k": "many"})
+    with pytest.raises(ExportError, match=r"^config key 'export\.k' must be >= 1"):
+        options("trl_sft", {"k": 0})
+
+
+def test_the_verify_command_types_its_judge_teacher_by_backend():
+    from raydistill import verify
+
+    cfg = verify.load(["judge.teacher.name=openai", "judge.teacher.base_url=http://h/v1"])
+    assert type(cfg.judge.teacher).__name__ == "HTTPTeacherConfig"
+    with pytest.raises(ConfigError, match=r"'judge\.teacher\.base_url'.*name=openai"):
+        verify.load(["judge.teacher.base_url=http://h/v1"])

@@ -1,5 +1,10 @@
-from raydistill.config import PromptConfig
-from raydistill.prompts import BESPOKE_SYSTEM, R1_MATH_SUFFIX, build_messages, template_hash
+from raydistill.prompts import (
+    BESPOKE_SYSTEM,
+    R1_MATH_SUFFIX,
+    PromptConfig,
+    build_messages,
+    template_hash,
+)
 
 PROBLEM = {"problem": "What is 6 * 7?", "domain": "math", "source": "demo"}
 

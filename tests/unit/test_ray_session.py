@@ -2,7 +2,7 @@
 
 import logging
 
-from raydistill.config import RayConfig
+from raydistill.ray_config import RayConfig
 from raydistill.ray_session import PROGRESS_LOGGER, ProgressLines, local_cpus
 
 

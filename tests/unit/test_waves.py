@@ -33,6 +33,7 @@ from raydistill.sampling.waves import (
     wave_summary,
 )
 from raydistill.teachers.base import request_seed, seed_key
+from raydistill.teachers.config import SamplingConfig
 from raydistill.teachers.http import HTTPTeacher
 from raydistill.teachers.vllm_engine import VLLMTeacher
 
@@ -234,7 +235,9 @@ def test_seed_key_of_wave_zero_is_a_fixed_runs():
 
 def vllm_params(sampling, pid):
     teacher = VLLMTeacher.__new__(VLLMTeacher)
-    teacher.sampling, teacher.make_params = sampling, dict
+    sampling = dict(sampling)
+    teacher.sample_offset = sampling.pop("sample_offset", 0)
+    teacher.sampling, teacher.make_params = SamplingConfig(**sampling), dict
     teacher.output_kind, teacher.logprob_params = "final", {}
     return teacher._params(pid)
 
@@ -255,7 +258,7 @@ def test_vllm_teacher_seeds_each_wave_apart():
 def test_http_teacher_seeds_each_wave_apart(use_n, offset, expected):
     teacher = HTTPTeacher.__new__(HTTPTeacher)
     teacher.use_n = use_n
-    teacher.sampling = {"n": 2, "seed": 0, **({"sample_offset": offset} if offset else {})}
+    teacher.sampling, teacher.sample_offset = SamplingConfig(n=2, seed=0), offset
     asked = []
 
     async def ask(messages, n, key):

@@ -118,7 +118,8 @@ def sample_row(problem: int, idx: int, n: int, chars: int, rng: random.Random,
 def synthesize(root: str, samples: int, n: int, chars: int) -> None:
     """Write a finished run of ``samples`` samples at ``root`` (the child process)."""
     from raydistill import records
-    from raydistill.config import load, to_dict
+    from raydistill.config import load
+    from raydistill.config.loader import to_dict
     from raydistill.output.location import OutputLocation
     from raydistill.output.manifest import Manifest, fingerprint
     from raydistill.output.storage import write_table_atomic
@@ -187,8 +188,8 @@ class PeakRSS:
 
 def export_one(root: str, fmt: str) -> None:
     """One export in this (fresh) process, its own local Ray: print its figures as JSON."""
-    from raydistill.config import RayConfig
     from raydistill.export.plan import export_run
+    from raydistill.ray_config import RayConfig
     from raydistill.ray_session import init_ray
 
     init_ray(RayConfig())

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
 import multiprocessing
 import resource
@@ -21,8 +20,8 @@ import socket
 import time
 
 from raydistill import records
-from raydistill.config import SamplingConfig, TeacherConfig
 from raydistill.teachers import HTTPTeacher
+from raydistill.teachers.config import HTTPTeacherConfig, SamplingConfig
 
 
 def serve(port: int) -> None:
@@ -43,9 +42,8 @@ def serve(port: int) -> None:
 
 
 def run(url: str, problems: int, n: int, use_n: bool) -> tuple[float, float, int]:
-    teacher_cfg = dataclasses.asdict(TeacherConfig(name="openai", model="bench", base_url=url,
-                                                   use_n=use_n))
-    sampling = dataclasses.asdict(SamplingConfig(n=n, max_tokens=64, seed=0))
+    teacher_cfg = HTTPTeacherConfig(name="openai", model="bench", base_url=url, use_n=use_n)
+    sampling = SamplingConfig(n=n, max_tokens=64, seed=0)
     teacher = HTTPTeacher(teacher_cfg, sampling)
     rows = [{"problem_id": f"p{i}", "input_error": None,
              "messages": [{"role": "user", "content": f"What is {i} + 4?"}]}

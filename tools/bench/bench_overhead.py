@@ -37,7 +37,8 @@ from collections import Counter
 import psutil
 import pyarrow.dataset as pads
 
-from raydistill.config import load, to_dict
+from raydistill.config import load
+from raydistill.config.loader import to_dict
 from raydistill.prompts import build_messages
 from raydistill.sources import read_problems
 from raydistill.teachers import request_seed, resolve_model

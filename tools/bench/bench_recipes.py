@@ -25,7 +25,8 @@ import logging
 import sys
 
 from raydistill.cli import compare
-from raydistill.config import ConfigError, load
+from raydistill.config import load
+from raydistill.errors import ConfigError
 from raydistill.eval.evaluate import evaluate
 from raydistill.export.plan import export_run
 from raydistill.output.location import OutputLocation

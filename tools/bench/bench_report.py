@@ -21,8 +21,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from raydistill import records
-from raydistill.config import OutputConfig
 from raydistill.observe.report import write_report
+from raydistill.output.config import OutputConfig
 from raydistill.output.location import OutputLocation
 
 ROWS_PER_FILE = 10_000

@@ -47,8 +47,8 @@ def main() -> None:
     parser.add_argument("--tracemalloc", action="store_true")
     args = parser.parse_args()
 
-    from raydistill.config import RayConfig
     from raydistill.export.plan import export_run
+    from raydistill.ray_config import RayConfig
     from raydistill.ray_session import init_ray
 
     init_ray(RayConfig())

@@ -250,8 +250,8 @@ def test_llamafactory_file_takes_the_rows_system_and_covers_the_longest_sample(t
     import pyarrow.parquet as pq
     import yaml
 
-    from raydistill.config import OutputConfig
     from raydistill.export.llamafactory import write_training_file
+    from raydistill.output.config import OutputConfig
     from raydistill.output.location import OutputLocation
 
     out = OutputLocation(OutputConfig(uri=str(tmp_path / "run")))

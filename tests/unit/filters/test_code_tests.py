@@ -11,6 +11,7 @@ import pytest
 
 from raydistill import records
 from raydistill.filters.code_tests import TestChecker, check_tests, drop_tests
+from raydistill.verifiers.code_config import CodeSandboxConfig
 
 pytestmark = pytest.mark.slow
 
@@ -46,6 +47,7 @@ def test_checker_reports_per_problem_and_skips_what_it_cannot_check():
     rows = [apps_row("a", {"inputs": ["1 1\n", "2 2\n"], "outputs": ["2\n", "5\n"]}),
             apps_row("b", {"inputs": ["1 1\n"], "outputs": ["2\n"]}, solution=""),
             {**apps_row("c", {"inputs": ["1 1\n"], "outputs": ["2\n"]}), "domain": "math"}]
-    out = TestChecker({})(pa.Table.from_pylist(rows, schema=records.PROBLEM)).to_pylist()
+    checker = TestChecker(CodeSandboxConfig())
+    out = checker(pa.Table.from_pylist(rows, schema=records.PROBLEM)).to_pylist()
     assert [(r["problem_id"], r["tests"], json.loads(r["broken"])) for r in out] == [
         ("a", 2, [1])]

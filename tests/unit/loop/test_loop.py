@@ -7,7 +7,7 @@ import json
 import pyarrow as pa
 import pytest
 
-from raydistill.config import ConfigError, PromptConfig, load
+from raydistill.config import ConfigError, load
 from raydistill.eval.evaluate import benchmarks_of, plan_runs
 from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
@@ -16,6 +16,7 @@ from raydistill.loop.select import TRAINING, pick
 from raydistill.loop.state import LoopLocation, LoopState, loop_fingerprint, open_loop
 from raydistill.loop.steps import eval_config, round_config
 from raydistill.output.storage import StorageError
+from raydistill.prompts import PromptConfig
 
 
 def bootstrap(tmp_path, *more):

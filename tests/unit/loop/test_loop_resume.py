@@ -13,7 +13,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from raydistill.config import PromptConfig, load
+from raydistill.config import load
 from raydistill.loop import steps as loop_steps
 from raydistill.loop.__main__ import main
 from raydistill.loop.config import LoopConfig
@@ -22,6 +22,7 @@ from raydistill.loop.select import PAIRS, pick_pair
 from raydistill.loop.state import LoopLocation, open_loop
 from raydistill.loop.steps import RoundSteps, round_config, training_source
 from raydistill.output.storage import StorageError, local_copy, resolve
+from raydistill.prompts import PromptConfig
 from raydistill.teachers.base import resolve_model
 from raydistill.train.trainer import run_command
 

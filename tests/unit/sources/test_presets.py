@@ -15,8 +15,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from raydistill import verifiers
-from raydistill.config import ConfigError, DatasetConfig, load
+from raydistill.config import ConfigError, load
 from raydistill.sources import read_dataset, to_problem
+from raydistill.sources.config import DatasetConfig
 from raydistill.sources.presets import PRESETS, domain_of
 
 APPS_STDIN = {

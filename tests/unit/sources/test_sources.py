@@ -3,9 +3,10 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from raydistill.config import DatasetConfig, OutputConfig, SourceConfig
+from raydistill.output.config import OutputConfig
 from raydistill.output.location import OutputLocation
 from raydistill.sources import problem_id, read_dataset, read_problems, to_problem
+from raydistill.sources.config import DatasetConfig, SourceConfig
 
 
 def test_gsm8k_preset_maps_question_and_answer():
@@ -121,8 +122,8 @@ def test_staging_drops_duplicates_and_counts_them(tmp_path):
 def test_hf_source_passes_split_and_subset(monkeypatch):
     import datasets
 
-    from raydistill.config import DatasetConfig
     from raydistill.sources import read_dataset
+    from raydistill.sources.config import DatasetConfig
 
     calls = []
 
@@ -142,8 +143,8 @@ def test_hf_source_passes_split_and_subset(monkeypatch):
 
 
 def test_limit_zero_reads_nothing():
-    from raydistill.config import DatasetConfig
     from raydistill.sources import read_dataset
+    from raydistill.sources.config import DatasetConfig
 
     spec = DatasetConfig(name="s", format="synthetic_arithmetic", domain="math")
     assert list(read_dataset(spec, limit=0)) == []

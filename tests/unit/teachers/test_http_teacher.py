@@ -12,8 +12,9 @@ import time
 import pytest
 
 from raydistill import records
-from raydistill.config import ConfigError, SamplingConfig, TeacherConfig
+from raydistill.config import ConfigError
 from raydistill.teachers import HTTPTeacher, constructor_kwargs
+from raydistill.teachers.config import HTTPTeacherConfig, SamplingConfig
 from raydistill.teachers.rate_limits import Secret, TokenBucket
 from tests.support.fault_server import FaultServer
 
@@ -21,15 +22,14 @@ KEY = "sk-test-0123456789abcdef"
 
 
 def teacher_cfg(url, **overrides):
-    cfg = TeacherConfig(name="openai", model="tiny", base_url=url, max_concurrency=8,
+    cfg = HTTPTeacherConfig(name="openai", model="tiny", base_url=url, max_concurrency=8,
                         timeout_s=0.5, max_retries=6, backoff_base_s=0.05, backoff_max_s=0.4,
                         retry_deadline_s=30.0)
-    return dataclasses.asdict(dataclasses.replace(cfg, **overrides))
+    return dataclasses.replace(cfg, **overrides)
 
 
 def sampling_cfg(**overrides):
-    return dataclasses.asdict(SamplingConfig(**{"n": 2, "max_tokens": 64, "seed": 0,
-                                                **overrides}))
+    return SamplingConfig(**{"n": 2, "max_tokens": 64, "seed": 0, **overrides})
 
 
 def problem_rows(prompts):

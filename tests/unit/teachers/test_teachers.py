@@ -2,8 +2,10 @@
 
 import pytest
 
-from raydistill.config import load, to_dict
+from raydistill.config import load
+from raydistill.config.loader import to_dict
 from raydistill.teachers import TEACHERS, constructor_kwargs, get_teacher, request_seed
+from raydistill.teachers.config import SamplingConfig
 from raydistill.teachers.placement import remote_args, replica_layout
 from raydistill.teachers.vllm_engine import engine_args
 
@@ -37,7 +39,8 @@ def test_gsm8k_r1_api_conf_needs_its_key(monkeypatch):
     cfg = to_dict(load(["conf=gsm8k_r1_api"]))
     assert (cfg["teacher"]["name"], cfg["teacher"]["model"]) == ("openai", "deepseek-reasoner")
     monkeypatch.setenv("DEEPSEEK_API_KEY", "sk-x")
-    kwargs = constructor_kwargs(cfg["teacher"], cfg["sampling"])
+    typed = load(["conf=gsm8k_r1_api"])
+    kwargs = constructor_kwargs(typed.teacher, typed.sampling)
     assert kwargs["api_key"].reveal() == "sk-x"
     assert "sk-x" not in repr(kwargs) and "sk-x" not in repr(cfg)
 
@@ -50,8 +53,9 @@ def test_vllm_sampling_params_follow_the_sampling_config():
 
     teacher = VLLMTeacher.__new__(VLLMTeacher)  # the parameters only: no engine
     teacher.make_params, teacher.output_kind = SamplingParams, RequestOutputKind.FINAL_ONLY
-    teacher.sampling = {"n": 3, "temperature": 0.7, "top_p": 0.9, "max_tokens": 64,
-                        "min_tokens": 16, "seed": 5}
+    teacher.sampling = SamplingConfig(n=3, temperature=0.7, top_p=0.9, max_tokens=64,
+                                      min_tokens=16, seed=5)
+    teacher.sample_offset = 0
     teacher.logprob_params = {"logprobs": 0}
     params = teacher._params("p1")
     assert (params.n, params.max_tokens, params.min_tokens) == (3, 64, 16)

@@ -8,7 +8,9 @@ import asyncio
 import pytest
 
 from raydistill import records, teachers
+from raydistill.teachers.config import TeacherConfig
 from raydistill.verifiers import Verdict
+from raydistill.verifiers.config import JudgeConfig
 from raydistill.verifiers.judge import (
     JudgeActor,
     apply_policy,
@@ -82,16 +84,15 @@ def test_judge_actor_maps_replies_back_to_their_samples(monkeypatch):
         def __init__(self, teacher, sampling):
             self.sampling = sampling
 
-        async def __call__(self, batch):
-            for row in records.rows(batch):
-                reply = "yes" if row["problem_id"].endswith("/0") else '{"equivalent": "no"}'
-                yield records.table([dict(row, generation_seconds=0.25, samples=[
-                    {"response": reply, "solution": reply, "think_closed": True,
-                     "finish_reason": "stop"}])], records.GENERATION)
+        async def complete(self, messages, key):
+            reply = "yes" if key.endswith("/0") else '{"equivalent": "no"}'
+            return {"generation_seconds": 0.25, "samples": [
+                {"response": reply, "solution": reply, "think_closed": True,
+                 "finish_reason": "stop"}]}
 
     monkeypatch.setitem(teachers.TEACHERS, "scripted", Scripted)
-    actor = JudgeActor({"domains": ["math"], "teacher": {"name": "scripted"}},
-                       {"teacher": {}, "sampling": {"n": 1}})
+    judge = JudgeConfig(domains=["math"], teacher=TeacherConfig(name="scripted", model=""))
+    actor = JudgeActor(judge, {"teacher": judge.teacher, "sampling": judge.sampling})
     problem = {**PROBLEM, "input_error": None,
                "samples": [sample("fail"), sample("pass", verdict_detail="18 == 18"),
                            sample("fail")]}

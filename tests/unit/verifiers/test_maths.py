@@ -2,7 +2,8 @@ import time
 
 import pytest
 
-from raydistill.config import VerifyConfig, to_dict
+from raydistill.config.loader import to_dict
+from raydistill.verifiers.config import VerifyConfig
 from raydistill.verifiers.math_child import MathChild
 from raydistill.verifiers.math_compare import compare
 from raydistill.verifiers.maths import final_answer, gold_answer, verify_math
