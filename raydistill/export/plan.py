@@ -85,7 +85,7 @@ logger = logging.getLogger(__name__)
 
 # The all/ columns an export reads (texts, the prompt, what choices rank by).
 COLUMNS = ["problem_id", "sample_idx", "source", "source_index", "domain", "problem",
-           "ground_truth_solution", "test_cases", "verified", "verdict", "reason", "response",
+           "ground_truth_solution", "test_cases", "verified", "verdict", "response",
            "reasoning", "solution", "finish_reason", "think_closed", "completion_tokens",
            "messages", "perplexity"]
 # Set by configure_data (ray.parquet_footer_readers).

@@ -160,7 +160,7 @@ def test_a_teacher_key_the_chosen_backend_does_not_take_is_refused_naming_it(tmp
 
 
 def test_one_error_format_for_confs_the_verify_command_and_export_options():
-    from raydistill import verify
+    from raydistill.cli import verify
     from raydistill.export.config import ExportError
     from raydistill.export.plan import options
 
@@ -177,7 +177,7 @@ def test_one_error_format_for_confs_the_verify_command_and_export_options():
 
 
 def test_the_verify_command_types_its_judge_teacher_by_backend():
-    from raydistill import verify
+    from raydistill.cli import verify
 
     cfg = verify.load(["judge.teacher.name=openai", "judge.teacher.base_url=http://h/v1"])
     assert type(cfg.judge.teacher).__name__ == "HTTPTeacherConfig"
