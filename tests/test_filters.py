@@ -51,12 +51,15 @@ def test_near_twins_share_a_band_and_strangers_do_not():
                                                                                       sig[2])
 
 
-def test_collisions_give_edges_to_the_smallest_ordinal():
-    table = pa.table({"bucket": [7, 7, 7, 9, 5], "ordinal": [30, 10, 20, 40, 10],
-                      "exact": [1, 1, 2, 3, 1]}, schema=minhash.BUCKETS)
-    edges = minhash.collisions(table).to_pylist()
-    assert sorted((e["member"], e["rep"]) for e in edges) == [(20, 10), (30, 10)]
-    assert minhash.collisions(minhash.BUCKETS.empty_table()).num_rows == 0
+def test_pairs_list_each_member_with_earlier_members_of_its_bucket():
+    table = pa.table({"bucket": [7, 7, 7, 9, 5, 5], "ordinal": [30, 10, 20, 40, 10, 10]},
+                     schema=minhash.BUCKETS)
+    found = minhash.pairs(table).to_pylist()
+    assert sorted((e["member"], e["other"]) for e in found) == [(20, 10), (30, 10), (30, 20)]
+    crowded = pa.table({"bucket": [1] * 50, "ordinal": list(range(50))}, schema=minhash.BUCKETS)
+    capped = minhash.pairs(crowded, per_member=4).to_pylist()
+    assert len(capped) == 1 + 2 + 3 + 4 * 46 and all(e["other"] < 4 for e in capped)
+    assert minhash.pairs(minhash.BUCKETS.empty_table()).num_rows == 0
 
 
 def test_clusters_join_chains_and_keep_the_first():
@@ -126,7 +129,9 @@ def test_filter_config_is_checked():
         load(["conf=local", "filters.near.threshold=1.5"])
     with pytest.raises(ConfigError, match="filters.code_tests.on_broken"):
         load(["conf=local", "filters.code_tests.on_broken=maybe"])
-    assert np.isclose(load(["conf=gsm8k_local"]).filters.near.threshold, 0.7)
+    with pytest.raises(ConfigError, match="filters.near.max_edit_fraction"):
+        load(["conf=local", "filters.near.max_edit_fraction=1.5"])
+    assert load(["conf=gsm8k_local"]).filters.near.max_edits == 3
 
 
 def test_trace_filtered_samples_are_counted_in_summary_and_report(tmp_path):

@@ -30,20 +30,28 @@ class BenchmarkConfig:
 
 @dataclass
 class NearDupConfig:
-    """MinHash near-duplicate removal with LSH banding."""
+    """Near duplicates: MinHash/LSH candidates, each pair checked (filters/copies.py)."""
 
     enabled: bool = False
-    # Word shingles: 3 words keep short reworded problems (GSM8K's ~45 words) similar.
-    shingle_words: int = 3
-    # Permutations per signature: 128 gives a Jaccard estimate within ~0.09 (1 sigma 0.04).
-    num_perm: int = 128
-    # Jaccard similarity of shingle sets above which two problems are one.
-    threshold: float = 0.7
-    # bands x rows <= num_perm; 0 = datasketch's optimum for the threshold.
-    bands: int = 0
-    rows: int = 0
-    # Keep only candidate pairs whose estimated Jaccard reaches the threshold.
+    # Word shingles: bigrams keep a copy with 3 words changed at Jaccard >= 0.5 on
+    # GSM8K-length problems while unrelated ones share almost none (median 0.007).
+    shingle_words: int = 2
+    # Permutations per signature: at least bands x rows.
+    num_perm: int = 64
+    # Jaccard of shingle sets where bands = rows = 0 put the S-curve (datasketch's
+    # optimum), and the cutoff of filters.decontam.near.
+    threshold: float = 0.5
+    # 20 bands of 3 rows: a pair at Jaccard 0.5 is a candidate with probability
+    # 0.93, at 0.6 0.99, at 0.1 0.02; 0 and 0 = datasketch's optimum for threshold.
+    bands: int = 20
+    rows: int = 3
+    # Check each candidate pair (word edits, numbers); false: every candidate is a copy.
     verify_pairs: bool = True
+    # Word insertions, deletions or substitutions a copy may have...
+    max_edits: int = 3
+    # ...or this share of the longer problem's words, if more.
+    max_edit_fraction: float = 0.1
+    # Seed of the MinHash permutations (a rerun removes the same rows).
     seed: int = 1
 
 
