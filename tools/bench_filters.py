@@ -59,12 +59,17 @@ DUP_REASONS = ("duplicate", "near_duplicate")
 
 
 class PeakMemory(threading.Thread):
-    """Peak summed PSS (MiB) of this process and its descendants, sampled every 0.5 s."""
+    """Peak summed PSS (MiB) of this process and its descendants, sampled every 0.5 s, and
+    the CPU seconds they used meanwhile (the last sample of each process: a process
+    that lives under 0.5 s may be missed). CPU seconds do not grow with the load
+    that other users put on the machine; wall seconds do."""
 
     def __init__(self) -> None:
         super().__init__(daemon=True)
         self.peak = 0.0
         self.stop = threading.Event()
+        self.cpu: dict[int, float] = {}
+        self.cpu_before: dict[int, float] = {}
 
     def sample(self) -> float:
         me = psutil.Process()
@@ -72,9 +77,15 @@ class PeakMemory(threading.Thread):
         for proc in [me, *me.children(recursive=True)]:
             try:
                 total += proc.memory_full_info().pss
+                times = proc.cpu_times()
+                self.cpu[proc.pid] = times.user + times.system
             except psutil.Error:
                 continue
         return total / 2**20
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds used by this process tree since the first sample."""
+        return sum(t - self.cpu_before.get(pid, 0.0) for pid, t in self.cpu.items())
 
     def run(self) -> None:
         while not self.stop.wait(0.5):
@@ -195,16 +206,20 @@ def make(n: int, seed: int, gsm8k: list[str]) -> tuple[list[str], list[str], dic
     return texts, bench, planted, contaminated
 
 
-def scores(removed: set[int], planted: dict[int, str]) -> dict[str, Any]:
+def scores(removed: set[int], planted: dict[int, str],
+           found: set[int] | None = None) -> dict[str, Any]:
     """Dedup figures of ``removed`` (the rows a method removed as duplicates): precision
-    against the planted copies, recall per copy kind and in all, and the share of the
-    distinct problems (numbers changed) it merged."""
+    against the planted copies, the share of the distinct problems (numbers changed)
+    it merged; and the recall of ``found`` (every row it removed, whatever the reason:
+    a copy of a benchmark problem may go as contaminated; default ``removed``), per
+    copy kind and in all."""
+    found = removed if found is None else found
     copies = {i for i, k in planted.items() if k != DISTINCT}
     distinct = {i for i, k in planted.items() if k == DISTINCT}
     return {"precision": round(len(removed & copies) / len(removed), 4) if removed else 1.0,
-            "recall": round(len(removed & copies) / len(copies), 4) if copies else 1.0,
+            "recall": round(len(found & copies) / len(copies), 4) if copies else 1.0,
             "removed": len(removed),
-            "recall_by_kind": recall_by_kind(removed, planted),
+            "recall_by_kind": recall_by_kind(found, planted),
             "distinct_merged": round(len(removed & distinct) / len(distinct), 4)
             if distinct else 0.0}
 
@@ -235,6 +250,7 @@ def run_raydistill(texts: list[str], bench: list[str], root: Path) -> tuple[dict
     out.clear()
     memory = PeakMemory()
     before = memory.sample()
+    memory.cpu_before = dict(memory.cpu)
     memory.start()
     started = time.monotonic()
     staged = out.stage_problems(read_problems(cfg.source), cfg.source.problems_per_file,
@@ -244,6 +260,7 @@ def run_raydistill(texts: list[str], bench: list[str], root: Path) -> tuple[dict
     seconds = time.monotonic() - started
     memory.stop.set()
     memory.join()
+    memory.sample()
     assert staged["problems"] == len(texts), staged
     index_of = {problem_id("synth", t): i for i, t in enumerate(texts)}
     gone = out.read_columns(out.removed, ["problem_id", "reason"]).to_pylist()
@@ -254,12 +271,14 @@ def run_raydistill(texts: list[str], bench: list[str], root: Path) -> tuple[dict
         "problems_per_s": round(len(texts) / seconds),
         "problems_per_s_filters_only": round(len(texts) / filter_s),
         "pss_before_mib": round(before), "peak_pss_mib": round(memory.peak),
+        "cpu_s": round(memory.cpu_seconds(), 1),
         "removed": tally["removed"]}
 
 
 def score_raydistill(reasons: dict[int, str], planted: dict[int, str],
                      contaminated: set[int]) -> dict[str, Any]:
-    return {"dedup": scores({i for i, r in reasons.items() if r in DUP_REASONS}, planted),
+    return {"dedup": scores({i for i, r in reasons.items() if r in DUP_REASONS}, planted,
+                            set(reasons)),
             "decontam": decontam_scores({i for i, r in reasons.items() if r == "contaminated"},
                                         contaminated, set(reasons))}
 
@@ -273,13 +292,14 @@ def recall_by_kind(removed: set[int], planted: dict[int, str]) -> dict[str, floa
     return found
 
 
-def openthoughts_dedup(texts: list[str]) -> tuple[set[int], float]:
+def openthoughts_dedup(texts: list[str]) -> tuple[set[int], float, float]:
     """Every pair by fuzz.ratio; a problem scoring >= 95 against an earlier one is removed."""
     started = time.monotonic()
+    cpu = time.process_time()  # cdist's threads are this process's
     matrix = process.cdist(texts, texts, scorer=fuzz.ratio, processor=utils.default_process,
                            score_cutoff=95, workers=-1, dtype=np.uint8)
     rows, cols = np.nonzero(np.triu(matrix, k=1))
-    return {int(j) for j in cols}, time.monotonic() - started
+    return {int(j) for j in cols}, time.monotonic() - started, time.process_time() - cpu
 
 
 def open_r1_decontam(texts: list[str], bench: list[str], n: int = 8) -> tuple[set[int], float]:
@@ -306,18 +326,21 @@ def compare(size: int, texts: list[str], bench: list[str], planted: dict[int, st
     ours, ours_stats = run_raydistill(sub, bench, root)
     print(json.dumps({"problems": size, "raydistill": ours_stats}), flush=True)
     load_before = psutil.getloadavg()
-    fuzzy, fuzzy_s = openthoughts_dedup(sub)
+    fuzzy, fuzzy_s, fuzzy_cpu = openthoughts_dedup(sub)
     r1, r1_s = open_r1_decontam(sub, bench)
     return {
         "problems": size,
         "raydistill": {"seconds": ours_stats["seconds"], "filter_s": ours_stats["filter_s"],
+                       "cpu_s": ours_stats["cpu_s"],
                        **score_raydistill(ours, sub_planted, sub_cont)},
-        "openthoughts_rapidfuzz": {"seconds": round(fuzzy_s, 2),
+        "openthoughts_rapidfuzz": {"seconds": round(fuzzy_s, 2), "cpu_s": round(fuzzy_cpu, 1),
                                    "dedup": scores(fuzzy, sub_planted),
                                    "load_average_before": load_before},
         "open_r1_8gram": {"seconds": round(r1_s, 3),
                           "decontam": decontam_scores(r1, sub_cont, r1)},
         "speed_ratio_rapidfuzz_over_raydistill": round(fuzzy_s / ours_stats["seconds"], 2),
+        "cpu_ratio_rapidfuzz_over_raydistill": round(fuzzy_cpu / max(ours_stats["cpu_s"], 0.1),
+                                                     2),
         "speed_ratio_open_r1_over_raydistill": round(r1_s / ours_stats["seconds"], 4),
     }
 
@@ -326,17 +349,20 @@ def table(compared: list[dict[str, Any]]) -> str:
     """The side-by-side dedup table (Markdown): recall per copy kind, distinct problems
     merged, precision, seconds, and how many times faster raydistill ran."""
     head = ["problems", "method", *COPY_KINDS, "recall", DISTINCT + " merged", "precision",
-            "seconds", "speed-up"]
+            "seconds", "CPU s", "speed-up (wall)", "speed-up (CPU)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in compared:
         for name, key in (("raydistill", "raydistill"), ("pairwise fuzz.ratio>=95",
                                                           "openthoughts_rapidfuzz")):
             d = c[key]["dedup"]
             ratio = c["speed_ratio_rapidfuzz_over_raydistill"]
+            cpu_ratio = c["cpu_ratio_rapidfuzz_over_raydistill"]
             lines.append("| " + " | ".join([
                 f"{c['problems']:,}", name, *(f"{d['recall_by_kind'][k]:.3f}" for k in COPY_KINDS),
                 f"{d['recall']:.3f}", f"{d['distinct_merged']:.3f}", f"{d['precision']:.4f}",
-                f"{c[key]['seconds']:.1f}", f"{ratio:.1f}x" if key == "raydistill" else ""]) + " |")
+                f"{c[key]['seconds']:.1f}", f"{c[key]['cpu_s']:.1f}",
+                f"{ratio:.1f}x" if key == "raydistill" else "",
+                f"{cpu_ratio:.1f}x" if key == "raydistill" else ""]) + " |")
     return "\n".join(lines)
 
 
@@ -367,8 +393,11 @@ def main(argv: list[str] | None = None) -> int:
             reasons, stats = run_raydistill(texts, bench, root)
             result["raydistill"] = {**stats, **score_raydistill(reasons, planted, contaminated)}
             print(json.dumps(result), flush=True)
-        result["compare"] = [compare(size, texts, bench, planted, contaminated, root)
-                             for size in args.compare]
+        result["compare"] = []
+        for size in args.compare:
+            result["compare"].append(compare(size, texts, bench, planted, contaminated, root))
+            print(json.dumps(result["compare"][-1]), flush=True)
+            print(table(result["compare"]), flush=True)
     result["load_average_after"] = psutil.getloadavg()
     ray.shutdown()
     print(json.dumps(result))
