@@ -373,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="subset sizes for the baselines (pairwise is quadratic)")
     parser.add_argument("--compare-only", action="store_true",
                         help="only the side-by-side runs, not raydistill on all --problems")
+    parser.add_argument("--pairwise-only", type=int, default=0, metavar="N",
+                        help="only the pairwise baseline on the first N problems (no Ray)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--gsm8k", type=Path, default=Path("/work/shared/data/gsm8k"),
                         help="folder of GSM8K *.jsonl files (train and test)")
@@ -386,6 +388,15 @@ def main(argv: list[str] | None = None) -> int:
         "problems": args.problems, "planted": dict(sorted(Counter(planted.values()).items())),
         "contaminated_rows": len(contaminated), "make_s": round(time.monotonic() - started, 1),
         "load_average_before": psutil.getloadavg()}
+    if args.pairwise_only:
+        sub_planted = {i: k for i, k in planted.items() if i < args.pairwise_only}
+        fuzzy, fuzzy_s, fuzzy_cpu = openthoughts_dedup(texts[:args.pairwise_only])
+        result["openthoughts_rapidfuzz"] = {
+            "problems": args.pairwise_only, "seconds": round(fuzzy_s, 2),
+            "cpu_s": round(fuzzy_cpu, 1), "dedup": scores(fuzzy, sub_planted),
+            "load_average_after": psutil.getloadavg()}
+        print(json.dumps(result))
+        return 0
     init_ray(load(["conf=local"]).ray)
     with tempfile.TemporaryDirectory(prefix="bench-filters-") as tmp:
         root = Path(tmp)
