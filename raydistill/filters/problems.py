@@ -107,7 +107,8 @@ def dedup_plan(cfg: Config, positions: dict[str, int], total: int,
                    if near.enabled else (0, 0))
     partitions = max(1, math.ceil(total * (bands + 1) / BUCKET_ROWS_PER_PARTITION))
     return [
-        Stage("bucket_keys", bucket_rows, needs=("problem", "source", "source_index"),
+        Stage("bucket_keys", bucket_rows,
+              needs=("problem_id", "problem", "input_error", "source", "source_index"),
               output=minhash.BUCKETS,
               fn_kwargs={"positions": positions, "exact": cfg.filters.exact,
                          "near": to_dict(cfg)["filters"]["near"], "bands": bands, "rows": rows,
@@ -186,7 +187,8 @@ def _dedup(ds: Any, cfg: Config, retries: int, positions: dict[str, int], total:
     if not found:
         return
     candidates = np.unique(np.concatenate(found), axis=0)
-    ends = Stage("end_texts", end_texts, needs=("problem", "source", "source_index"),
+    ends = Stage("end_texts", end_texts,
+                 needs=("problem_id", "problem", "source", "source_index"),
                  output=TEXTS, fn_kwargs={"positions": positions,
                                           "wanted": frozenset(np.unique(candidates).tolist())})
     pid: dict[int, str] = {}
