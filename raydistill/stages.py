@@ -81,6 +81,10 @@ class Stage:
     remote_args: Mapping[str, Any] = field(default_factory=dict)
     # Retried when a worker dies; None: the plan's ray.max_task_retries.
     max_task_retries: int | None = None
+    # (key columns, blocks): hash-shuffle the input by these columns into this many
+    # blocks first, so rows sharing a key meet in one block (with batch_size None,
+    # one batch). Ray Data never splits a key-hashed block, however large.
+    shuffle: tuple[tuple[str, ...], int] | None = None
 
     def __post_init__(self) -> None:
         if self.output is not None and self.adds is not None:
@@ -124,7 +128,8 @@ def check_plan(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
     """
     current = schema
     for stage in stages:
-        missing = [c for c in stage.needs if c not in current.names]
+        keys = stage.shuffle[0] if stage.shuffle else ()
+        missing = [c for c in (*stage.needs, *keys) if c not in current.names]
         if missing:
             raise PlanError(
                 f"stage {stage.name!r} needs columns {missing} that its input lacks "
@@ -146,6 +151,9 @@ def apply(ds: Any, stages: Sequence[Stage], schema: pa.Schema, max_task_retries:
     """
     check_plan(stages, schema)
     for stage in stages:
+        if stage.shuffle:
+            keys, blocks = stage.shuffle
+            ds = ds.repartition(blocks, keys=list(keys))
         ds = map_call(ds.map_batches, stage.fn, stage.map_batches_kwargs(max_task_retries))
     return ds
 

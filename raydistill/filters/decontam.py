@@ -123,7 +123,7 @@ def build_index(benchmarks: Iterable[tuple[str, list[str]]], n: int,
     >>> index = build_index([("toy", ["Tom has three red apples and gives one to Ann."])], 13,
     ...                     NearDupConfig(shingle_words=2))
     >>> near_matches(["Tom has three red apples and gives one to Bob."], index)[0]["similarity"]
-    0.8125
+    0.8594
     """
     index = NgramIndex(n)
     for name, texts in benchmarks:

@@ -2,17 +2,18 @@
 
     Read(_work/inputs) -> code tests (sandbox actors)       -> broken tests    (driver)
     Read(_work/inputs) -> decontam (n-gram index)            -> benchmark hits  (driver)
-    Read(_work/inputs) -> bucket keys -> shuffle by bucket -> collisions -> edges (driver)
-    edges -> [signatures of edge ends: verify pairs] -> union-find -> clusters (driver)
+    Read(_work/inputs) -> bucket keys -> shuffle by bucket -> pairs   -> candidates (driver)
+    Read(_work/inputs) -> texts of the candidates' ends               -> texts      (driver)
+    candidates -> copies checked (filters/copies.py) -> union-find -> clusters   (driver)
     Read(_work/inputs) -> keep     -> Write(_work/problems)
     Read(_work/inputs) -> removed  -> Write(removed/)
 
 Only small results reach the driver: the code problems' broken tests, the
-benchmark hits, and the colliding pairs. The last two passes apply one
-decision (a dict problem_id -> reason) with complementary predicates, so each
-input row lands in exactly one of the two outputs; the counts are checked. A
-rerun after a crash deletes both outputs and decides again from the same inputs
-with the same seeds, removing the same rows.
+benchmark hits, the candidate pairs and the normalised texts of their ends.
+The last two passes apply one decision (a dict problem_id -> reason) with
+complementary predicates, so each input row lands in exactly one of the two
+outputs; the counts are checked. A rerun after a crash deletes both outputs and
+decides again from the same inputs with the same seeds, removing the same rows.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ import ray.data
 from raydistill import records
 from raydistill.config import Config
 from raydistill.config.loader import to_dict
-from raydistill.filters import minhash
+from raydistill.filters import copies, minhash
 from raydistill.filters.code_tests import CHECKED, TestChecker, drop_tests
 from raydistill.filters.config import NearDupConfig
 from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
-from raydistill.filters.normalize import text_hash
+from raydistill.filters.normalize import normalize, text_hash
 from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import parquet_files, write_table_atomic
@@ -48,9 +49,8 @@ REMOVED = pa.schema([
     # The benchmark a contaminated problem overlaps; null for other reasons.
     ("benchmark", pa.string()),
 ])
-ENDS = pa.schema([("ordinal", pa.int64()), ("problem_id", pa.string()),
-                  ("signature", pa.list_(pa.uint64()))])
-# Bucket rows per shuffle partition: ~24 bytes each, so ~50 MB per reducer's block.
+TEXTS = pa.schema([("ordinal", pa.int64()), ("problem_id", pa.string()), ("text", pa.string())])
+# Bucket rows per shuffle partition: 16 bytes each, so ~32 MB per reducer's block.
 # A bucket must stay in one block (split, it would miss pairs): a key-hashed
 # ``repartition`` gives exactly one block per partition, never split at the 128 MiB
 # block-size target (tests/integration/test_filters.py checks it under a 1 KiB target).
@@ -71,44 +71,52 @@ def _usable(batch: pa.Table, skip: frozenset[str]) -> np.ndarray:
                              dtype=bool)
 
 
-def bucket_rows(batch: pa.Table, positions: dict[str, int], filters: dict[str, Any],
-                bands: int, rows: int, skip: frozenset[str]) -> pa.Table:
-    """One ``(bucket, ordinal, exact)`` row per band of each usable problem, plus its exact key."""
+def bucket_rows(batch: pa.Table, positions: dict[str, int], exact: bool,
+                near: dict[str, Any], bands: int, rows: int, skip: frozenset[str]) -> pa.Table:
+    """One ``(bucket, ordinal)`` row per band of each usable problem, plus its exact key."""
     ok = _usable(batch, skip)
     texts = [t for t, keep in zip(batch.column("problem").to_pylist(), ok, strict=True) if keep]
     ords = _ordinals(batch, positions)[ok]
-    exact = np.array([text_hash(t) for t in texts], dtype=np.int64)
     parts_b, parts_o = [], []
-    if filters["exact"]:
-        parts_b.append(exact)
+    if exact:
+        parts_b.append(np.array([text_hash(t) for t in texts], dtype=np.int64))
         parts_o.append(ords)
-    near = filters["near"]
     if near["enabled"] and texts:
         sig = minhash.signatures(texts, near["shingle_words"], near["num_perm"], near["seed"])
-        keys = minhash.band_keys(sig, bands, rows)
-        parts_b.append(keys.reshape(-1))
+        parts_b.append(minhash.band_keys(sig, bands, rows).reshape(-1))
         parts_o.append(np.repeat(ords, bands))
     if not parts_b:
         return minhash.BUCKETS.empty_table()
-    exact_of = dict(zip(ords.tolist(), exact.tolist(), strict=True))
-    all_o = np.concatenate(parts_o)
-    all_e = np.array([exact_of[o] for o in all_o.tolist()], dtype=np.int64)
-    return pa.table([np.concatenate(parts_b), all_o, all_e], schema=minhash.BUCKETS)
+    return pa.table([np.concatenate(parts_b), np.concatenate(parts_o)], schema=minhash.BUCKETS)
 
 
-def edge_ends(batch: pa.Table, positions: dict[str, int], wanted: frozenset[int],
-              near: dict[str, Any], with_signature: bool) -> pa.Table:
-    """Ids (and signatures, to verify pairs) of the problems at the ends of an edge."""
+def end_texts(batch: pa.Table, positions: dict[str, int], wanted: frozenset[int]) -> pa.Table:
+    """Ids and normalised texts of the problems at the ends of a candidate pair."""
     ords = _ordinals(batch, positions)
     pick = np.array([o in wanted for o in ords.tolist()], dtype=bool)
     ids = [p for p, k in zip(batch.column("problem_id").to_pylist(), pick, strict=True) if k]
-    texts = [t for t, k in zip(batch.column("problem").to_pylist(), pick, strict=True) if k]
-    if with_signature and texts:
-        sig = minhash.signatures(texts, near["shingle_words"], near["num_perm"], near["seed"])
-        sigs: list[Any] = [list(s) for s in sig]
-    else:
-        sigs = [[] for _ in texts]
-    return pa.table([ords[pick], ids, pa.array(sigs, type=pa.list_(pa.uint64()))], schema=ENDS)
+    texts = [normalize(t) for t, k in zip(batch.column("problem").to_pylist(), pick, strict=True)
+             if k]
+    return pa.table([ords[pick], ids, texts], schema=TEXTS)
+
+
+def dedup_plan(cfg: Config, positions: dict[str, int], total: int,
+               skip: frozenset[str]) -> list[Stage]:
+    """Bucket keys of every problem, then candidate pairs per bucket after a shuffle by bucket."""
+    near = cfg.filters.near
+    bands, rows = (minhash.band_params(near.threshold, near.num_perm, near.bands, near.rows)
+                   if near.enabled else (0, 0))
+    partitions = max(1, math.ceil(total * (bands + 1) / BUCKET_ROWS_PER_PARTITION))
+    return [
+        Stage("bucket_keys", bucket_rows,
+              needs=("problem_id", "problem", "input_error", "source", "source_index"),
+              output=minhash.BUCKETS,
+              fn_kwargs={"positions": positions, "exact": cfg.filters.exact,
+                         "near": to_dict(cfg)["filters"]["near"], "bands": bands, "rows": rows,
+                         "skip": skip}),
+        Stage("pairs", minhash.pairs, needs=("bucket", "ordinal"), output=minhash.PAIRS,
+              shuffle=(("bucket",), partitions)),
+    ]
 
 
 def split_rows(batch: pa.Table, removed: dict[str, tuple[str, str, str | None]],
@@ -171,45 +179,34 @@ def _decontaminate(ds: Any, cfg: Config, retries: int, removed: dict[str, Any]) 
         removed.setdefault(row["problem_id"], ("contaminated", row["detail"], row["benchmark"]))
 
 
-def _dedup(ds: Any, cfg: Config, out: OutputLocation, retries: int, positions: dict[str, int],
-           total: int, removed: dict[str, Any]) -> None:
-    filters = to_dict(cfg)["filters"]
-    near = cfg.filters.near
-    bands, rows = (minhash.band_params(near.threshold, near.num_perm, near.bands, near.rows)
-                   if near.enabled else (0, 0))
-    keys = Stage("bucket_keys", bucket_rows, needs=("problem", "source", "source_index"),
-                 output=minhash.BUCKETS,
-                 fn_kwargs={"positions": positions, "filters": filters, "bands": bands,
-                            "rows": rows, "skip": frozenset(removed)})
-    buckets = apply(ds, [keys], records.PROBLEM, retries)
-    partitions = max(1, math.ceil(total * (bands + 1) / BUCKET_ROWS_PER_PARTITION))
-    edges = buckets.repartition(partitions, keys=["bucket"]).map_batches(
-        minhash.collisions, batch_size=None, batch_format="pyarrow")
-    found = [e for batch in edges.iter_batches(batch_format="pyarrow", batch_size=None)
-             for e in zip(*(batch.column(c).to_pylist() for c in minhash.EDGES.names),
-                          strict=True)]
+def _dedup(ds: Any, cfg: Config, retries: int, positions: dict[str, int], total: int,
+           removed: dict[str, Any]) -> None:
+    plan = dedup_plan(cfg, positions, total, frozenset(removed))
+    found = [np.stack([b.column("member").to_numpy(), b.column("other").to_numpy()], axis=1)
+             for b in apply(ds, plan, records.PROBLEM, retries).iter_batches(
+                 batch_format="pyarrow", batch_size=None) if b.num_rows]
     if not found:
         return
-    ends = frozenset(o for e in found for o in e[:2])
-    verify = near.enabled and near.verify_pairs
-    ends_stage = Stage("edge_ends", edge_ends, needs=("problem",), output=ENDS,
-                       fn_kwargs={"positions": positions, "wanted": ends,
-                                  "near": filters["near"], "with_signature": verify})
+    candidates = np.unique(np.concatenate(found), axis=0)
+    ends = Stage("end_texts", end_texts,
+                 needs=("problem_id", "problem", "source", "source_index"),
+                 output=TEXTS, fn_kwargs={"positions": positions,
+                                          "wanted": frozenset(np.unique(candidates).tolist())})
     pid: dict[int, str] = {}
-    sig: dict[int, np.ndarray] = {}
-    for row in apply(ds, [ends_stage], records.PROBLEM, retries).iter_rows():
-        pid[row["ordinal"]] = row["problem_id"]
-        sig[row["ordinal"]] = np.asarray(row["signature"], dtype=np.uint64)
-    exact_of: dict[int, int] = {}
-    kept_edges = []
-    for member, rep, member_exact, rep_exact, is_band in found:
-        exact_of[member], exact_of[rep] = member_exact, rep_exact
-        if is_band and verify and member_exact != rep_exact and minhash.estimated_jaccard(
-                sig[member], sig[rep]) < near.threshold:
-            continue  # an LSH false positive
-        kept_edges.append((member, rep))
-    for member, root in sorted(minhash.clusters(kept_edges).items()):
-        reason = "duplicate" if exact_of[member] == exact_of[root] else "near_duplicate"
+    text: dict[int, str] = {}
+    for batch in apply(ds, [ends], records.PROBLEM, retries).iter_batches(
+            batch_format="pyarrow", batch_size=None):
+        for o, p, t in zip(*(batch.column(c).to_pylist() for c in TEXTS.names), strict=True):
+            pid[o], text[o] = p, t
+    near = cfg.filters.near
+    pairs = [(int(a), int(b)) for a, b in candidates.tolist()]
+    if near.enabled and near.verify_pairs:
+        pairs = copies.verified(pairs, text, near.max_edits, near.max_edit_fraction)
+    elif not near.enabled:  # exact keys alone: a 64-bit hash collision is no copy
+        pairs = [(a, b) for a, b in pairs if text[a] == text[b]]
+    logger.info("near duplicates: %d candidate pairs, %d copies", len(candidates), len(pairs))
+    for member, root in sorted(minhash.clusters(pairs).items()):
+        reason = "duplicate" if text[member] == text[root] else "near_duplicate"
         removed.setdefault(pid[member], (reason, pid[root], None))
 
 
@@ -232,7 +229,7 @@ def filter_problems(cfg: Config, out: OutputLocation, total: int) -> dict[str, A
     if cfg.filters.decontam.enabled and cfg.filters.decontam.benchmarks:
         _decontaminate(ds, cfg, retries, removed)
     if cfg.filters.exact or cfg.filters.near.enabled:
-        _dedup(ds, cfg, out, retries, positions, total, removed)
+        _dedup(ds, cfg, retries, positions, total, removed)
     for keep, path in ((True, out.problems), (False, out.removed)):
         split = Stage("keep" if keep else "removed", split_rows,
                       output=records.PROBLEM if keep else REMOVED,

@@ -180,7 +180,7 @@ def test_rerun_after_driver_kill_on_s3_removes_the_same_rows(shared_run, s3_serv
 def test_a_cluster_spread_over_blocks_and_partitions_is_one_cluster(ray_cluster, tmp_path,
                                                                     monkeypatch):
     """Ten copies of one problem (retyped, or words changed) in ten input files among
-    strangers; three shuffle partitions of ~3.7 KB each under a 1 KiB block-size target,
+    strangers; three shuffle partitions of ~3.5 KB each under a 1 KiB block-size target,
     which Ray Data would split if it were allowed to: the band buckets are still grouped
     whole, so every copy joins the first one's cluster."""
     twin = BASE[3]["question"]
@@ -199,7 +199,7 @@ def test_a_cluster_spread_over_blocks_and_partitions_is_one_cluster(ray_cluster,
     assert staged["problems"] == 31
     context = ray.data.DataContext.get_current()
     monkeypatch.setattr(context, "target_max_block_size", 1024)
-    monkeypatch.setattr(problems, "BUCKET_ROWS_PER_PARTITION", 200)  # 31 x 15 rows: 3 parts
+    monkeypatch.setattr(problems, "BUCKET_ROWS_PER_PARTITION", 250)  # 31 x 21 rows: 3 parts
     tally = filter_problems(cfg, out, staged["problems"])
     gone = removed_rows(out)
     first = problem_id("spread", twin)

@@ -62,3 +62,25 @@ def test_apply_chains_each_stage_with_its_arguments():
     schema = pa.schema([("problem", pa.string())])
     stages.apply(Dataset(), [Stage("t", table_fn, needs=("problem",))], schema, 5)
     assert calls == [(table_fn, {"batch_format": "pyarrow", "max_retries": 5})]
+
+
+def test_a_shuffle_stage_repartitions_by_its_keys_first_and_checks_them():
+    calls = []
+
+    class Dataset:
+        def repartition(self, blocks, keys):
+            calls.append(("repartition", blocks, keys))
+            return self
+
+        def map_batches(self, fn, **kwargs):
+            calls.append(("map_batches", fn, kwargs.get("batch_size")))
+            return self
+
+    schema = pa.schema([("bucket", pa.int64()), ("ordinal", pa.int64())])
+    stage = Stage("pairs", table_fn, needs=("ordinal",), shuffle=(("bucket",), 3),
+                  batch_size=None)
+    stages.apply(Dataset(), [stage], schema, 1)
+    assert [c[0] for c in calls] == ["repartition", "map_batches"]
+    assert calls[0] == ("repartition", 3, ["bucket"])
+    with pytest.raises(stages.PlanError, match=r"needs columns \['key'\]"):
+        stages.check_plan([Stage("pairs", table_fn, shuffle=(("key",), 3))], schema)

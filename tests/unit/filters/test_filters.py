@@ -5,7 +5,9 @@ index, trace filters on hand-made degenerate traces, test dropping, config check
 from __future__ import annotations
 
 import json
+import random
 import re
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -14,7 +16,7 @@ import pytest
 
 from raydistill import records
 from raydistill.config import ConfigError, load
-from raydistill.filters import minhash
+from raydistill.filters import copies, minhash
 from raydistill.filters.code_tests import drop_tests
 from raydistill.filters.config import TraceFiltersConfig
 from raydistill.filters.decontam import build_index, match
@@ -51,12 +53,15 @@ def test_near_twins_share_a_band_and_strangers_do_not():
                                                                                       sig[2])
 
 
-def test_collisions_give_edges_to_the_smallest_ordinal():
-    table = pa.table({"bucket": [7, 7, 7, 9, 5], "ordinal": [30, 10, 20, 40, 10],
-                      "exact": [1, 1, 2, 3, 1]}, schema=minhash.BUCKETS)
-    edges = minhash.collisions(table).to_pylist()
-    assert sorted((e["member"], e["rep"]) for e in edges) == [(20, 10), (30, 10)]
-    assert minhash.collisions(minhash.BUCKETS.empty_table()).num_rows == 0
+def test_pairs_list_each_member_with_earlier_members_of_its_bucket():
+    table = pa.table({"bucket": [7, 7, 7, 9, 5, 5], "ordinal": [30, 10, 20, 40, 10, 10]},
+                     schema=minhash.BUCKETS)
+    found = minhash.pairs(table).to_pylist()
+    assert sorted((e["member"], e["other"]) for e in found) == [(20, 10), (30, 10), (30, 20)]
+    crowded = pa.table({"bucket": [1] * 50, "ordinal": list(range(50))}, schema=minhash.BUCKETS)
+    capped = minhash.pairs(crowded, per_member=4).to_pylist()
+    assert len(capped) == 1 + 2 + 3 + 4 * 46 and all(e["other"] < 4 for e in capped)
+    assert minhash.pairs(minhash.BUCKETS.empty_table()).num_rows == 0
 
 
 def test_clusters_join_chains_and_keep_the_first():
@@ -126,7 +131,9 @@ def test_filter_config_is_checked():
         load(["conf=local", "filters.near.threshold=1.5"])
     with pytest.raises(ConfigError, match="filters.code_tests.on_broken"):
         load(["conf=local", "filters.code_tests.on_broken=maybe"])
-    assert np.isclose(load(["conf=gsm8k_local"]).filters.near.threshold, 0.7)
+    with pytest.raises(ConfigError, match="filters.near.max_edit_fraction"):
+        load(["conf=local", "filters.near.max_edit_fraction=1.5"])
+    assert load(["conf=gsm8k_local"]).filters.near.max_edits == 3
 
 
 def test_trace_filtered_samples_are_counted_in_summary_and_report(tmp_path):
@@ -186,3 +193,99 @@ def test_decontamination_by_similarity_catches_a_rewording_without_a_shared_ngra
     assert evidence["a"]["similarity"] >= 0.5 and "ngram" not in evidence["a"]
     assert evidence["c"]["ngram"] and "similarity" not in evidence["c"]
     assert contaminated(problems, plain)["problem_id"].to_pylist() == ["c"]
+
+
+GSM8K = [json.loads(line)["question"] for line in
+         (Path(__file__).resolve().parent.parent / "data/gsm8k/test-300.jsonl").read_text()
+         .splitlines()]
+FILLERS = ["really", "actually", "just", "basically", "indeed", "also", "so", "quite"]
+
+
+def near_clusters(texts: list[str]) -> dict[int, int]:
+    """The near-duplicate decision of filters/problems.py without Ray: band buckets and
+    exact keys, pairs per bucket, pairs checked, clusters (index -> kept index)."""
+    from raydistill.filters.config import NearDupConfig
+
+    near = NearDupConfig(enabled=True)
+    sig = minhash.signatures(texts, near.shingle_words, near.num_perm, near.seed)
+    ords = np.arange(len(texts))
+    buckets = pa.table([np.concatenate([minhash.band_keys(sig, near.bands, near.rows).ravel(),
+                                        [text_hash(t) for t in texts]]),
+                        np.concatenate([np.repeat(ords, near.bands), ords])],
+                       schema=minhash.BUCKETS)
+    found = minhash.pairs(buckets)
+    candidates = list(zip(found["member"].to_pylist(), found["other"].to_pylist(), strict=True))
+    kept = copies.verified(candidates, {i: normalize(t) for i, t in enumerate(texts)},
+                           near.max_edits, near.max_edit_fraction)
+    return minhash.clusters(kept)
+
+
+def insert_words(text: str, k: int, rng: random.Random) -> str:
+    ws = text.split()
+    for _ in range(k):
+        ws.insert(rng.randint(0, len(ws)), rng.choice(FILLERS))
+    return " ".join(ws)
+
+
+def replace_words(text: str, k: int, rng: random.Random) -> str:
+    ws = text.split()
+    for at in rng.sample(range(len(ws)), k):
+        ws[at] = rng.choice(["banana", "orange", "teacher", "garden", "seventy", "blue"])
+    return " ".join(ws)
+
+
+def retype(text: str) -> str:
+    """Case, spacing, a full-width word, a zero-width space, curly quotes, 1000 -> 1,000."""
+    text = re.sub(r"\b(\d)(\d{3})\b", r"\1,\2", text).replace("'", "\u2019")
+    text = re.sub(r"\b([a-z]{3})([a-z]{3,})\b", "\\1\u200b\\2", text, count=1)
+    text = re.sub(r"\b[A-Za-z]{4,}\b", lambda m: "".join(chr(ord(c) + 0xFEE0) for c in m.group()),
+                  text, count=1)
+    return "  " + text.upper().replace(" ", " \u00a0 ") + " ?!"
+
+
+@pytest.mark.parametrize("kind", ["inserted", "replaced", "retyped"])
+def test_copies_with_one_to_three_words_changed_or_retyped_join_their_original(kind):
+    rng = random.Random(5)
+    originals = GSM8K[:120]
+    if kind == "retyped":
+        planted = [retype(t) for t in originals]
+    else:
+        change = insert_words if kind == "inserted" else replace_words
+        planted = [change(t, 1 + i % 3, rng) for i, t in enumerate(originals)]
+    found = near_clusters(originals + planted)
+    joined = [found.get(len(originals) + i) == i for i in range(len(planted))]
+    assert sum(joined) / len(joined) >= 0.95, [p for p, j in zip(planted, joined, strict=True)
+                                               if not j]
+    assert all(i >= len(originals) for i in found), "two distinct GSM8K problems were merged"
+
+
+def test_distinct_templated_problems_are_not_merged():
+    """GSM8K's own near twins whose numbers differ (fuzz.ratio 97 and 95), and problems
+    with one to three numbers changed, are distinct problems; a copy of one still joins it."""
+    train = [
+        "A train travels 270 miles in 3 hours. At the same rate, how many additional hours "
+        "would it take to travel an additional 180 miles?",
+        "A train travels 360 miles in 3 hours. At the same rate, how many additional hours "
+        "would it take to travel an additional 240 miles?",
+        "A plane travels 1200 miles in 3 hours. At the same rate, how many additional hours "
+        "would it take to travel an additional 2000 miles?",
+    ]
+    rng = random.Random(3)
+    renumbered = []
+    for i, text in enumerate(GSM8K[:60]):
+        spots = list(re.finditer(r"\b\d+\b", text))[: 1 + i % 3]
+        for m in reversed(spots):
+            text = text[:m.start()] + str(int(m.group()) + rng.randint(1, 9)) + text[m.end():]
+        renumbered.append(text)
+    texts = [*train, *GSM8K[:60], *renumbered, insert_words(train[1], 2, rng)]
+    assert near_clusters(texts) == {len(texts) - 1: 1}
+
+
+def test_same_problem_counts_word_edits_and_numbers():
+    a = "tom has 12 apples and gives 5 to ann how many are left".split()
+    assert copies.same_problem(a, [*a[:3], "red", *a[3:]])
+    assert not copies.same_problem(a, ["tom", "has", "13", *a[3:]])  # a number changed
+    assert copies.same_problem(a, ["tom", "has", "twelve", *a[3:]])  # a number dropped
+    assert not copies.same_problem(a, ["x", "y", "z", "w", *a[4:]])  # 4 edits of 12 words
+    long = [f"w{i}" for i in range(80)]
+    assert copies.same_problem(long, long[:-8]) and not copies.same_problem(long, long[:-9])
