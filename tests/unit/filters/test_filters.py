@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import random
 import re
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +21,7 @@ from raydistill.filters.config import TraceFiltersConfig
 from raydistill.filters.decontam import build_index, match
 from raydistill.filters.normalize import normalize, text_hash
 from raydistill.filters.traces import FILTERS, filter_traces, first_reason
+from tests.support.paths import REPO
 
 CLEAN_REASONING = (
     "We need the number of apples left. Tom starts with 12 apples and gives away 5.\n\n"
@@ -196,7 +196,7 @@ def test_decontamination_by_similarity_catches_a_rewording_without_a_shared_ngra
 
 
 GSM8K = [json.loads(line)["question"] for line in
-         (Path(__file__).resolve().parent.parent / "data/gsm8k/test-300.jsonl").read_text()
+         (REPO / "data/gsm8k/test-300.jsonl").read_text()
          .splitlines()]
 FILLERS = ["really", "actually", "just", "basically", "indeed", "also", "so", "quite"]
 
