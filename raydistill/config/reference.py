@@ -5,7 +5,7 @@
 
 Every key's documentation and role come from its field's metadata
 (:func:`raydistill.keys.key`); a field declared without them fails the
-generation, naming it. ``tests/test_config_reference.py`` fails when the
+generation, naming it. ``tests/unit/test_config_reference.py`` fails when the
 committed page differs from what this module renders.
 """
 
