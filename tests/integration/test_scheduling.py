@@ -20,6 +20,7 @@ from collections import Counter
 import pytest
 
 from raydistill.teachers.placement import remote_args, replica_layout
+from tests.support.paths import REPO
 
 # --- real Ray clusters with logical devices (each case in its own process) ---
 
@@ -127,9 +128,8 @@ def probe():
 
 @pytest.fixture(scope="module")
 def placements():
-    result = subprocess.run([sys.executable, "-m", "tests.test_scheduling"],
-                            capture_output=True, text=True, timeout=600,
-                            cwd=os.path.dirname(os.path.dirname(__file__)))
+    result = subprocess.run([sys.executable, "-m", "tests.integration.test_scheduling"],
+                            capture_output=True, text=True, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.splitlines()[-1])
     for name, case in CASES.items():
