@@ -20,7 +20,7 @@ from raydistill import verifiers
 from raydistill.errors import ConfigError
 from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import BROKEN_TEST_POLICIES, FiltersConfig
-from raydistill.loop.config import LoopConfig
+from raydistill.loop.config import LoopConfig, renamed_key
 from raydistill.sources import presets
 from raydistill.sources.config import DatasetConfig, SourceConfig
 from raydistill.teachers import TEACHERS
@@ -311,6 +311,8 @@ def _shown(path: Path) -> str:
 def _describe(exc: OmegaConfBaseException) -> str:
     key = getattr(exc, "full_key", None)
     first_line = str(exc).splitlines()[0]
+    if key and renamed_key(key):
+        return f"config key {key!r} is now {renamed_key(key)!r}"
     return f"config key {key!r}: {first_line}" if key else first_line
 
 

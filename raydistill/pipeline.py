@@ -348,5 +348,5 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     manifest.save(out)
     report_run(out)  # <uri>/report.html
     write_card(out)  # <uri>/README.md: the folder is a Hugging Face dataset
-    export_formats(out, cfg.export)  # export.formats, each into <uri>/exports/NAME
+    export_formats(out, cfg.export, cfg.ray)  # export.formats, each into <uri>/exports/NAME
     return summary

@@ -7,8 +7,8 @@ and why); the run's dataset card ``URI/README.md`` gains a configuration.
 
 Formats: sharegpt, sharegpt_pairs, openai, trl_sft, trl_dpo, verl. Keys (each
 format says which it takes): style, target, system, rows, k, pick, seed,
-min_pass_rate, max_pass_rate, file_format, rows_per_file, mb_per_file, name, pairs.rule,
-pairs.chosen, pairs.rejected, pairs.allow, uri, s3_endpoint, s3_region.
+exclude_sources, min_pass_rate, max_pass_rate, file_format, rows_per_file, mb_per_file,
+name, pairs.rule, pairs.chosen, pairs.rejected, pairs.allow, uri, s3_endpoint, s3_region.
 See ``raydistill/export/config.py`` for each key.
 
 An unfinished run, an unknown format or a key the format does not take fails

@@ -24,7 +24,7 @@ class ExportError(ValueError):
 FORMATS = ("sharegpt", "sharegpt_pairs", "openai", "trl_sft", "trl_dpo", "verl")
 PAIR_FORMATS = ("sharegpt_pairs", "trl_dpo")
 STYLES = ("think", "bespoke")
-TARGETS = ("thought_solution", "solution", "thought")
+TARGETS = ("thought_solution", "solution", "thought", "response")
 ROWS = ("verified", "all")
 PICKS = ("first", "shortest", "random")
 PAIR_RULES = ("correct_vs_incorrect", "length")
@@ -59,7 +59,8 @@ class ExportConfig:
     # think: <think>reasoning</think> then the answer; bespoke: begin/end_of_thought and
     # begin/end_of_solution tags with that style's system prompt.
     style: str = "think"
-    # What the assistant turn holds: thought_solution, solution or thought.
+    # What the assistant turn holds: thought_solution, solution or thought (in `style`),
+    # or response: the sample's text as the model wrote it (style aside; the loop's choice).
     target: str = "thought_solution"
     # System prompt; null = the style's (bespoke) or the one the teacher was sent; "" = none.
     system: str | None = None
@@ -71,6 +72,9 @@ class ExportConfig:
     pick: str = "first"
     # Seed of every random choice (pick=random, pairs.*=random).
     seed: int = 0
+    # Rows of these sources (the `source` column: a data set's name) are left out, e.g. a
+    # held-out split (the loop leaves out loop.heldout this way).
+    exclude_sources: list[str] = field(default_factory=list)
     # Only problems whose measured pass rate (verified / samples) is in this band.
     min_pass_rate: float = 0.0
     max_pass_rate: float = 1.0
@@ -93,7 +97,8 @@ class ExportConfig:
     s3_region: str | None = None
 
 
-COMMON_KEYS = ("uri", "system", "seed", "min_pass_rate", "max_pass_rate", "file_format",
+COMMON_KEYS = ("uri", "system", "seed", "exclude_sources", "min_pass_rate", "max_pass_rate",
+               "file_format",
                "rows_per_file", "mb_per_file", "s3_endpoint", "s3_region")
 _TRACE = ("style", "target")
 _SAMPLES = ("rows", "k", "pick")
