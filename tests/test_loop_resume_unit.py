@@ -15,9 +15,9 @@ import pytest
 
 from raydistill import records
 from raydistill.config import load
+from raydistill.export.plan import export_rows
 from raydistill.loop import steps as loop_steps
 from raydistill.loop.__main__ import main
-from raydistill.export.plan import export_rows
 from raydistill.loop.rounds import advance
 from raydistill.loop.state import LoopLocation, open_loop
 from raydistill.loop.steps import RoundSteps, round_config, training_options, training_run

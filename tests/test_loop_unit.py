@@ -104,7 +104,8 @@ def test_training_rows_are_the_trl_sft_export(tmp_path):
     assert out.schema == SCHEMAS["trl_sft"] and out["sample_idx"].to_pylist() == [0, 2]
     # The prompt each row was asked with, the completion as the model wrote it.
     assert out["prompt"][0].as_py() == [{"role": "user", "content": "2+2? (as asked)"}]
-    assert out["completion"][0].as_py() == [{"role": "assistant", "content": "<think>\n0\n</think>"}]
+    assert out["completion"][0].as_py() == [{"role": "assistant",
+                                              "content": "<think>\n0\n</think>"}]
     assert set(out["problem_id"].to_pylist()) == {"p"}  # loop.heldout left out
     assert selected("loop.export.min_pass_rate=0.6").num_rows == 0
     assert selected("loop.export.max_pass_rate=0.5", "loop.export.k=null").num_rows == 3

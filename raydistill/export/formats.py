@@ -67,8 +67,9 @@ def assistant_text(reasoning: str | None, solution: str | None, opts: Render) ->
 
 
 def answer_text(row: dict[str, Any], opts: Render) -> str:
-    """The assistant turn of one sample: :func:`assistant_text`, or with ``target="response"``
-    the response as the model wrote it (what the self-bootstrapping loop trains on).
+    """The assistant turn of one sample: :func:`assistant_text`, or its response verbatim.
+
+    ``target="response"``: the text as the model wrote it (what the loop trains on).
 
     >>> answer_text({"response": "<think>a</think>b", "reasoning": "a", "solution": "b"},
     ...             Render(target="response"))

@@ -63,7 +63,6 @@ from raydistill.export.config import (
     PAIR_FORMATS,
     ExportConfig,
     ExportError,
-    PairsConfig,
     check_format,
     check_keys,
     validate,
@@ -197,8 +196,10 @@ def output_schema(fmt: str) -> pa.Schema:
 
 def plan(fmt: str, cfg: ExportConfig, given: dict[str, Any], fs: pafs.FileSystem,
          parts: str) -> list[Stage]:
-    """The export's stages after the Read: the format's rows (per problem when
-    :func:`grouped`), then each block of them written to a part under ``parts``."""
+    """The export's stages after the Read: rows of the format, then parts under ``parts``.
+
+    The first stage gets whole problems (``group_by``) when :func:`grouped`.
+    """
     return [Stage(f"export:{fmt}", fn=export_rows, needs=tuple(COLUMNS),
                   output=output_schema(fmt), fn_kwargs={"fmt": fmt, "cfg": given},
                   group_by="problem_id" if grouped(fmt, cfg) else None),

@@ -111,8 +111,11 @@ def training_run(cfg: Config, loc: LoopLocation, r: int) -> tuple[str, bool]:
 
 
 def training_options(cfg: Config, fmt: str, uri: str) -> dict[str, Any]:
-    """The export keys of round data in format ``fmt`` written to ``uri``: ``loop.export``'s,
-    the held-out data set left out, the output's S3 endpoint."""
+    """The export keys of a round's data in format ``fmt``, written to ``uri``.
+
+    ``loop.export``'s keys that ``fmt`` takes, the held-out data set left out, the
+    output's S3 endpoint.
+    """
     given = format_options(cfg.loop.export, fmt)
     given["exclude_sources"] = sorted({*cfg.loop.export.exclude_sources, cfg.loop.heldout})
     return {**given, "uri": uri, "s3_endpoint": s3_endpoint(cfg.output),
