@@ -25,7 +25,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import jinja2
+import pyarrow as pa
 
+from raydistill import records
 from raydistill.config import PromptConfig
 
 R1_MATH_SUFFIX = "\nPlease reason step by step, and put your final answer within \\boxed{}."
@@ -98,6 +100,14 @@ def build_messages(problem: dict[str, Any], cfg: PromptConfig) -> list[dict[str,
         user = _JINJA.from_string(cfg.user_template or "").render(**problem)
     messages = [{"role": "system", "content": system}] if system else []
     return messages + [{"role": "user", "content": user}]
+
+
+def add_prompts(batch: pa.Table, prompt_cfg: PromptConfig) -> pa.Table:
+    """The generate plan's first UDF: attach the chat ``messages`` each problem is asked with."""
+    rows = records.rows(batch)
+    for row in rows:
+        row["messages"] = build_messages(row, prompt_cfg)
+    return records.table(rows, records.GENERATION)
 
 
 def _code_task(problem: dict[str, Any]) -> tuple[str, bool]:

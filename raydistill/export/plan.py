@@ -390,6 +390,7 @@ def export_formats(out: OutputLocation, cfg: ExportConfig,
 def format_options(cfg: ExportConfig, fmt: str) -> dict[str, Any]:
     """The keys of ``cfg`` that ``fmt`` takes and that differ from the defaults, nested.
 
+    >>> from raydistill.export.config import PairsConfig
     >>> format_options(ExportConfig(k=2, pairs=PairsConfig(rule="length")), "trl_dpo")
     {'pairs': {'rule': 'length'}}
     >>> format_options(ExportConfig(k=2, pairs=PairsConfig(rule="length")), "trl_sft")

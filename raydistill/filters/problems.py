@@ -36,6 +36,7 @@ from raydistill.filters.config import NearDupConfig
 from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
 from raydistill.filters.normalize import text_hash
 from raydistill.output.location import OutputLocation
+from raydistill.output.row_groups import write_parts
 from raydistill.output.storage import write_table_atomic
 from raydistill.stages import Stage, apply
 
@@ -180,10 +181,12 @@ def _dedup(ds: Any, cfg: Config, out: OutputLocation, retries: int, positions: d
                  output=minhash.BUCKETS,
                  fn_kwargs={"positions": positions, "filters": filters, "bands": bands,
                             "rows": rows, "skip": frozenset(removed)})
-    buckets = apply(ds, [keys], records.PROBLEM, retries)
     partitions = max(1, math.ceil(total * (bands + 1) / BUCKET_ROWS_PER_PARTITION))
-    edges = buckets.repartition(partitions, keys=["bucket"]).map_batches(
-        minhash.collisions, batch_size=None, batch_format="pyarrow")
+    # Every row of a bucket in one call: hash-partitioned by bucket first (a shuffle).
+    collide = Stage("collisions", minhash.collisions, needs=tuple(minhash.BUCKETS.names),
+                    output=minhash.EDGES,
+                    partition_by=("bucket",), partitions=partitions)
+    edges = apply(ds, [keys, collide], records.PROBLEM, retries)
     found = [e for batch in edges.iter_batches(batch_format="pyarrow", batch_size=None)
              for e in zip(*(batch.column(c).to_pylist() for c in minhash.EDGES.names),
                           strict=True)]
@@ -236,7 +239,7 @@ def filter_problems(cfg: Config, out: OutputLocation, total: int) -> dict[str, A
         split = Stage("keep" if keep else "removed", split_rows,
                       output=records.PROBLEM if keep else REMOVED,
                       fn_kwargs={"removed": removed, "broken": broken, "keep": keep})
-        apply(ds, [split], records.PROBLEM, retries).write_parquet(path, filesystem=out.fs)
+        write_parts(apply(ds, [split], records.PROBLEM, retries), path, out.fs)
     _ensure(out, out.problems, records.PROBLEM)
     _ensure(out, out.removed, REMOVED)
     kept = out.read_columns(out.problems, ["problem_id"]).num_rows
