@@ -70,7 +70,7 @@ def test_changed_config_is_refused(tmp_path):
     open_loop(loc, bootstrap(tmp_path, "train.threads=1"))  # performance only: accepted
     with pytest.raises(StorageError, match=r"train.learning_rate"):
         open_loop(loc, bootstrap(tmp_path, "train.learning_rate=0.5"))
-    with pytest.raises(StorageError, match=r"loop.export"):
+    with pytest.raises(StorageError, match=r"loop.export.k \(2 -> 1\)"):
         open_loop(loc, bootstrap(tmp_path, "loop.export.k=1"))
     assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/loop",
                  "sampling.n=2"]) == 2  # refused before Ray starts

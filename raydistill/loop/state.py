@@ -33,21 +33,35 @@ from raydistill.config import Config, s3_endpoint, to_dict
 from raydistill.output.manifest import diff_keys, fingerprint
 from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
 
-# train.* keys that change speed or placement, not the trained weights' meaning.
-TRAIN_PERFORMANCE_ONLY = ("train.resources", "train.threads")
+# train.* (and loop.export.*) keys that change speed, placement or file sizes, not the
+# trained weights' meaning.
+TRAIN_PERFORMANCE_ONLY = ("train.resources", "train.threads", "loop.export.rows_per_file",
+                          "loop.export.mb_per_file")
 
 
 def loop_fingerprint(cfg: Config) -> dict[str, Any]:
-    """The run fingerprint of ``cfg`` plus its ``loop`` and ``train`` keys."""
+    """The run fingerprint of ``cfg`` plus its ``loop`` and ``train`` keys.
+
+    ``loop.export`` is flattened (``loop.export.k``), so a refusal names the key.
+    """
     keys = fingerprint(cfg)
     plain = to_dict(cfg)
     for section in ("loop", "train"):
         for key, value in plain[section].items():
             name = f"{section}.{key}"
-            if name not in TRAIN_PERFORMANCE_ONLY:
+            if name == "loop.export":
+                keys.update((f"{name}.{k}", v) for k, v in _flat(value)
+                            if f"{name}.{k}" not in TRAIN_PERFORMANCE_ONLY)
+            elif name not in TRAIN_PERFORMANCE_ONLY:
                 keys[name] = value
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded
+
+
+def _flat(value: dict[str, Any]) -> list[tuple[str, Any]]:
+    return [(f"{k}.{kk}", vv) if isinstance(v, dict) else (k, v)
+            for k, v in value.items()
+            for kk, vv in (v.items() if isinstance(v, dict) else [(None, None)])]
 
 
 @dataclass
