@@ -200,11 +200,12 @@ def test_export_from_and_to_s3(finished_run, s3_server, monkeypatch):
 
 
 def test_row_groups_of_a_large_export(finished_run, tmp_path):
-    """~3,000 problems (the run's rows copied under new ids, ~100 small parts): each export
-    file holds a few row groups, not one per problem (verl once wrote 48 rows in 44)."""
+    """~2,000 problems (the run's rows copied under new ids, ~70 small parts): each export
+    file holds one row group, not one per problem (verl once wrote 48 rows in 44). verl
+    stands for the grouped formats (one shuffle: the test's cost), trl_sft for the others."""
     uri, _ = finished_run
     table = pads.dataset(str(uri / "all"), format="parquet").to_table()
-    copies = -(-3000 // problems_in(uri))
+    copies = -(-2000 // problems_in(uri))
     run = tmp_path / "large"
     (run / "all").mkdir(parents=True)
     (run / "_work").mkdir()
@@ -215,13 +216,13 @@ def test_row_groups_of_a_large_export(finished_run, tmp_path):
         ids = pc.binary_join_element_wise(table["problem_id"], pa.scalar(str(c)), "/")
         pq.write_table(table.set_column(column, "problem_id", ids),
                        run / "all" / f"part-{c:05d}.parquet")
-    for fmt in ("verl", "sharegpt_pairs", "trl_sft"):
+    for fmt in ("verl", "trl_sft"):
         done = export_run(str(run), fmt)
-        assert done["rows"] > 1000 if fmt != "sharegpt_pairs" else done["rows"] > 100, done
+        assert done["rows"] > 1000, done
         for f in done["files"]:
             meta = pq.ParquetFile(run / "exports" / fmt / f["path"]).metadata
             assert meta.num_row_groups == 1, (fmt, meta.num_rows, meta.num_row_groups)
-    # The run's own parts (all/, verified/, removed/) are written the same way: the ~100
+    # The run's own parts (all/, verified/, removed/) are written the same way: the ~70
     # small parts read back as blocks become one file of one row group.
     write_parts(ray.data.read_parquet(str(run / "all")), str(tmp_path / "parts"),
                 OutputLocation(load(["conf=local", f"output.uri={tmp_path}"]).output).fs)
