@@ -5,7 +5,7 @@
       -> rows of the format     (formats.py builders; pairs.py choices)
       -> write_part             (fused: each block's rows to a Parquet part under .parts/)
       -> driver: the parts, a batch at a time, into shards of at most rows_per_file
-         rows and ~mb_per_file MiB, in row groups of up to 64k rows or ~16 MiB
+         rows and ~mb_per_file MiB, in row groups of up to 64k rows or ~8 MiB
          (sink.py, output/row_groups.py); counts of what was left out
 
 The steps between the Read and the driver are :class:`~raydistill.stages.Stage`

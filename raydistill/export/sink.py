@@ -9,7 +9,7 @@ JSONL file is about that size, a Parquet file smaller by its compression). Each 
 to a hidden temporary and moved into place when full, so a reader never sees a
 half-written shard, and the names are deterministic (a re-export replaces them).
 Parquet shards are written a row group at a time, each of up to 64k rows or about
-16 MiB (:mod:`raydistill.output.row_groups`), however small the batches that arrive.
+8 MiB (:mod:`raydistill.output.row_groups`), however small the batches that arrive.
 Memory: one Arrow batch, plus the row group being collected.
 """
 

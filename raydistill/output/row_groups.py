@@ -14,10 +14,11 @@ whichever comes first (the last one of a file what is left).
 - Files written piecewise (the export's shards, its workers' parts):
   :class:`RowGroupBuffer` collects the pieces and hands back one table per row group.
 
-Why 16 MiB: the export's driver holds one row group while it writes it (its
-memory is measured in ``tools/bench_export.py``), and 16 MiB is about 2,000 R1
-traces of ~8 KB, or the whole of most small exports; Parquet readers reach their
-full speed well below that (DuckDB's groups are 122,880 rows, Spark's 128 MiB).
+Why 8 MiB: the export's driver holds one row group while it writes it (its
+memory is measured in ``tools/bench_export.py``: it must not grow), and 8 MiB is
+about 1,000 R1 traces of ~8 KB (the row groups ``datasets`` writes hold 1,000 rows),
+or the whole of most small exports: a few dozen row groups for 100k traces, not
+100k, and a footer of tens of KB.
 
 >>> buffer = RowGroupBuffer(max_rows=3)
 >>> [t.num_rows for t in buffer.add(pa.table({"x": [1, 2]}))]
@@ -36,7 +37,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 ROW_GROUP_ROWS = 65_536
-ROW_GROUP_BYTES = 16 * 2**20
+ROW_GROUP_BYTES = 8 * 2**20
 
 
 def write_parts(ds: Any, path: str, fs: pafs.FileSystem) -> None:
@@ -52,8 +53,8 @@ def write_parts(ds: Any, path: str, fs: pafs.FileSystem) -> None:
 def rows_per_group(table: pa.Table) -> int:
     """Rows per row group for writing ``table`` whole (``pq.write_table(row_group_size=)``).
 
-    >>> rows_per_group(pa.table({"x": ["a" * 1000] * 100_000}))  # ~1 KB rows: 16 MiB
-    16710
+    >>> rows_per_group(pa.table({"x": ["a" * 1000] * 100_000}))  # ~1 KB rows: 8 MiB
+    8355
     >>> rows_per_group(pa.table({"x": [1]}))
     65536
     """
