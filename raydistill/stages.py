@@ -1,6 +1,6 @@
 """One record for every stage of every plan, and the one function that runs a plan.
 
-A plan (generate, publish, verify-only, export, filters, the loop's rounds) is a
+A plan (generate, publish, verify-only, export and so the loop's training data, filters) is a
 list of :class:`Stage` applied in order to a Ray Data dataset by :func:`apply`.
 Each stage says what it runs (a function or a stateful actor class), with which
 arguments, on what compute, which input columns it needs and what schema it
