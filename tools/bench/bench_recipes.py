@@ -25,6 +25,7 @@ import logging
 import sys
 
 from raydistill.cli import compare
+from raydistill.cli.console import setup_console, split_verbose
 from raydistill.config import load
 from raydistill.errors import ConfigError
 from raydistill.eval.evaluate import evaluate
@@ -32,7 +33,7 @@ from raydistill.export.plan import export_run
 from raydistill.output.location import OutputLocation
 from raydistill.output.storage import resolve, write_bytes_atomic
 from raydistill.pipeline import run
-from raydistill.ray_session import init_ray, setup_console, split_verbose
+from raydistill.ray_session import init_ray
 from raydistill.train.trainer import fine_tune
 
 logger = logging.getLogger("raydistill")
