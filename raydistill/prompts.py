@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
+import pyarrow as pa
 
+from raydistill import records
 from raydistill.keys import key
 
 TEMPLATES = ("r1", "bespoke", "custom")
@@ -121,6 +123,14 @@ def build_messages(problem: dict[str, Any], cfg: PromptConfig) -> list[dict[str,
         user = _JINJA.from_string(cfg.user_template or "").render(**problem)
     messages = [{"role": "system", "content": system}] if system else []
     return messages + [{"role": "user", "content": user}]
+
+
+def add_prompts(batch: pa.Table, prompt_cfg: PromptConfig) -> pa.Table:
+    """The generate plan's first UDF: attach the chat ``messages`` each problem is asked with."""
+    rows = records.rows(batch)
+    for row in rows:
+        row["messages"] = build_messages(row, prompt_cfg)
+    return records.table(rows, records.GENERATION)
 
 
 def _code_task(problem: dict[str, Any]) -> tuple[str, bool]:

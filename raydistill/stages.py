@@ -1,7 +1,8 @@
 """One record for every stage of every plan, and the one function that runs a plan.
 
-A plan (generate, publish, verify-only, the problem filters) is a list of
-:class:`Stage` applied in order to a Ray Data dataset by :func:`apply`.
+A plan (generate, publish, verify-only, export and so the loop's training data, the
+problem filters) is a list of :class:`Stage` applied in order to a Ray Data dataset
+by :func:`apply`.
 Each stage says what it runs (a function or a stateful actor class), with which
 arguments, on what compute, which input columns it needs and what schema it
 returns (``output``, a :mod:`raydistill.records` schema) or the columns it adds to
@@ -24,6 +25,18 @@ raydistill.stages.PlanError: stage 'teacher' needs columns ['messages'] ...
 >>> flags = pa.schema([("verified", pa.bool_())])
 >>> check_plan([Stage("verify", fn=len, adds=flags)], a).names
 ['problem_id', 'problem', 'verified']
+
+A stage that needs all rows of a key together says so: ``group_by`` calls its
+function once per value (Ray Data's ``groupby().map_groups()``), ``partition_by``
+hash-partitions the rows first so that equal keys share a call (``repartition(keys=)``);
+the key is checked like a needed column.
+
+>>> check_plan([Stage("pairs", fn=len, group_by="problem_id")], a).names
+['problem_id', 'problem']
+>>> check_plan([Stage("pairs", fn=len, group_by="problem")], b)  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+raydistill.stages.PlanError: stage 'pairs' needs columns ['problem'] ...
 """
 
 from __future__ import annotations
@@ -53,14 +66,15 @@ class PlanError(ValueError):
 
 @dataclass(frozen=True)
 class Stage:
-    """One ``map_batches`` step of a plan.
+    """One ``map_batches`` (or ``map_groups``) step of a plan.
 
     ``fn`` is a function ``(pa.Table, **fn_kwargs) -> pa.Table`` run as Ray
     tasks, or a class (constructed with ``constructor_kwargs``, called per batch)
     run on a fixed pool of ``actors`` actors. ``needs`` are the input columns it
     reads; ``output`` the exact schema of the tables it returns, or ``adds`` the
     columns it appends to (or replaces in) its input's; neither: the input's
-    schema, for filters and stages that only change values.
+    schema, for filters and stages that only change values. ``rows_per_block``,
+    ``partition_by`` and ``group_by`` say how the rows reach ``fn`` (see :func:`apply`).
     """
 
     name: str
@@ -81,16 +95,32 @@ class Stage:
     remote_args: Mapping[str, Any] = field(default_factory=dict)
     # Retried when a worker dies; None: the plan's ray.max_task_retries.
     max_task_retries: int | None = None
-    # (key columns, blocks): hash-shuffle the input by these columns into this many
-    # blocks first, so rows sharing a key meet in one block (with batch_size None,
-    # one batch). Ray Data never splits a key-hashed block, however large.
-    shuffle: tuple[tuple[str, ...], int] | None = None
+    # The rows cut into blocks of about this many first (repartition(target_num_rows_per_block)):
+    # the granularity of row-level checkpointing (pipeline.py).
+    rows_per_block: int | None = None
+    # The rows hash-partitioned into `partitions` blocks by these columns first
+    # (repartition(partitions, keys=...), a shuffle): equal keys meet in one call.
+    partition_by: tuple[str, ...] = ()
+    partitions: int | None = None
+    # fn called once per value of this column, with every row holding it
+    # (groupby(key).map_groups(fn), a shuffle); batch_size does not apply.
+    group_by: str | None = None
 
     def __post_init__(self) -> None:
         if self.output is not None and self.adds is not None:
             raise PlanError(f"stage {self.name!r}: give output or adds, not both")
         if not self.is_actor and (self.actors or self.constructor_kwargs):
             raise PlanError(f"stage {self.name!r}: actors and constructor_kwargs need a class")
+        if bool(self.partition_by) != (self.partitions is not None):
+            raise PlanError(f"stage {self.name!r}: partition_by and partitions go together")
+        if self.group_by is not None and (self.batch_size is not None or self.partition_by):
+            raise PlanError(f"stage {self.name!r}: group_by takes no batch_size or "
+                            "partition_by (each call is one group)")
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The columns the rows are partitioned or grouped by (none: as they come)."""
+        return self.partition_by + ((self.group_by,) if self.group_by else ())
 
     @property
     def is_actor(self) -> bool:
@@ -100,6 +130,7 @@ class Stage:
     def map_batches_kwargs(self, max_task_retries: int) -> dict[str, Any]:
         """The keyword arguments of ``Dataset.map_batches`` for this stage."""
         kwargs: dict[str, Any] = {"batch_format": "pyarrow", **self.remote_args}
+        # map_groups takes the same arguments but batch_size (refused with group_by).
         if self.batch_size is not None:
             kwargs["batch_size"] = self.batch_size
         if self.num_cpus is not None:
@@ -128,8 +159,7 @@ def check_plan(stages: Sequence[Stage], schema: pa.Schema) -> pa.Schema:
     """
     current = schema
     for stage in stages:
-        keys = stage.shuffle[0] if stage.shuffle else ()
-        missing = [c for c in (*stage.needs, *keys) if c not in current.names]
+        missing = [c for c in dict.fromkeys(stage.needs + stage.keys) if c not in current.names]
         if missing:
             raise PlanError(
                 f"stage {stage.name!r} needs columns {missing} that its input lacks "
@@ -147,14 +177,20 @@ def apply(ds: Any, stages: Sequence[Stage], schema: pa.Schema, max_task_retries:
     """Chain ``stages`` onto the Ray dataset ``ds`` (whose rows have ``schema``), checked first.
 
     ``max_task_retries`` (``ray.max_task_retries``) is how often a batch is retried
-    when its worker or actor dies, for every stage that does not set its own.
+    when its worker or actor dies, for every stage that does not set its own. Each
+    stage is ``ds.map_batches(fn, ...)``, after ``ds.repartition(...)`` when it sets
+    ``rows_per_block`` or ``partition_by``; a ``group_by`` stage is
+    ``ds.groupby(key).map_groups(fn, ...)`` with the same arguments.
     """
     check_plan(stages, schema)
     for stage in stages:
-        if stage.shuffle:
-            keys, blocks = stage.shuffle
-            ds = ds.repartition(blocks, keys=list(keys))
-        ds = map_call(ds.map_batches, stage.fn, stage.map_batches_kwargs(max_task_retries))
+        if stage.rows_per_block is not None:
+            ds = ds.repartition(target_num_rows_per_block=stage.rows_per_block)
+        if stage.partition_by:
+            ds = ds.repartition(stage.partitions, keys=list(stage.partition_by))
+        method = (ds.groupby(stage.group_by).map_groups if stage.group_by is not None
+                  else ds.map_batches)
+        ds = map_call(method, stage.fn, stage.map_batches_kwargs(max_task_retries))
     return ds
 
 

@@ -7,8 +7,8 @@ and why); the run's dataset card ``URI/README.md`` gains a configuration.
 
 Formats: sharegpt, sharegpt_pairs, openai, trl_sft, trl_dpo, verl. Keys (each
 format says which it takes): style, target, system, rows, k, pick, seed,
-min_pass_rate, max_pass_rate, file_format, rows_per_file, mb_per_file, name, pairs.rule,
-pairs.chosen, pairs.rejected, pairs.allow, data_sources.{math,code,mcq} (verl),
+exclude_sources, min_pass_rate, max_pass_rate, file_format, rows_per_file, mb_per_file,
+name, pairs.rule, pairs.chosen, pairs.rejected, pairs.allow, data_sources.{math,code,mcq} (verl),
 llamafactory.{model,template} (sharegpt formats), uri, s3_endpoint, s3_region.
 See docs/config-reference.md for each key and docs/exports.md for verl and
 LLaMA-Factory. ``ray.*`` keys (``address``, ``num_cpus``, ...) are the run's ``ray``

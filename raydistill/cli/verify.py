@@ -52,6 +52,7 @@ from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose
 from raydistill.config import loader, other_backend, pick_backends
 from raydistill.config.loader import to_dict
 from raydistill.observe.summary import verifier_latency
+from raydistill.output.row_groups import write_parts
 from raydistill.output.storage import StorageError, list_files, resolve
 from raydistill.ray_config import RayConfig, ray_checks
 from raydistill.ray_session import configure_data, init_ray
@@ -121,7 +122,7 @@ def _write(ds: Any, cfg: VerifyRunConfig, uri: str) -> tuple[Counter[str], list[
     fs, path = resolve(uri, cfg.s3_endpoint, cfg.s3_region)
     fmt, counts, verdicts = _format(path), Counter[str](), []
     if fmt is None:
-        ds.write_parquet(path, filesystem=fs)
+        write_parts(ds, path, fs)
         done = pads.dataset(path, filesystem=fs, format="parquet").to_table(
             columns=["verdict", "verdicts"])
         counts.update(done["verdict"].to_pylist())
@@ -159,8 +160,9 @@ def run(cfg: VerifyRunConfig, source: str, target: str
     options = ray.data.DataContext.get_current().execution_options
     ordered, options.preserve_order = options.preserve_order, True
     try:
-        ds = _read(cfg, source).repartition(target_num_rows_per_block=cfg.ray.rows_per_block)
-        ds = stages.apply(ds, verify_stages(cfg), pa.schema([]), cfg.ray.max_task_retries)
+        plan = verify_stages(cfg)
+        plan[0] = replace(plan[0], rows_per_block=cfg.ray.rows_per_block)
+        ds = stages.apply(_read(cfg, source), plan, pa.schema([]), cfg.ray.max_task_retries)
         counts, verdicts = _write(ds, cfg, target)
     finally:
         options.preserve_order = ordered

@@ -35,7 +35,7 @@ from raydistill.eval.config import EvalConfig
 from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import FiltersConfig, filter_checks
 from raydistill.keys import key
-from raydistill.loop.config import LoopConfig
+from raydistill.loop.config import LoopConfig, renamed_key
 from raydistill.output.config import OutputConfig, output_checks
 from raydistill.prompts import PromptConfig, prompt_checks
 from raydistill.ray_config import RayConfig, ray_checks
@@ -144,7 +144,7 @@ def load(args: list[str]) -> Config:
     overrides = [(name, value) for name, value in overrides if name != "conf"]
     layers = conf_layers(conf_path(str(conf_names[-1]))) if conf_names else []
     schema, layers = pick_backends(Config(), TEACHER_SECTIONS, layers, overrides)
-    cfg: Config = build(schema, layers, overrides, hint=other_backend)
+    cfg: Config = build(schema, layers, overrides, hint=key_hint)
     for ds in cfg.source.datasets:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
@@ -202,6 +202,13 @@ def _pick_backend(schema: Any, section: str, layers: list[Layer],
         kept.append((path, layer))
     current = functools.reduce(getattr, section.split("."), schema)
     return _with(schema, section, backend(model=current.model)), kept
+
+
+def key_hint(full_key: str) -> str | None:
+    """What more to say of an unknown key: its new name, or the backend that takes it."""
+    if new := renamed_key(full_key):
+        return f"is now {new!r}"
+    return other_backend(full_key)
 
 
 def other_backend(full_key: str) -> str | None:

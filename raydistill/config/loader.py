@@ -109,6 +109,8 @@ def describe(exc: OmegaConfBaseException, prefix: str = "",
         return first_line
     full = f"{prefix}{name}"
     more = hint(full) if hint else None
+    if more and more.startswith("is now "):  # a renamed key: its new name is the message
+        return f"config key {full!r} {more}"
     return f"config key {full!r}: {first_line}" + (f" ({more})" if more else "")
 
 

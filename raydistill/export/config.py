@@ -27,7 +27,7 @@ class ExportError(ValueError):
 FORMATS = ("sharegpt", "sharegpt_pairs", "openai", "trl_sft", "trl_dpo", "verl")
 PAIR_FORMATS = ("sharegpt_pairs", "trl_dpo")
 STYLES = ("think", "bespoke")
-TARGETS = ("thought_solution", "solution", "thought")
+TARGETS = ("thought_solution", "solution", "thought", "response")
 ROWS = ("verified", "checked", "all")
 PICKS = ("first", "shortest", "random")
 PAIR_RULES = ("correct_vs_incorrect", "length")
@@ -101,7 +101,8 @@ class ExportConfig:
                      "begin/end_of_thought and begin/end_of_solution tags with that style's "
                      "system prompt.", formats=_TRACE)
     target: str = key("thought_solution", "What the assistant turn holds: thought_solution, "
-                      "solution or thought.", formats=_TRACE)
+                      "solution or thought (in style), or response: the sample's text as the "
+                      "model wrote it (style aside; the loop's choice).", formats=_TRACE)
     system: str | None = key(None, "System prompt; null = the style's (bespoke) or the one the "
                              "teacher was sent; \"\" = none.")
     rows: str = key("verified", "verified: rows that passed; checked: rows the verifier passed, "
@@ -112,6 +113,9 @@ class ExportConfig:
     pick: str = key("first", "first (lowest sample_idx), shortest (fewest completion tokens), "
                     "random (seeded by seed).", formats=_SAMPLES)
     seed: int = key(0, "Seed of every random choice (pick=random, pairs.*=random).")
+    exclude_sources: list[str] = key(factory=list, doc="Rows of these sources (the source "
+                                     "column: a data set's name) are left out, e.g. a held-out "
+                                     "split (the loop leaves out loop.heldout this way).")
     min_pass_rate: float = key(0.0, "Only problems whose measured pass rate (verified / "
                                "samples) is at least this.")
     max_pass_rate: float = key(1.0, "... and at most this (verl users pick hard-but-solvable "
@@ -120,10 +124,10 @@ class ExportConfig:
                                   "become configurations of the run's dataset card (OpenAI's "
                                   "upload wants jsonl).")
     rows_per_file: int = key(50_000, "Rows per shard file: bounds each file's size and the "
-                             "driver's buffer.")
+                             "driver's buffer.", perf=True)
     mb_per_file: int = key(500, "A shard also closes at about this many MiB of Arrow data "
                            "(50k R1 traces of ~6k tokens are ~1.2 GB; 500 MiB streams well in "
-                           "the Hub's viewer and `datasets`).")
+                           "the Hub's viewer and `datasets`).", perf=True)
     name: str | None = key(None, "The dataset_info.json entry's name; null = "
                            "raydistill_<format>.", formats=("sharegpt", "sharegpt_pairs"))
     pairs: PairsConfig = key(factory=PairsConfig, doc="Preference pairs (sharegpt_pairs, "
@@ -147,8 +151,8 @@ SUBSECTIONS: dict[str, type] = {"pairs": PairsConfig, "data_sources": DataSource
 def taken_keys(fmt: str) -> list[str]:
     """The keys format ``fmt`` takes, from each field's ``formats`` (None: every format).
 
-    >>> taken_keys("verl")[:4]
-    ['data_sources.code', 'data_sources.math', 'data_sources.mcq', 'file_format']
+    >>> taken_keys("verl")[:3]
+    ['data_sources.code', 'data_sources.math', 'data_sources.mcq']
     """
     taken = []
     for f in fields(ExportConfig):

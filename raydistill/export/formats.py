@@ -71,6 +71,20 @@ def assistant_text(reasoning: str | None, solution: str | None, opts: Render) ->
     return f"{think}\n\n{sol}"
 
 
+def answer_text(row: dict[str, Any], opts: Render) -> str:
+    """The assistant turn of one sample: :func:`assistant_text`, or its response verbatim.
+
+    ``target="response"``: the text as the model wrote it (what the loop trains on).
+
+    >>> answer_text({"response": "<think>a</think>b", "reasoning": "a", "solution": "b"},
+    ...             Render(target="response"))
+    '<think>a</think>b'
+    """
+    if opts.target == "response":
+        return row.get("response") or ""
+    return assistant_text(row["reasoning"], row["solution"], opts)
+
+
 def system_prompt(messages: list[Message], opts: Render) -> str | None:
     """The system prompt of an exported row (None: none).
 
@@ -107,7 +121,7 @@ def _sharegpt_turns(messages: list[Message]) -> list[Message]:
 def sharegpt(row: dict[str, Any], opts: Render) -> dict[str, Any]:
     """LLaMA-Factory / openMind ShareGPT: ``conversations`` of ``from``/``value``, ``system``."""
     turns = _sharegpt_turns(row["messages"])
-    turns.append({"from": "gpt", "value": assistant_text(row["reasoning"], row["solution"], opts)})
+    turns.append({"from": "gpt", "value": answer_text(row, opts)})
     return {"conversations": turns, "system": system_prompt(row["messages"], opts) or "",
             "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
 
@@ -115,7 +129,7 @@ def sharegpt(row: dict[str, Any], opts: Render) -> dict[str, Any]:
 def openai(row: dict[str, Any], opts: Render) -> dict[str, Any]:
     """OpenAI fine-tuning JSONL: ``{"messages": [system?, user, assistant]}``."""
     answer = {"role": "assistant",
-              "content": assistant_text(row["reasoning"], row["solution"], opts)}
+              "content": answer_text(row, opts)}
     return {"messages": prompt_messages(row["messages"], opts) + [answer],
             "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
 
@@ -123,7 +137,7 @@ def openai(row: dict[str, Any], opts: Render) -> dict[str, Any]:
 def trl_sft(row: dict[str, Any], opts: Render) -> dict[str, Any]:
     """TRL conversational prompt-completion: ``prompt`` and ``completion`` message lists."""
     answer = {"role": "assistant",
-              "content": assistant_text(row["reasoning"], row["solution"], opts)}
+              "content": answer_text(row, opts)}
     return {"prompt": prompt_messages(row["messages"], opts), "completion": [answer],
             "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
 
@@ -137,10 +151,9 @@ def trl_dpo(pair: dict[str, Any], opts: Render) -> dict[str, Any]:
     return {
         "prompt": prompt_messages(chosen["messages"], opts),
         "chosen": [{"role": "assistant",
-                    "content": assistant_text(chosen["reasoning"], chosen["solution"], opts)}],
+                    "content": answer_text(chosen, opts)}],
         "rejected": [{"role": "assistant",
-                      "content": assistant_text(rejected["reasoning"], rejected["solution"],
-                                                opts)}],
+                      "content": answer_text(rejected, opts)}],
         **pair_record(pair),
     }
 
@@ -151,9 +164,9 @@ def sharegpt_pairs(pair: dict[str, Any], opts: Render) -> dict[str, Any]:
     return {
         "conversations": _sharegpt_turns(chosen["messages"]),
         "chosen": {"from": "gpt",
-                   "value": assistant_text(chosen["reasoning"], chosen["solution"], opts)},
+                   "value": answer_text(chosen, opts)},
         "rejected": {"from": "gpt",
-                     "value": assistant_text(rejected["reasoning"], rejected["solution"], opts)},
+                     "value": answer_text(rejected, opts)},
         "system": system_prompt(chosen["messages"], opts) or "",
         **pair_record(pair),
     }

@@ -4,8 +4,13 @@
       -> [groupby problem_id]   pairs, verl, k per problem, a pass-rate band
       -> rows of the format     (formats.py builders; pairs.py choices)
       -> write_part             (fused: each block's rows to a Parquet part under .parts/)
-      -> driver: the parts, a row group at a time, into shards of at most rows_per_file
-         rows and ~mb_per_file MiB (sink.py); counts of what was left out
+      -> driver: the parts, a batch at a time, into shards of at most rows_per_file
+         rows and ~mb_per_file MiB, in row groups of up to 64k rows or ~8 MiB
+         (sink.py, output/row_groups.py); counts of what was left out
+
+The steps between the Read and the driver are :class:`~raydistill.stages.Stage`
+records run by :func:`raydistill.stages.apply` with the run's ``ray.max_task_retries``
+(``ray_cfg``; the defaults when the export runs on its own).
 
 Why group with Ray Data rather than read ``all/`` sorted: the n samples of a
 problem are written side by side by today's publish pass, but nothing promises
@@ -18,8 +23,8 @@ Why the workers write parts and the driver only copies them: the shuffle's
 partitions are a fixed number (Ray Data's 200), so their blocks grow with the
 run; a driver that fetched them kept native memory in proportion (248 MiB at
 300k samples against 195 at 100k). Blocks now stay in the workers; what reaches
-the driver is a row per part and the left-out counts, and it reads each part a
-:data:`PART_ROWS`-row group at a time. Why the driver writes the shards:
+the driver is a row per part and the left-out counts, and it reads each part
+:data:`PART_ROWS` rows at a time. Why the driver writes the shards:
 deterministic names and exact row bounds, the left-out counts taken from the
 same stream with no second pass, and one code path for local disks and S3. The
 parts live next to the shards (``<export>/.parts``, deleted at the end), so on a
@@ -36,7 +41,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -70,6 +74,7 @@ from raydistill.export.sink import ShardWriter
 from raydistill.output.config import OutputConfig, s3_endpoint
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import load_manifest
+from raydistill.output.row_groups import rows_per_group
 from raydistill.output.storage import (
     StorageError,
     parquet_files,
@@ -79,7 +84,7 @@ from raydistill.output.storage import (
 from raydistill.ray_config import RayConfig
 from raydistill.ray_session import configure_data, init_ray
 from raydistill.reasons import FILTERED_PREFIX
-from raydistill.stages import Stage, check_plan, map_call
+from raydistill.stages import Stage, apply, check_plan
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +93,13 @@ COLUMNS = ["problem_id", "sample_idx", "source", "source_index", "domain", "prob
            "ground_truth_solution", "test_cases", "verified", "verdict", "response",
            "reasoning", "solution", "finish_reason", "think_closed", "completion_tokens",
            "messages", "perplexity"]
-# Set by configure_data (ray.parquet_footer_readers).
-FOOTER_READERS = "RAY_DATA_PARQUET_FOOTER_NUM_ACTORS"
 # Read when the run has it (the trace filters' "filtered:<name>" codes).
 OPTIONAL_COLUMNS = ["reason"]
 # Each output batch carries the rows left out, as (reason, count) rows with null data.
 STATUS = [("_left_out", pa.string()), ("_count", pa.int64())]
 # What reaches the driver: one row per part the workers wrote, and the left-out counts.
 PART = [("_part", pa.string()), ("_part_rows", pa.int64()), *STATUS]
-PART_ROWS = 256  # rows per row group of a part: the driver's batch
+PART_ROWS = 256  # rows the driver reads from a part at a time
 
 
 def options(fmt: str, given: Mapping[str, Any] | None = None) -> ExportConfig:
@@ -124,9 +127,13 @@ def grouped(fmt: str, cfg: ExportConfig) -> bool:
 
 def _problem_rows(fmt: str, rows: list[dict[str, Any]], cfg: ExportConfig,
                   render: Render, left: Counter[str]) -> list[dict[str, Any]]:
+    per_problem = 1 if fmt in PAIR_FORMATS + ("verl",) else len(rows)  # what a count counts
+    if rows[0]["source"] in cfg.exclude_sources:
+        left["excluded_source"] += per_problem
+        return []
     samples, verified, rate = pass_rate(rows)
     if not cfg.min_pass_rate <= rate <= cfg.max_pass_rate:
-        left["outside_pass_rate_band"] += 1 if fmt in PAIR_FORMATS + ("verl",) else len(rows)
+        left["outside_pass_rate_band"] += per_problem
         return []
     build = BUILDERS[fmt]
     if fmt == "verl":
@@ -190,9 +197,13 @@ def output_schema(fmt: str) -> pa.Schema:
 
 def plan(fmt: str, cfg: ExportConfig, given: dict[str, Any], fs: pafs.FileSystem,
          parts: str) -> list[Stage]:
-    """The export's stages (after the Read and, if :func:`grouped`, the groupby)."""
+    """The export's stages after the Read: rows of the format, then parts under ``parts``.
+
+    The first stage gets whole problems (``group_by``) when :func:`grouped`.
+    """
     return [Stage(f"export:{fmt}", fn=export_rows, needs=tuple(COLUMNS),
-                  output=output_schema(fmt), fn_kwargs={"fmt": fmt, "cfg": given}),
+                  output=output_schema(fmt), fn_kwargs={"fmt": fmt, "cfg": given},
+                  group_by="problem_id" if grouped(fmt, cfg) else None),
             Stage("write_part", fn=write_part, needs=tuple(n for n, _ in STATUS),
                   output=pa.schema(PART), fn_kwargs={"fs": fs, "directory": parts})]
 
@@ -201,8 +212,9 @@ def write_part(batch: pa.Table, fs: pafs.FileSystem, directory: str) -> pa.Table
     """The UDF after :func:`export_rows`: its rows to a Parquet part; the part's name and counts.
 
     Returns one row naming the part (or none if no row was kept) and the
-    left-out counts as they came. Row groups of :data:`PART_ROWS` rows, so the
-    driver reads a part a bounded batch at a time.
+    left-out counts as they came. Row groups of the sane size
+    (:func:`~raydistill.output.row_groups.rows_per_group`); the driver reads a part a
+    bounded batch at a time.
     """
     status = batch.column("_left_out")
     data = batch.filter(status.is_null()).drop_columns([n for n, _ in STATUS])
@@ -210,7 +222,7 @@ def write_part(batch: pa.Table, fs: pafs.FileSystem, directory: str) -> pa.Table
     if data.num_rows:
         path = f"{directory}/{uuid.uuid4().hex}.parquet"  # a retried task writes another
         with fs.open_output_stream(path) as stream:
-            pq.write_table(data, stream, row_group_size=PART_ROWS)
+            pq.write_table(data, stream, row_group_size=rows_per_group(data))
     counts = batch.filter(status.is_valid())
     return pa.table({"_part": [path] + [None] * counts.num_rows,
                      "_part_rows": [data.num_rows] + [None] * counts.num_rows,
@@ -222,16 +234,15 @@ def write_part(batch: pa.Table, fs: pafs.FileSystem, directory: str) -> pa.Table
 
 
 def copy_part(fs: pafs.FileSystem, path: str, writer: ShardWriter) -> None:
-    """Append the part at ``path`` to the shards, a row group at a time; delete it."""
+    """Append the part at ``path`` to the shards, :data:`PART_ROWS` rows at a time; delete it."""
     try:
         source = fs.open_input_file(path)
     except FileNotFoundError:
         raise ExportError(f"a worker's part {path} is not on the driver's filesystem: on a "
                           "multi-node cluster, export to s3:// or a shared filesystem") from None
     with source:
-        reader = pq.ParquetFile(source)
-        for group in range(reader.num_row_groups):
-            writer.write(reader.read_row_group(group))
+        for batch in pq.ParquetFile(source).iter_batches(batch_size=PART_ROWS):
+            writer.write(pa.Table.from_batches([batch]))
     fs.delete_file(path)
 
 
@@ -252,17 +263,21 @@ def open_finished_run(run_uri: str, cfg: ExportConfig) -> OutputLocation:
     return out
 
 
-def _run_columns(out: OutputLocation) -> list[str]:
+def _run_schema(out: OutputLocation) -> pa.Schema:
+    """The schema of the ``all/`` columns an export reads (:data:`COLUMNS`, optional ones)."""
     files = parquet_files(out.fs, out.all)
-    names = pq.read_schema(out.fs.open_input_file(files[0])).names
-    missing = [c for c in COLUMNS if c not in names]
+    with out.fs.open_input_file(files[0]) as handle:
+        schema = pq.read_schema(handle)
+    missing = [c for c in COLUMNS if c not in schema.names]
     if missing:
         raise ExportError(f"{out.uri}/all lacks columns {missing}: it was written by an older "
                           "raydistill; rerun it with output.overwrite=true to export it")
-    return COLUMNS + [c for c in OPTIONAL_COLUMNS if c in names]
+    return pa.schema([schema.field(c) for c in COLUMNS + OPTIONAL_COLUMNS
+                      if c in schema.names])
 
 
-def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # noqa: A002
+def export_run(run_uri: str, format: str, ray_cfg: RayConfig | None = None,  # noqa: A002
+               **given: Any) -> dict[str, Any]:
     """Export the finished run at ``run_uri`` to ``format``; return the export's summary.
 
     ``given``: keys of :class:`~raydistill.export.config.ExportConfig` the format
@@ -270,11 +285,13 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
     ``<run_uri>/exports/<format>/``: ``data/part-*.{jsonl,parquet}``,
     ``dataset_info.json`` (sharegpt formats), then ``export.json`` (this summary);
     the run's dataset card (``README.md``) gains a configuration for it. Starts a
-    local Ray if none is running.
+    local Ray if none is running. ``ray_cfg``: the ``ray.*`` keys of the run (or loop)
+    that exports, for its retries and Parquet footer readers (None: the defaults).
     """
     cfg = options(format, given)
+    ray_cfg = ray_cfg or RayConfig()
     out = open_finished_run(run_uri, cfg)
-    columns = _run_columns(out)
+    schema = _run_schema(out)
     if cfg.uri:
         fs, root = resolve(cfg.uri, cfg.s3_endpoint or s3_endpoint(OutputConfig(uri=cfg.uri)),
                            cfg.s3_region)
@@ -285,23 +302,15 @@ def export_run(run_uri: str, format: str, **given: Any) -> dict[str, Any]:  # no
     file_format = cfg.file_format or "parquet"
     parts = f"{root}/.parts"  # the workers' parts, copied into the shards, then deleted
     stages = plan(format, cfg, dotted(dict(given)), fs, parts)
-    check_plan(stages, pa.schema([(c, pa.string()) for c in columns]))
-    if not ray.is_initialized():
-        init_ray(RayConfig())
-    if FOOTER_READERS not in os.environ:  # a run's own ray.* keys, else the defaults
-        configure_data(RayConfig())  # 2 Parquet footer readers per read, not Ray Data's 32
+    check_plan(stages, schema)
+    init_ray(ray_cfg)  # a no-op when Ray runs (a run's, a loop's, a test's)
+    configure_data(ray_cfg)
     started = time.monotonic()
     if fs.get_file_info(root).type == pafs.FileType.Directory:
         fs.delete_dir(root)
     fs.create_dir(parts, recursive=True)
-    ds = ray.data.read_parquet(out.all, filesystem=out.fs).select_columns(columns)
-    build, spill = (stage.map_batches_kwargs(max_task_retries=RayConfig().max_task_retries)
-                    for stage in stages)
-    if grouped(format, cfg):
-        ds = map_call(ds.groupby("problem_id").map_groups, stages[0].fn, build)
-    else:
-        ds = map_call(ds.map_batches, stages[0].fn, build)
-    ds = map_call(ds.map_batches, stages[1].fn, spill)  # fused: the rows stay in the worker
+    ds = ray.data.read_parquet(out.all, filesystem=out.fs).select_columns(schema.names)
+    ds = apply(ds, stages, schema, ray_cfg.max_task_retries)  # write_part fused: rows stay
     writer = ShardWriter(fs, f"{root}/data", file_format, cfg.rows_per_file, SCHEMAS[format],
                          bytes_per_file=cfg.mb_per_file * 2**20)
     left: Counter[str] = Counter()
@@ -363,24 +372,36 @@ def given_options(cfg: ExportConfig) -> dict[str, Any]:
     return plain
 
 
-def export_formats(out: OutputLocation, cfg: ExportConfig) -> list[dict[str, Any]]:
+def export_formats(out: OutputLocation, cfg: ExportConfig,
+                   ray_cfg: RayConfig | None = None) -> list[dict[str, Any]]:
     """Write every format of ``cfg.formats`` (the run config's ``export`` section).
 
-    Each format gets the keys of ``cfg`` it takes that differ from the defaults.
+    Each format gets :func:`format_options`. ``ray_cfg``: the run's ``ray.*`` keys.
     """
-    defaults = dotted(asdict(ExportConfig()))
-    chosen = {k: v for k, v in dotted(asdict(cfg)).items() if defaults.get(k) != v
-              and k != "formats"}
-    # The run's own S3 endpoint and region unless the export names others: a run on
-    # MinIO set in output.s3_endpoint (not $AWS_ENDPOINT_URL) is read back from there.
-    for key in ("s3_endpoint", "s3_region"):
-        if chosen.get(key) is None and getattr(out.cfg, key):
-            chosen[key] = getattr(out.cfg, key)
     summaries = []
     for fmt in cfg.formats:
-        taken = {k: v for k, v in chosen.items() if _takes(fmt, k)}
-        summaries.append(export_run(out.uri, fmt, **nested(taken)))
+        given = format_options(cfg, fmt)
+        # The run's own S3 endpoint and region unless the export names others: a run on
+        # MinIO set in output.s3_endpoint (not $AWS_ENDPOINT_URL) is read back from there.
+        for key in ("s3_endpoint", "s3_region"):
+            if given.get(key) is None and getattr(out.cfg, key):
+                given[key] = getattr(out.cfg, key)
+        summaries.append(export_run(out.uri, fmt, ray_cfg=ray_cfg, **given))
     return summaries
+
+
+def format_options(cfg: ExportConfig, fmt: str) -> dict[str, Any]:
+    """The keys of ``cfg`` that ``fmt`` takes and that differ from the defaults, nested.
+
+    >>> from raydistill.export.config import PairsConfig
+    >>> format_options(ExportConfig(k=2, pairs=PairsConfig(rule="length")), "trl_dpo")
+    {'pairs': {'rule': 'length'}}
+    >>> format_options(ExportConfig(k=2, pairs=PairsConfig(rule="length")), "trl_sft")
+    {'k': 2}
+    """
+    defaults = dotted(asdict(ExportConfig()))
+    return nested({k: v for k, v in dotted(asdict(cfg)).items()
+                   if defaults.get(k) != v and k != "formats" and _takes(fmt, k)})
 
 
 def _takes(fmt: str, key: str) -> bool:

@@ -8,7 +8,9 @@ The export's rows arrive in the driver as a stream of Arrow batches; a
 JSONL file is about that size, a Parquet file smaller by its compression). Each shard is written
 to a hidden temporary and moved into place when full, so a reader never sees a
 half-written shard, and the names are deterministic (a re-export replaces them).
-Memory: one Arrow batch, plus Parquet's current row group.
+Parquet shards are written a row group at a time, each of up to 64k rows or about
+8 MiB (:mod:`raydistill.output.row_groups`), however small the batches that arrive.
+Memory: one Arrow batch, plus the row group being collected.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from raydistill.export.formats import jsonl_line
+from raydistill.output.row_groups import RowGroupBuffer
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class ShardWriter:
         self.files: list[dict[str, Any]] = []
         self._stream: Any = None
         self._parquet: pq.ParquetWriter | None = None
+        self._groups = RowGroupBuffer()
         self._temp = self._path = ""
         self._rows = self._bytes = 0
         fs.create_dir(directory, recursive=True)
@@ -79,6 +83,7 @@ class ShardWriter:
     def abort(self) -> None:
         """Drop the shard being written (after an error)."""
         if self._stream is not None:
+            self._groups.flush()
             self._stream.close()
             self._stream = None
             self.fs.delete_file(self._temp)
@@ -95,13 +100,21 @@ class ShardWriter:
 
     def _append(self, table: pa.Table) -> None:
         if self._parquet is not None:
-            self._parquet.write_table(table.cast(self.schema))
+            for group in self._groups.add(table):
+                self._write_group(group)
             return
         lines = "".join(jsonl_line(row) + "\n" for row in table.to_pylist())
         self._stream.write(lines.encode())
 
+    def _write_group(self, group: pa.Table) -> None:
+        assert self._parquet is not None
+        self._parquet.write_table(group.cast(self.schema), row_group_size=group.num_rows)
+
     def _close(self) -> None:
         if self._parquet is not None:
+            last = self._groups.flush()
+            if last is not None:
+                self._write_group(last)
             self._parquet.close()
             self._parquet = None
         self._stream.close()

@@ -38,6 +38,7 @@ from raydistill.filters.decontam import HITS, contaminated, read_benchmarks
 from raydistill.filters.normalize import normalize, text_hash
 from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
+from raydistill.output.row_groups import write_parts
 from raydistill.output.storage import parquet_files, write_table_atomic
 from raydistill.stages import Stage, apply
 
@@ -115,7 +116,7 @@ def dedup_plan(cfg: Config, positions: dict[str, int], total: int,
                          "near": to_dict(cfg)["filters"]["near"], "bands": bands, "rows": rows,
                          "skip": skip}),
         Stage("pairs", minhash.pairs, needs=("bucket", "ordinal"), output=minhash.PAIRS,
-              shuffle=(("bucket",), partitions)),
+              partition_by=("bucket",), partitions=partitions),
     ]
 
 
@@ -234,7 +235,7 @@ def filter_problems(cfg: Config, out: OutputLocation, total: int) -> dict[str, A
         split = Stage("keep" if keep else "removed", split_rows,
                       output=records.PROBLEM if keep else REMOVED,
                       fn_kwargs={"removed": removed, "broken": broken, "keep": keep})
-        apply(ds, [split], records.PROBLEM, retries).write_parquet(path, filesystem=out.fs)
+        write_parts(apply(ds, [split], records.PROBLEM, retries), path, out.fs)
     _ensure(out, out.problems, records.PROBLEM)
     _ensure(out, out.removed, REMOVED)
     kept = out.read_columns(out.problems, ["problem_id"]).num_rows

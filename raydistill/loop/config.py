@@ -4,11 +4,34 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from raydistill.export.config import PAIR_ALLOW, PAIR_PICKS, PAIR_RULES, PairsConfig
+from raydistill.export.config import ExportConfig, export_checks
 from raydistill.keys import key
 from raydistill.sources.config import DatasetConfig
 
 TRAIN_FROM = ("previous", "start")
+# Keys of this section before its training data became the exports' (loop.export.*):
+# a conf that still uses one is refused, naming its new key.
+RENAMED_KEYS = {"loop.max_per_problem": "loop.export.k",
+                "loop.pass_rate_min": "loop.export.min_pass_rate",
+                "loop.pass_rate_max": "loop.export.max_pass_rate",
+                "loop.pairs": "loop.export.pairs"}
+
+
+def renamed_key(key: str) -> str | None:
+    """The key that replaced ``key`` (None: ``key`` was not renamed).
+
+    >>> renamed_key("loop.pairs.rule"), renamed_key("loop.rounds")
+    ('loop.export.pairs.rule', None)
+    """
+    for old, new in RENAMED_KEYS.items():
+        if key == old or key.startswith(old + "."):
+            return new + key[len(old):]
+    return None
+
+
+def training_export() -> ExportConfig:
+    """The default ``loop.export``: at most 4 samples per problem, each response as generated."""
+    return ExportConfig(k=4, target="response")
 
 
 @dataclass
@@ -22,12 +45,12 @@ class LoopConfig:
     heldout: str = key("heldout", "The data set of source.datasets (by name) held out for "
                        "evaluation: sampled each round for pass@k, decoded greedily for pass@1, "
                        "never trained on.")
-    max_per_problem: int = key(4, "At most this many verified samples of one problem go into "
-                               "the training data.")
-    pass_rate_min: float = key(0.0, "Only problems whose pass rate (verified / samples) is at "
-                               "least this are trained on.")
-    pass_rate_max: float = key(1.0, "... and at most this (0.75 drops problems the model "
-                               "already solves).")
+    export: ExportConfig = key(factory=training_export, doc="The round's training data: the "
+                               "trl_sft export of its run (and its trl_dpo export for "
+                               "train.method dpo or sft_dpo) with these export keys (k, pick, "
+                               "min_pass_rate, max_pass_rate, rows, style, target, system, seed, "
+                               "exclude_sources, pairs.*); the held-out data set is always "
+                               "left out.")
     imitate: str = key("", "Imitate first: round 0 trains on the verified traces of this "
                        "finished run (a stronger teacher's output URI); \"\" = explore only.")
     reseed: bool = key(True, "Add r to sampling.seed in round r, so rounds draw fresh samples.")
@@ -36,8 +59,6 @@ class LoopConfig:
     problems_per_round: int | None = key(None, "Fresh problems each round: round r samples "
                                          "problems r*N .. (r+1)*N - 1 of every training data "
                                          "set (null: the same problems every round).")
-    pairs: PairsConfig = key(factory=PairsConfig, doc="DPO pairs (train.method dpo or sft_dpo), "
-                             "one per problem, by the exports' rules (export/pairs.py).")
 
 
 def loop_checks(lp: LoopConfig, datasets: list[DatasetConfig]) -> list[tuple[bool, str, str]]:
@@ -51,16 +72,15 @@ def loop_checks(lp: LoopConfig, datasets: list[DatasetConfig]) -> list[tuple[boo
     return [
         (lp.rounds >= 0, "loop.rounds", "must be >= 0"),
         (lp.patience is None or lp.patience >= 1, "loop.patience", "must be >= 1 or null"),
-        (lp.max_per_problem >= 1, "loop.max_per_problem", "must be >= 1"),
-        (0 <= lp.pass_rate_min <= lp.pass_rate_max <= 1, "loop.pass_rate_min",
-         "and loop.pass_rate_max must satisfy 0 <= min <= max <= 1"),
+        *((ok, f"loop.export.{key}", why) for ok, key, why in export_checks(lp.export)),
+        (not lp.export.formats and lp.export.uri is None and lp.export.name is None
+         and lp.export.file_format in (None, "parquet") and lp.export.s3_endpoint is None
+         and lp.export.s3_region is None, "loop.export",
+         "sets what the loop decides itself: its formats (trl_sft, trl_dpo), where they go "
+         "(rounds/<r>/), Parquet, and the output's S3 endpoint; leave formats, uri, name, "
+         "file_format, s3_endpoint and s3_region unset"),
         (lp.heldout in dataset_names, "loop.heldout",
          f"must name one of source.datasets ({', '.join(dataset_names)})"),
-        (lp.pairs.rule in PAIR_RULES, "loop.pairs.rule", f"must be one of {PAIR_RULES}"),
-        (lp.pairs.chosen in PAIR_PICKS and lp.pairs.rejected in PAIR_PICKS,
-         "loop.pairs.chosen", f"and loop.pairs.rejected must be among {PAIR_PICKS}"),
-        (all(a in PAIR_ALLOW for a in lp.pairs.allow), "loop.pairs.allow",
-         f"must be among {PAIR_ALLOW}"),
         (len(dataset_names) >= 2, "source.datasets",
          "needs a training data set besides the held-out one"),
         (lp.train_from in TRAIN_FROM, "loop.train_from", f"must be one of {TRAIN_FROM}"),

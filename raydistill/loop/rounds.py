@@ -3,8 +3,8 @@
     round r:  sample    run(model_r) into rounds/<r>/         train and held-out problems, n samples
               evaluate  raydistill eval of model_r (greedy) into rounds/<r>/eval/: held-out
                         problems and eval.benchmarks; pass@k of the held-out ones in the first run
-              select    loop.max_per_problem, the pass-rate band -> rounds/<r>/train_data/
-                        (DPO: pairs by the exports' rules -> rounds/<r>/pairs_data/)
+              select    the run's trl_sft export (loop.export.*) -> rounds/<r>/train_data/
+                        (DPO: its trl_dpo export -> rounds/<r>/pairs_data/)
               train     model_r -> rounds/<r>/model/ = model_{r+1}  (sft, dpo, or sft then dpo)
 
 model_0 is ``teacher.model``; round r fine-tunes model_r, or model_0 again with

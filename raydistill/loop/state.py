@@ -30,7 +30,7 @@ from typing import Any
 import pyarrow.fs as pafs
 
 from raydistill.config import Config
-from raydistill.config.loader import to_dict
+from raydistill.config.loader import dotted, to_dict
 from raydistill.keys import PERFORMANCE, role_of
 from raydistill.output.config import s3_endpoint
 from raydistill.output.manifest import comparable, diff_keys, fingerprint
@@ -38,13 +38,19 @@ from raydistill.output.storage import StorageError, resolve, write_bytes_atomic
 
 
 def loop_fingerprint(cfg: Config) -> dict[str, Any]:
-    """The run fingerprint of ``cfg`` plus its ``loop`` and ``train`` keys."""
+    """The run fingerprint of ``cfg`` plus its ``loop`` and ``train`` keys.
+
+    ``loop.export`` is flattened (``loop.export.k``), so a refusal names the key.
+    """
     keys = fingerprint(cfg)
     plain = to_dict(cfg)
     for section in ("loop", "train"):
         for key, value in plain[section].items():
             name = f"{section}.{key}"
-            if role_of(cfg, name) != PERFORMANCE:  # speed or placement, not the weights
+            if name == "loop.export":
+                keys.update((k, v) for k, v in dotted(value, f"{name}.").items()
+                            if role_of(cfg, k) != PERFORMANCE)
+            elif role_of(cfg, name) != PERFORMANCE:  # speed or placement, not the weights
                 keys[name] = value
     loaded: dict[str, Any] = json.loads(json.dumps(keys, sort_keys=True, default=str))
     return loaded

@@ -1,10 +1,10 @@
-"""The steps of a round on Ray: ordinary runs, the selection plan, Ray Train (see ``rounds.py``).
+"""The steps of a round on Ray: ordinary runs, the run's exports, Ray Train (see ``rounds.py``).
 
     rounds/<r>/                 the round's run (all/, verified/, summary.json, report.html)
     rounds/<r>/eval/            raydistill eval of the round's model: held-out split (greedy) and
                                 eval.benchmarks; eval.json, eval.md, runs/seed-<s>/
-    rounds/<r>/train_data/      SFT rows (TRL prompt/completion)
-    rounds/<r>/pairs_data/      DPO pairs (TRL prompt/chosen/rejected)
+    rounds/<r>/train_data/      SFT rows: the run's trl_sft export (data/, export.json)
+    rounds/<r>/pairs_data/      DPO pairs: the run's trl_dpo export
     rounds/<r>/sft_model/       the SFT checkpoint of "sft then dpo" (the DPO phase starts there)
     rounds/<r>/model/           the round's checkpoint: the next round's teacher.model
     rounds/<r>/<phase>.json     a finished training phase's metrics, written after its checkpoint
@@ -28,14 +28,13 @@ from raydistill.errors import ConfigError
 from raydistill.eval.config import BenchmarkSpec, EvalConfig
 from raydistill.eval.evaluate import evaluate
 from raydistill.export.config import ExportConfig, ExportError
-from raydistill.export.plan import open_finished_run
+from raydistill.export.plan import export_run, format_options, open_finished_run
 from raydistill.loop.rounds import advance
 from raydistill.loop.rounds_report import write_loop_report
-from raydistill.loop.select import select
 from raydistill.loop.state import LoopLocation, LoopState, open_loop
 from raydistill.output.config import s3_endpoint
 from raydistill.output.location import OutputLocation
-from raydistill.output.storage import resolve, write_bytes_atomic
+from raydistill.output.storage import write_bytes_atomic
 from raydistill.pipeline import run
 from raydistill.train.config import phases
 from raydistill.train.trainer import fine_tune
@@ -106,16 +105,31 @@ def run_figures(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def training_source(cfg: Config, loc: LoopLocation, r: int) -> tuple[Any, str, bool]:
-    """``(filesystem, all/ path, imitating)`` round ``r`` selects from: its run or loop.imitate's.
+# The training data of each phase: the export format, and the round's folder it goes to.
+TRAINING_DATA = {"sft": ("trl_sft", "train_data"), "dpo": ("trl_dpo", "pairs_data")}
+
+
+def training_run(cfg: Config, loc: LoopLocation, r: int) -> tuple[str, bool]:
+    """``(run URI, imitating)``: the finished run round ``r`` trains on, its own or loop.imitate's.
 
     Imitate first: round 0 trains on a finished run's verified traces (a stronger
     teacher's, on any filesystem); every later round on its own samples.
     """
     if r == 0 and cfg.loop.imitate:
-        fs, root = resolve(cfg.loop.imitate, s3_endpoint(cfg.output), cfg.output.s3_region)
-        return fs, f"{root}/all", True
-    return loc.fs, loc.round_path(r, "all"), False
+        return cfg.loop.imitate, True
+    return loc.round_uri(r), False
+
+
+def training_options(cfg: Config, fmt: str, uri: str) -> dict[str, Any]:
+    """The export keys of a round's data in format ``fmt``, written to ``uri``.
+
+    ``loop.export``'s keys that ``fmt`` takes, the held-out data set left out, the
+    output's S3 endpoint.
+    """
+    given = format_options(cfg.loop.export, fmt)
+    given["exclude_sources"] = sorted({*cfg.loop.export.exclude_sources, cfg.loop.heldout})
+    return {**given, "uri": uri, "s3_endpoint": s3_endpoint(cfg.output),
+            "s3_region": cfg.output.s3_region}
 
 
 def check_imitate(cfg: Config) -> None:
@@ -161,17 +175,19 @@ class RoundSteps:
         }
 
     def select(self, r: int) -> dict[str, Any]:
-        """SFT rows and/or DPO pairs from the round's run (round 0: ``loop.imitate``'s)."""
+        """The run's trl_sft rows and/or trl_dpo pairs (round 0: ``loop.imitate``'s run's).
+
+        Each export clears its folder first: a selection cut short is redone whole.
+        """
         cfg, loc = self.cfg, self.loc
-        fs, all_dir, imitating = training_source(cfg, loc, r)
-        kinds = {kind for kind, _ in phases(cfg.train.method)}
-        counts = select(fs, all_dir, loc.fs, {
-            kind: loc.round_path(r, "pairs_data" if kind == "dpo" else "train_data")
-            for kind in kinds}, cfg.loop, cfg.prompt)
-        out: dict[str, Any] = {"selected": counts.get("sft", 0),
-                               "selected_from": cfg.loop.imitate if imitating else "run"}
-        if "dpo" in counts:
-            out["pairs"] = counts["dpo"]
+        run_uri, imitating = training_run(cfg, loc, r)
+        out: dict[str, Any] = {"selected_from": cfg.loop.imitate if imitating else "run"}
+        for kind, _ in phases(cfg.train.method):
+            fmt, folder = TRAINING_DATA[kind]
+            done = export_run(run_uri, fmt, ray_cfg=cfg.ray, **training_options(
+                cfg, fmt, f"{loc.round_uri(r)}/{folder}"))
+            out["pairs" if kind == "dpo" else "selected"] = done["rows"]
+        out.setdefault("selected", 0)
         return out
 
     def train(self, r: int, model: str) -> dict[str, Any]:
@@ -184,7 +200,7 @@ class RoundSteps:
             marker = loc.round_path(r, f"{kind}.json")
             done = _read_json(loc.fs, marker)
             if done is None:
-                data = loc.round_path(r, "pairs_data" if kind == "dpo" else "train_data")
+                data = loc.round_path(r, TRAINING_DATA[kind][1], "data")
                 work = loc.round_path(r, f"_train_{kind}")
                 if loc.fs.get_file_info(work).type != pafs.FileType.NotFound:
                     loc.fs.delete_dir(work)  # a killed attempt's Ray Train state

@@ -1,4 +1,7 @@
-"""Pass 2's UDF: one output row per sample, a problem without samples kept as one error row."""
+"""Pass 2's UDFs: one output row per sample, and the rows of ``verified/``.
+
+A problem without samples is kept as one error row.
+"""
 
 from __future__ import annotations
 
@@ -41,3 +44,8 @@ def flatten_generations(batch: pa.Table, provenance: dict[str, Any],
             out.append(_output_row(problem, offset, None, extra))
         out += [_output_row(problem, offset + i, s, extra) for i, s in enumerate(samples)]
     return records.table(out, records.output_schema(wave is not None))
+
+
+def verified_only(batch: pa.Table) -> pa.Table:
+    """The publish plan's ``verified/`` rows: the samples that passed."""
+    return batch.filter(batch.column("verified").fill_null(False))

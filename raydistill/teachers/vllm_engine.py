@@ -6,7 +6,7 @@ keeps only the first of ``n`` samples and returns no ``finish_reason``.
 
 Rows go in one per problem and come out one per problem, the samples as a list
 column. A batch's problems all enter the engine at once and enough batches are
-in flight per actor (``pipeline.teacher_batches_in_flight``) that the engine
+in flight per actor (:func:`raydistill.teachers.batches_in_flight`) that the engine
 stays full; a batch comes back as one table, so a retried task yields the same
 output. A problem that cannot be
 generated (prompt longer than the context, a request the engine rejects) comes

@@ -13,10 +13,15 @@ with its own reward and raydistill's, and the CLI's bad-input messages.
 
 import json
 import os
+import shutil
 import subprocess
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
+import ray.data
 
 from raydistill import records
 from raydistill.config import load
@@ -25,6 +30,7 @@ from raydistill.export.config import FORMATS
 from raydistill.export.plan import export_run
 from raydistill.output.location import OutputLocation
 from raydistill.output.manifest import Manifest
+from raydistill.output.row_groups import write_parts
 from raydistill.teachers import resolve_model
 from tests.support.llamafactory_env import llamafactory_python
 from tests.support.paths import REPO
@@ -314,3 +320,36 @@ def test_verl_loads_and_scores_the_export(finished_run, tmp_path):
     assert by[("letters", "pass")]["data_source"] == "math_dapo"
     assert (by[("letters", "pass")]["default"], by[("letters", "fail")]["default"]) == (1.0, -1.0)
     assert (by[("letters", "pass")]["custom"], by[("letters", "fail")]["custom"]) == (1.0, 0.0)
+
+
+def test_row_groups_of_a_large_export(finished_run, tmp_path):
+    """~2,000 problems (the run's rows copied under new ids, ~70 small parts): each export
+    file holds one row group, not one per problem (verl once wrote 48 rows in 44). verl
+    stands for the grouped formats (one shuffle: the test's cost), trl_sft for the others."""
+    uri, _ = finished_run
+    table = pads.dataset(str(uri / "all"), format="parquet").to_table()
+    copies = -(-2000 // problems_in(uri))
+    run = tmp_path / "large"
+    (run / "all").mkdir(parents=True)
+    (run / "_work").mkdir()
+    shutil.copy(uri / "_work" / "run.json", run / "_work" / "run.json")
+    shutil.copy(uri / "summary.json", run / "summary.json")
+    column = table.schema.get_field_index("problem_id")
+    for c in range(copies):
+        ids = pc.binary_join_element_wise(table["problem_id"], pa.scalar(str(c)), "/")
+        pq.write_table(table.set_column(column, "problem_id", ids),
+                       run / "all" / f"part-{c:05d}.parquet")
+    for fmt in ("verl", "trl_sft"):
+        done = export_run(str(run), fmt)
+        assert done["rows"] > 1000, done
+        for f in done["files"]:
+            meta = pq.ParquetFile(run / "exports" / fmt / f["path"]).metadata
+            assert meta.num_row_groups == 1, (fmt, meta.num_rows, meta.num_row_groups)
+    # The run's own parts (all/, verified/, removed/) are written the same way: the ~70
+    # small parts read back as blocks become one file of one row group.
+    write_parts(ray.data.read_parquet(str(run / "all")), str(tmp_path / "parts"),
+                OutputLocation(load(["conf=local", f"output.uri={tmp_path}"]).output).fs)
+    files = sorted((tmp_path / "parts").glob("*.parquet"))
+    groups = [pq.ParquetFile(f).metadata.num_row_groups for f in files]
+    assert sum(pq.ParquetFile(f).metadata.num_rows for f in files) == table.num_rows * copies
+    assert len(files) <= 2 and groups == [1] * len(files), groups

@@ -56,14 +56,14 @@ def moved(a: dict, b: dict) -> bool:
 
 def check_pairs(root: Path, count: int) -> None:
     """Each pair: one problem's verified sample against one of its failed samples."""
-    pairs = pq.read_table(root / "rounds/0/pairs_data").to_pylist()
+    pairs = pq.read_table(root / "rounds/0/pairs_data/data").to_pylist()  # the trl_dpo export
     samples = {(r["problem_id"], r["sample_idx"]): r for r in pq.read_table(
         root / "rounds/0/all", columns=["problem_id", "sample_idx", "source", "verified",
                                         "response"]).to_pylist()}
     assert len(pairs) == count > 0 and len({p["problem_id"] for p in pairs}) == count
     for p in pairs:
-        chosen = samples[(p["problem_id"], p["chosen_idx"])]
-        rejected = samples[(p["problem_id"], p["rejected_idx"])]
+        chosen = samples[(p["problem_id"], p["chosen_sample_idx"])]
+        rejected = samples[(p["problem_id"], p["rejected_sample_idx"])]
         assert chosen["verified"] and not rejected["verified"] and chosen["source"] == "train"
         assert p["chosen"][0]["content"] == chosen["response"] != p["rejected"][0]["content"]
 
@@ -109,7 +109,7 @@ def test_a_users_trainer_through_train_command(dpo_loop, ray_cluster, tmp_path):
                "--save_strategy no")
     fs = pafs.LocalFileSystem()
     dest = tmp_path / "model"
-    done = fine_tune(fs, str(root / "rounds/0/pairs_data"), "builtin:tiny-student", str(dest),
+    done = fine_tune(fs, str(root / "rounds/0/pairs_data/data"), "builtin:tiny-student", str(dest),
                      str(tmp_path / "work"), TrainConfig(method="dpo", command=command), "dpo")
     assert done["command"] == command and done["steps"] is None
     # The command's checkpoint, copied into place: it moved, and transformers loads it.

@@ -6,6 +6,7 @@ import warnings
 import pyarrow as pa
 import pytest
 import ray.data
+import ray.data.grouped_data
 from ray.data.dataset import _warn_on_ray_remote_args
 
 from raydistill import stages
@@ -64,23 +65,45 @@ def test_apply_chains_each_stage_with_its_arguments():
     assert calls == [(table_fn, {"batch_format": "pyarrow", "max_retries": 5})]
 
 
-def test_a_shuffle_stage_repartitions_by_its_keys_first_and_checks_them():
+def test_group_and_partition_stages():
     calls = []
 
     class Dataset:
-        def repartition(self, blocks, keys):
-            calls.append(("repartition", blocks, keys))
+        def repartition(self, *args, **kwargs):
+            calls.append(("repartition", args, kwargs))
             return self
+
+        def groupby(self, key):
+            dataset = self
+
+            class Grouped:
+                def map_groups(self, fn, **kwargs):
+                    calls.append(("map_groups", key, fn, kwargs))
+                    return dataset
+            return Grouped()
 
         def map_batches(self, fn, **kwargs):
-            calls.append(("map_batches", fn, kwargs.get("batch_size")))
+            calls.append(("map_batches", fn, kwargs))
             return self
 
-    schema = pa.schema([("bucket", pa.int64()), ("ordinal", pa.int64())])
-    stage = Stage("pairs", table_fn, needs=("ordinal",), shuffle=(("bucket",), 3),
-                  batch_size=None)
-    stages.apply(Dataset(), [stage], schema, 1)
-    assert [c[0] for c in calls] == ["repartition", "map_batches"]
-    assert calls[0] == ("repartition", 3, ["bucket"])
-    with pytest.raises(stages.PlanError, match=r"needs columns \['key'\]"):
-        stages.check_plan([Stage("pairs", table_fn, shuffle=(("key",), 3))], schema)
+    schema = pa.schema([("problem_id", pa.string()), ("bucket", pa.int64())])
+    plan = [Stage("blocks", table_fn, rows_per_block=16),
+            Stage("pairs", table_fn, group_by="problem_id", num_cpus=0.5),
+            Stage("edges", table_fn, partition_by=("bucket",), partitions=7)]
+    stages.apply(Dataset(), plan, schema, 5)
+    assert calls == [
+        ("repartition", (), {"target_num_rows_per_block": 16}),
+        ("map_batches", table_fn, {"batch_format": "pyarrow", "max_retries": 5}),
+        ("map_groups", "problem_id", table_fn,
+         {"batch_format": "pyarrow", "num_cpus": 0.5, "max_retries": 5}),
+        ("repartition", (7,), {"keys": ["bucket"]}),
+        ("map_batches", table_fn, {"batch_format": "pyarrow", "max_retries": 5})]
+    # A group stage's arguments are map_groups' own (the retries aside).
+    named = set(inspect.signature(ray.data.grouped_data.GroupedData.map_groups).parameters)
+    assert set(plan[1].map_batches_kwargs(3)) - named == {"max_retries"}
+    with pytest.raises(stages.PlanError, match="needs columns"):
+        stages.check_plan([Stage("e", table_fn, partition_by=("nope",), partitions=2)], schema)
+    with pytest.raises(stages.PlanError, match="group_by takes no batch_size"):
+        Stage("g", table_fn, group_by="problem_id", batch_size=8)
+    with pytest.raises(stages.PlanError, match="go together"):
+        Stage("p", table_fn, partition_by=("bucket",))

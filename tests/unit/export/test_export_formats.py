@@ -118,7 +118,8 @@ def test_run_config_export_section_gives_each_format_its_keys(monkeypatch):
     from raydistill.export import plan
 
     calls = []
-    monkeypatch.setattr(plan, "export_run", lambda uri, fmt, **kw: calls.append((fmt, kw)))
+    monkeypatch.setattr(plan, "export_run",
+                        lambda uri, fmt, ray_cfg=None, **kw: calls.append((fmt, kw)))
     cfg = load(["conf=openthoughts", "output.s3_endpoint=http://127.0.0.1:9"])
 
     class Out:  # what export_formats reads of the run's location

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import json
 
-import pyarrow as pa
 import pytest
 
+from raydistill import records
 from raydistill.config import ConfigError, load
 from raydistill.eval.evaluate import benchmarks_of, plan_runs
+from raydistill.export.formats import SCHEMAS
+from raydistill.export.plan import export_rows
 from raydistill.loop.__main__ import main
-from raydistill.loop.config import LoopConfig
 from raydistill.loop.rounds_report import render
-from raydistill.loop.select import TRAINING, pick
 from raydistill.loop.state import LoopLocation, LoopState, loop_fingerprint, open_loop
-from raydistill.loop.steps import eval_config, round_config
+from raydistill.loop.steps import eval_config, round_config, training_options
 from raydistill.output.storage import StorageError
-from raydistill.prompts import PromptConfig
 
 
 def bootstrap(tmp_path, *more):
@@ -82,11 +81,11 @@ def test_changed_config_is_refused(tmp_path):
     open_loop(loc, bootstrap(tmp_path, "train.threads=1"))  # performance only: accepted
     with pytest.raises(StorageError, match=r"train.learning_rate"):
         open_loop(loc, bootstrap(tmp_path, "train.learning_rate=0.5"))
-    with pytest.raises(StorageError, match=r"loop.max_per_problem"):
-        open_loop(loc, bootstrap(tmp_path, "loop.max_per_problem=1"))
+    with pytest.raises(StorageError, match=r"loop.export.k \(2 -> 1\)"):
+        open_loop(loc, bootstrap(tmp_path, "loop.export.k=1"))
     assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/loop",
                  "sampling.n=2"]) == 2  # refused before Ray starts
-    assert open_loop(loc, bootstrap(tmp_path, "loop.max_per_problem=1",
+    assert open_loop(loc, bootstrap(tmp_path, "loop.export.k=1",
                                     "output.overwrite=true")).rounds == []
 
 
@@ -98,15 +97,46 @@ def test_loop_checks(tmp_path):
     assert "loop.rounds" in loop_fingerprint(bootstrap(tmp_path))
 
 
-def test_pick_band_and_cap():
-    rows = [{"problem_id": "p", "sample_idx": i, "problem": "2+2?", "domain": "math",
-             "verified": i % 2 == 0, "response": f"<think>\n{i}\n</think>"} for i in range(6)]
-    table = pa.Table.from_pylist(rows)
-    out = pick(table, LoopConfig(max_per_problem=2), PromptConfig())
-    assert out.schema == TRAINING and out["sample_idx"].to_pylist() == [0, 2]
-    assert out["prompt"][0].as_py()[0]["role"] == "user"
-    assert pick(table, LoopConfig(pass_rate_min=0.6), PromptConfig()).num_rows == 0
-    assert pick(table, LoopConfig(pass_rate_max=0.5), PromptConfig()).num_rows == 3
+def test_training_rows_are_the_trl_sft_export(tmp_path):
+    rows = [{"problem_id": "p", "sample_idx": i, "source": "train", "source_index": 0,
+             "problem": "2+2?", "domain": "math", "verified": i % 2 == 0,
+             "verdict": "pass" if i % 2 == 0 else "fail", "response": f"<think>\n{i}\n</think>",
+             "reasoning": str(i), "solution": "", "finish_reason": "stop", "think_closed": True,
+             "messages": [{"role": "user", "content": "2+2? (as asked)"}]} for i in range(6)]
+    held_out = {**rows[0], "problem_id": "h", "source": "heldout"}
+    table = records.table([*rows, held_out], records.OUTPUT)
+
+    def selected(*more):
+        given = training_options(bootstrap(tmp_path, *more), "trl_sft", "/x")
+        out = export_rows(table, "trl_sft", given)
+        return out.filter(out["_left_out"].is_null()).select(SCHEMAS["trl_sft"].names)
+
+    out = selected("loop.export.k=2")
+    assert out.schema == SCHEMAS["trl_sft"] and out["sample_idx"].to_pylist() == [0, 2]
+    # The prompt each row was asked with, the completion as the model wrote it.
+    assert out["prompt"][0].as_py() == [{"role": "user", "content": "2+2? (as asked)"}]
+    assert out["completion"][0].as_py() == [{"role": "assistant",
+                                              "content": "<think>\n0\n</think>"}]
+    assert set(out["problem_id"].to_pylist()) == {"p"}  # loop.heldout left out
+    assert selected("loop.export.min_pass_rate=0.6").num_rows == 0
+    assert selected("loop.export.max_pass_rate=0.5", "loop.export.k=null").num_rows == 3
+
+
+def test_old_selection_keys_name_the_new_ones(tmp_path):
+    for old, new in [("loop.max_per_problem=2", "loop.export.k"),
+                     ("loop.pass_rate_min=0.1", "loop.export.min_pass_rate"),
+                     ("loop.pass_rate_max=0.9", "loop.export.max_pass_rate"),
+                     ("loop.pairs.rule=length", "loop.export.pairs")]:
+        with pytest.raises(ConfigError, match=f"is now '{new}"):
+            bootstrap(tmp_path, old)
+    conf = tmp_path / "old.yaml"
+    conf.write_text("base: bootstrap_local\nloop:\n  max_per_problem: 2\n")
+    assert main([f"conf={conf}", f"output.uri={tmp_path}/x"]) == 2  # before Ray starts
+    with pytest.raises(ConfigError, match="'loop.max_per_problem' is now 'loop.export.k'"):
+        load([f"conf={conf}"])
+    # Keys the loop decides itself are refused too.
+    assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/x",
+                 "loop.export.formats=[verl]"]) == 2
 
 
 def test_report_renders_rounds():

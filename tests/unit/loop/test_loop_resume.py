@@ -13,16 +13,15 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
+from raydistill import records
 from raydistill.config import load
+from raydistill.export.plan import export_rows
 from raydistill.loop import steps as loop_steps
 from raydistill.loop.__main__ import main
-from raydistill.loop.config import LoopConfig
 from raydistill.loop.rounds import advance
-from raydistill.loop.select import PAIRS, pick_pair
 from raydistill.loop.state import LoopLocation, open_loop
-from raydistill.loop.steps import RoundSteps, round_config, training_source
+from raydistill.loop.steps import RoundSteps, round_config, training_options, training_run
 from raydistill.output.storage import StorageError, local_copy, resolve
-from raydistill.prompts import PromptConfig
 from raydistill.teachers.base import resolve_model
 from raydistill.train.trainer import run_command
 
@@ -137,7 +136,7 @@ def test_a_corrupt_manifest_is_not_trusted(tmp_path):
 
 def fake_fine_tune(log):
     def fine_tune(fs, data, model, dest, work, t, kind="sft", s3_endpoint=None):
-        log.append((kind, model, data.rsplit("/", 1)[-1]))
+        log.append((kind, model, data.split("/", data.count("/") - 1)[-1]))  # <folder>/data
         os.makedirs(dest, exist_ok=True)
         open(f"{dest}/config.json", "w").write(json.dumps({"from": model}))
         return {"rows": 3, "steps": 1, "loss": 0.5, "seconds": 0.0}
@@ -164,28 +163,42 @@ def test_a_trained_phase_is_adopted_not_trained_again(tmp_path, monkeypatch):
     out = steps.train(0, "builtin:tiny-student")
     sft_model = loc.round_path(0, "sft_model")
     # SFT ran once (its marker adopted), DPO again, from the SFT checkpoint.
-    assert log == [("sft", "builtin:tiny-student", "train_data"), ("dpo", sft_model, "pairs_data"),
-                   ("dpo", sft_model, "pairs_data")]
+    assert log == [("sft", "builtin:tiny-student", "train_data/data"),
+                   ("dpo", sft_model, "pairs_data/data"), ("dpo", sft_model, "pairs_data/data")]
     assert out["checkpoint"] == loc.model_ref(0) and set(out["phases"]) == {"sft", "dpo"}
     # Killed after both markers but before loop.json: nothing is trained again.
     assert steps.train(0, "builtin:tiny-student")["loss"] == 0.5 and len(log) == 3
 
 
-def test_pairs_by_the_exports_rules():
-    rows = [{"problem_id": "p", "sample_idx": i, "problem": "1+1?", "domain": "math",
-             "verified": i == 1, "verdict": ["fail", "pass", "fail"][i], "response": f"r{i}",
+def test_pairs_are_the_trl_dpo_export(tmp_path):
+    cfg = bootstrap(tmp_path)
+    rows = [{"problem_id": "p", "sample_idx": i, "source": "train", "source_index": 0,
+             "problem": "1+1?", "domain": "math", "verified": i == 1,
+             "verdict": ["fail", "pass", "fail"][i], "response": f"r{i}",
+             "reasoning": "x", "solution": "y",
              "finish_reason": ["stop", "stop", "length"][i], "think_closed": True,
-             "reason": None, "completion_tokens": 10, "perplexity": None} for i in range(3)]
-    table = pa.Table.from_pylist(rows)
-    out = pick_pair(table, LoopConfig(), PromptConfig())
-    assert out.schema == PAIRS and (out["chosen_idx"][0].as_py(), out["rejected_idx"][0].as_py()) \
-        == (1, 0)
+             "reason": None, "completion_tokens": 10, "perplexity": None,
+             "messages": [{"role": "user", "content": "1+1? (as asked)"}]} for i in range(3)]
+    table = records.table(rows, records.OUTPUT)
+
+    def pairs(table, *more):
+        given = training_options(bootstrap(tmp_path, *more), "trl_dpo", "/x")
+        out = export_rows(table, "trl_dpo", given)
+        return out.filter(out["_left_out"].is_null())
+
+    cfg.loop.export.pairs.allow = []
+    given = training_options(cfg, "trl_dpo", "/x")
+    out = export_rows(table, "trl_dpo", given)
+    assert (out["chosen_sample_idx"][0].as_py(), out["rejected_sample_idx"][0].as_py()) == (1, 0)
+    # The prompt as the sample was asked, the completions as the model wrote them.
+    assert out["prompt"][0].as_py() == rows[0]["messages"]
+    assert (out["chosen"][0].as_py()[0]["content"], out["rejected"][0].as_py()[0]["content"]) \
+        == ("r1", "r0")
     # Only a truncated failure left: rejected only when pairs.allow lists it.
-    assert pick_pair(table.slice(1), LoopConfig(), PromptConfig()).num_rows == 0
-    lp = LoopConfig()
-    lp.pairs.allow = ["truncated"]
-    assert pick_pair(table.slice(1), lp, PromptConfig())["rejected_idx"].to_pylist() == [2]
-    assert pick_pair(table, LoopConfig(pass_rate_max=0.2), PromptConfig()).num_rows == 0
+    assert export_rows(table.slice(1), "trl_dpo", given)["_left_out"].to_pylist() == [
+        "no_failed_sample"]
+    assert pairs(table.slice(1))["rejected_sample_idx"].to_pylist() == [2]  # the conf allows it
+    assert pairs(table, "loop.export.max_pass_rate=0.2").num_rows == 0
 
 
 FAKE_TRAINER = textwrap.dedent("""
@@ -249,10 +262,9 @@ def test_imitate_first_trains_round_0_on_another_run(tmp_path):
     teacher_run = tmp_path / "teacher_run"
     cfg = bootstrap(tmp_path, f"loop.imitate={teacher_run}")
     loc = LoopLocation(cfg)
-    fs, path, imitating = training_source(cfg, loc, 0)
-    assert (path, imitating) == (f"{teacher_run}/all", True)
-    assert training_source(cfg, loc, 1)[1:] == (loc.round_path(1, "all"), False)
-    assert training_source(bootstrap(tmp_path), loc, 0)[1:] == (loc.round_path(0, "all"), False)
+    assert training_run(cfg, loc, 0) == (str(teacher_run), True)
+    assert training_run(cfg, loc, 1) == (loc.round_uri(1), False)
+    assert training_run(bootstrap(tmp_path), loc, 0) == (loc.round_uri(0), False)
     # A loop.imitate that is not a finished run is refused before any work starts.
     assert main(["conf=bootstrap_local", f"output.uri={tmp_path}/x",
                  f"loop.imitate={teacher_run}"]) == 2
