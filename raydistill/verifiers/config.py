@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from raydistill import verifiers
@@ -48,10 +49,33 @@ class JudgeConfig:
                              "rescue (code is decided by its tests alone).")
     prompt: str | None = key(None, "The judge's prompt, {problem}, {reference} and {answer} "
                              "filled in (null = verifiers/judge.py's).")
+    yes_pattern: str | None = key(None, "With a prompt of your own: a regular expression "
+                                  "whose match in the reply means equivalent (e.g. "
+                                  "\"含义是否一致：是\"); set with no_pattern. null = the "
+                                  "default JSON reply.")
+    no_pattern: str | None = key(None, "The regular expression whose match means not "
+                                 "equivalent. When both match, the later match decides; "
+                                 "when neither does, the sample is judge_error.")
     teacher: TeacherConfig = key(factory=lambda: VLLMTeacherConfig(model=""), doc="The judge "
                                  "model: the keys of `teacher` (a vLLM pool or name: openai).")
     sampling: SamplingConfig = key(factory=_judge_sampling, doc="The judge's decoding (default "
                                    "greedy, n: 1, 256 tokens).")
+
+
+def verdict_pattern_checks(judge: JudgeConfig) -> list[tuple[bool, str, str]]:
+    """``judge.yes_pattern`` and ``judge.no_pattern``: both or neither, each a valid regex."""
+    checks = [((judge.yes_pattern is None) == (judge.no_pattern is None), "judge.yes_pattern",
+               "and judge.no_pattern must be set together (or both null)")]
+    for name in ("yes_pattern", "no_pattern"):
+        pattern = getattr(judge, name)
+        if pattern is None:
+            continue
+        try:
+            error = "" if re.compile(pattern).pattern else "must not be empty"
+        except re.error as e:
+            error = f"is not a regular expression: {e}"
+        checks.append((not error, f"judge.{name}", error))
+    return checks
 
 
 def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, str]]:
@@ -64,6 +88,7 @@ def verify_checks(v: VerifyConfig, judge: JudgeConfig) -> list[tuple[bool, str, 
         (v.batch_size >= 1, "verify.batch_size", "must be >= 1"),
         (judge.policy in JUDGE_POLICIES, "judge.policy", f"must be one of {JUDGE_POLICIES}"),
         (all(d in domains for d in judge.domains), "judge.domains", f"must be among {domains}"),
+        *verdict_pattern_checks(judge),
         *sandbox_checks(v.code),
     ]
     if judge.policy != "rule_only":

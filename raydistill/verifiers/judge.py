@@ -6,7 +6,10 @@ judge. The judge is a teacher from the registry
 (:func:`raydistill.teachers.get_teacher`: a vLLM engine or an OpenAI-compatible
 endpoint) asked to compare the final answer with the reference and to reply with
 one line of JSON, ``{"equivalent": "yes"|"no", "reason": "..."}``; a reply that
-is not that (or a bare leading yes/no) is an ``error``, never a verdict.
+is not that (or a bare leading yes/no) is an ``error``, never a verdict. A prompt
+of the user's own says how its verdict reads with ``judge.yes_pattern`` and
+``judge.no_pattern`` (regular expressions searched in the reply after its
+reasoning; the later match decides, no match is an ``error``).
 
 Every verifier's verdict is recorded per sample (``verdicts``: the rule
 verifier's, then the judge's); ``judge.policy`` decides the sample's
@@ -23,6 +26,8 @@ Verdict(status='pass', detail='3/4 is 0.75')
 'fail'
 >>> parse_reply("I think so").status
 'error'
+>>> parse_reply("两个答案都是18。含义是否一致：是", yes="含义是否一致：是", no="含义是否一致：否")
+Verdict(status='pass', detail='matched yes_pattern')
 """
 
 from __future__ import annotations
@@ -65,8 +70,14 @@ _JSON = re.compile(r"\{[^{}]*\}", re.S)
 _LEADING = re.compile(r"^\W*(yes|no)\b\W*(.*)", re.I | re.S)
 
 
-def parse_reply(text: str) -> Verdict:
-    """The judge's structured yes/no and reason; ``error`` if it gave neither."""
+def parse_reply(text: str, yes: str | None = None, no: str | None = None) -> Verdict:
+    """The judge's structured yes/no and reason; ``error`` if it gave neither.
+
+    With ``yes`` and ``no`` patterns the verdict is the pattern matched last in
+    ``text`` (a reply may quote the other one while it reasons) and nothing else.
+    """
+    if yes is not None and no is not None:
+        return _pattern_verdict(text, yes, no)
     for candidate in reversed(_JSON.findall(text)):
         try:
             data = json.loads(candidate)
@@ -81,6 +92,17 @@ def parse_reply(text: str) -> Verdict:
         reason = leading.group(2).strip()[:300]
         return Verdict("pass" if leading.group(1).lower() == "yes" else "fail", reason)
     return Verdict("error", f"judge reply not parseable: {text[:120]!r}", "judge_error")
+
+
+def _pattern_verdict(text: str, yes: str, no: str) -> Verdict:
+    last = {name: max((m.end() for m in re.finditer(pattern, text)), default=-1)
+            for name, pattern in (("yes", yes), ("no", no))}
+    if last["yes"] < 0 and last["no"] < 0:
+        return Verdict("error", f"judge reply matches neither yes_pattern nor no_pattern: "
+                       f"{text[-120:]!r}", "judge_error")
+    if last["yes"] > last["no"]:
+        return Verdict("pass", "matched yes_pattern")
+    return Verdict("fail", "matched no_pattern")
 
 
 def needs_judge(problem: dict[str, Any], sample: dict[str, Any], domains: list[str]) -> bool:
@@ -134,6 +156,7 @@ class JudgeActor:
         """``teacher_kwargs``: :func:`raydistill.teachers.constructor_kwargs` of the judge's."""
         self.domains = list(judge.domains)
         self.template = judge.prompt
+        self.patterns = judge.yes_pattern, judge.no_pattern
         self.teacher = get_teacher(judge.teacher.name)(**teacher_kwargs)
 
     async def judge(self, problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -154,7 +177,7 @@ class JudgeActor:
             for p, s, messages in asked))
         for (p, s, _), reply in zip(asked, replies, strict=True):
             samples = list(problems[p]["samples"])
-            samples[s] = apply_policy(samples[s], *_verdict(reply))
+            samples[s] = apply_policy(samples[s], *_verdict(reply, *self.patterns))
             problems[p] = dict(problems[p], samples=samples)
         return problems
 
@@ -163,7 +186,8 @@ class JudgeActor:
         yield records.table(await self.judge(records.rows(batch)), records.GENERATION)
 
 
-def _verdict(reply: dict[str, Any]) -> tuple[Verdict, float]:
+def _verdict(reply: dict[str, Any], yes: str | None = None,
+             no: str | None = None) -> tuple[Verdict, float]:
     seconds = reply.get("generation_seconds") or 0.0
     if reply.get("teacher_error") or not reply.get("samples"):
         return Verdict("error", f"judge teacher: {reply.get('teacher_error')}",
@@ -171,4 +195,4 @@ def _verdict(reply: dict[str, Any]) -> tuple[Verdict, float]:
     sample = reply["samples"][0]
     if sample["response"] is None:
         return Verdict("error", f"judge {sample['verdict_detail']}", "judge_error"), seconds
-    return parse_reply(sample["solution"] or sample["response"]), seconds
+    return parse_reply(sample["solution"] or sample["response"], yes, no), seconds

@@ -35,6 +35,24 @@ def test_parse_reply(reply, status, reason):
     assert verdict.status == status and verdict.detail.startswith(reason)
 
 
+YES, NO = "含义是否一致：是", "含义是否一致：否"  # "do the meanings agree: yes / no"
+
+
+@pytest.mark.parametrize("reply, status", [
+    ("标准答案是18，回答是18。含义是否一致：是", "pass"),
+    ("回答是17，标准答案是18。含义是否一致：否", "fail"),
+    # The later verdict decides: the reply weighs "yes" before settling on "no".
+    ("若写成18则含义是否一致：是；但回答是17。含义是否一致：否", "fail"),
+    ("回答与标准答案一致。", "error"),
+    # The default JSON reply does not count once the prompt has its own patterns.
+    ('{"equivalent": "yes"}', "error"),
+])
+def test_a_prompts_own_verdict_patterns(reply, status):
+    verdict = parse_reply(reply, yes=YES, no=NO)
+    assert verdict.status == status
+    assert (verdict.reason == "judge_error") == (status == "error")
+
+
 PROBLEM = {"problem_id": "p", "domain": "math", "problem": "9+9?",
            "ground_truth_solution": "9+9\n#### 18"}
 
@@ -92,20 +110,46 @@ def test_judge_actor_maps_replies_back_to_their_samples(monkeypatch):
 
     monkeypatch.setitem(teachers.TEACHERS, "scripted", Scripted)
     judge = JudgeConfig(domains=["math"], teacher=TeacherConfig(name="scripted", model=""))
+    assert judged_by(judge, Scripted) == ["pass", "pass", "fail"]
+
+
+def test_judge_actor_reads_the_verdict_with_the_configured_patterns(monkeypatch):
+    """A judge prompt of the user's own, its reply in Chinese (a scripted teacher)."""
+
+    class Scripted:
+        def __init__(self, teacher, sampling):
+            self.sampling = sampling
+
+        async def complete(self, messages, key):
+            assert messages[0]["content"].startswith("判断：")
+            reply = {"/0": f"都是18。{YES}", "/2": f"17不是18。{NO}"}.get(key[-2:], "不确定")
+            return {"generation_seconds": 0.25, "samples": [
+                {"response": reply, "solution": reply, "think_closed": True,
+                 "finish_reason": "stop"}]}
+
+    monkeypatch.setitem(teachers.TEACHERS, "scripted", Scripted)
+    judge = JudgeConfig(domains=["math"], teacher=TeacherConfig(name="scripted", model=""),
+                        prompt="判断：{problem} {reference} {answer}",
+                        yes_pattern=YES, no_pattern=NO)
+    assert judged_by(judge, Scripted, samples=4) == ["pass", "pass", "fail", "error"]
+
+
+def judged_by(judge, scripted, samples=3):
+    """The verdicts of ``samples`` samples (the second already passed) after the judge."""
     actor = JudgeActor(judge, {"teacher": judge.teacher, "sampling": judge.sampling})
     problem = {**PROBLEM, "input_error": None,
                "samples": [sample("fail"), sample("pass", verdict_detail="18 == 18"),
-                           sample("fail")]}
+                           *[sample("fail") for _ in range(samples - 2)]]}
     table = records.table([problem], records.GENERATION)
 
     async def run():
         return [t async for t in actor(table)]
 
     [out] = asyncio.run(run())
-    samples = out.to_pylist()[0]["samples"]
-    assert [s["verdict"] for s in samples] == ["pass", "pass", "fail"]
-    assert [len(s["verdicts"]) for s in samples] == [2, 1, 2]
-    assert samples[0]["verdicts"][1]["seconds"] == 0.25
+    done = out.to_pylist()[0]["samples"]
+    assert [len(s["verdicts"]) for s in done] == [2, 1] + [2] * (samples - 2)
+    assert done[0]["verdicts"][1]["seconds"] == 0.25
+    return [s["verdict"] for s in done]
 
 
 
@@ -120,10 +164,13 @@ def test_judge_actor_maps_replies_back_to_their_samples(monkeypatch):
     ("judge.teacher.name=openai", "judge.teacher.base_url"),
     ("judge.teacher.replicas=0", "judge.teacher.replicas"),
     ("judge.domains=[math, chess]", "judge.domains"),
+    ("judge.yes_pattern=是", "judge.yes_pattern"),
+    ("judge.yes_pattern='(是'|judge.no_pattern=否", "judge.yes_pattern"),
+    ("judge.yes_pattern=是|judge.no_pattern=''", "judge.no_pattern"),
 ])
 def test_bad_judge_config_fails_naming_the_key(override, key):
     from raydistill.config import ConfigError, load
 
     policy = [] if override.startswith("judge.policy") else ["judge.policy=rule_or_judge"]
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
-        load(["conf=local", "output.uri=/tmp/unused", *policy, override])
+        load(["conf=local", "output.uri=/tmp/unused", *policy, *override.split("|")])
