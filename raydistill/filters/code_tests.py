@@ -30,7 +30,7 @@ from raydistill.verifiers.code import (
     _sandbox,
     _settings,
     extract_code,
-    judge,
+    failure_of,
     parse_tests,
     sandbox_job,
 )
@@ -70,7 +70,7 @@ def check_tests(record: Mapping[str, Any], sandbox_params: Mapping[str, Any]) ->
     tolerance = settings.float_tolerance
 
     def on_record(run: TestRun) -> bool:
-        if judge(run, suite, limits, tolerance) is not None:
+        if failure_of(run, suite, limits, tolerance) is not None:
             broken.append(run.index)
         return True  # every test is run: one broken test says nothing of the next
 

@@ -79,7 +79,7 @@ logger = logging.getLogger(__name__)
 
 # Verifier params come under params["code"]: the config section verify.code
 # (raydistill.verifiers.code_config.CodeSandboxConfig, the one home of every default).
-# A failure label of judge() -> its reason code (raydistill.reasons).
+# A failure label of failure_of() -> its reason code (raydistill.reasons).
 REASONS = {"time limit": "timeout", "memory limit": "runtime_error",
            "runtime error": "runtime_error", "output limit": "runtime_error",
            "wrong answer": "wrong_answer"}
@@ -343,7 +343,8 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def judge(run: TestRun, suite: Suite, limits: Limits, tolerance: float) -> tuple[str, str] | None:
+def failure_of(run: TestRun, suite: Suite, limits: Limits,
+               tolerance: float) -> tuple[str, str] | None:
     """``(label, detail)`` for a failed test, None for a passed one."""
     helper = run.helper or {}
     if run.timeout:
@@ -429,7 +430,7 @@ def _run(sandbox: Sandbox, job: dict[str, Any], suite: Suite, tolerance: float) 
     failures: list[Verdict] = []
 
     def on_record(run: TestRun) -> bool:
-        problem = judge(run, suite, limits, tolerance)
+        problem = failure_of(run, suite, limits, tolerance)
         if problem is not None:
             label, detail = problem
             failures.append(Verdict("fail", f"{label} on test {run.index + 1}/{total}: {detail}",
