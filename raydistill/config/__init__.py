@@ -2,8 +2,8 @@
 
 Each section's dataclass lives beside the code it configures (``source``:
 ``sources/config.py``; ``prompt``: ``prompts.py``; ``teacher``, ``sampling``:
-``teachers/config.py``; ``verify``, ``judge``: ``verifiers/config.py``; ``labels``: ``verifiers/labels.py``;
-``output``: ``output/config.py``; ``ray``: ``ray_config.py``; ``filters``,
+``teachers/config.py``; ``verify``, ``judge``: ``verifiers/config.py``; ``labels``:
+``verifiers/labels.py``; ``output``: ``output/config.py``; ``ray``: ``ray_config.py``; ``filters``,
 ``export``, ``loop``, ``train``: their packages' ``config.py``). Every field
 carries its documentation and role (:mod:`raydistill.keys`);
 ``docs/config-reference.md`` is generated from them (:mod:`.reference`).
