@@ -71,6 +71,7 @@ from raydistill.teachers.placement import remote_args
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.config import JudgeConfig, VerifyConfig
 from raydistill.verifiers.judge import JudgeActor
+from raydistill.verifiers.labels import LabelsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -95,18 +96,20 @@ def generate_stages(cfg: Config, teacher_cls: type, sample_offset: int = 0) -> l
         # Resources, environment and (TP/PP) placement group of each replica.
         remote_args=remote_args(to_dict(cfg.teacher)),
     )
-    return [prompts, teacher, *verify_stages(cfg.verify, cfg.judge)]
+    return [prompts, teacher, *verify_stages(cfg.verify, cfg.judge, cfg.labels)]
 
 
-def verify_stages(verify: VerifyConfig, judge: JudgeConfig) -> list[Stage]:
+def verify_stages(verify: VerifyConfig, judge: JudgeConfig,
+                  labels: LabelsConfig | None = None) -> list[Stage]:
     """The verifier pool and, unless ``judge.policy=rule_only``, the LLM judge after it.
 
     The verify-only command (:mod:`raydistill.cli.verify`) runs these same stages over
-    flat rows (its actors adapt the columns), so both check samples alike.
+    flat rows (its actors adapt the columns), so both check samples alike. ``labels``:
+    where each problem's label comes from (None: the defaults, the gold).
     """
     verifier = Stage(
         "verify", VerifierActor, needs=("domain", "samples"), output=records.GENERATION,
-        constructor_kwargs={"verify": verify}, batch_size=verify.batch_size,
+        constructor_kwargs={"verify": verify, "labels": labels}, batch_size=verify.batch_size,
         actors=(verify.replicas, verify.replicas), num_cpus=verify.num_cpus)
     if judge.policy == "rule_only":
         return [verifier]

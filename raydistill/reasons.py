@@ -27,6 +27,10 @@ CODES: dict[str, tuple[Status, str]] = {
     "truncated": ("fail", "the trace was cut (max_tokens) before its answer; never checked"),
     "timeout": ("fail", "the program ran past its time limit"),
     "runtime_error": ("fail", "the program crashed or exited non-zero"),
+    "no_label": ("fail", "no gold and no majority answer strong enough to label the problem "
+                 "(labels.policy); never checked"),
+    "suspect_gold": ("fail", "a confident majority disagrees with the gold and "
+                     "labels.on_suspect is drop"),
     "sandbox_error": ("error", "the sandbox could not run the program (infrastructure)"),
     "verifier_error": ("error", "the checker itself failed or timed out (bad gold, crash)"),
     "judge_error": ("error", "the LLM judge gave no usable verdict"),

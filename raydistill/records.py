@@ -57,6 +57,16 @@ VERDICT = pa.struct(
 # when the backend gives none (DeepSeek's reasoner, a server not asked for them).
 # ``logprobs_mode``: what the numbers are, e.g. "vllm:raw_logprobs" (vLLM V1's
 # default: before temperature and top-p) or "api" (the server's own).
+# The label a sample was checked against (raydistill.verifiers.labels): where it
+# came from ("gold", "majority", "none"), whether a confident majority disagrees with
+# the gold, and the problem's majority answer and its share (null without one).
+LABEL = [
+    ("label_source", pa.string()),
+    ("suspect_gold", pa.bool_()),
+    ("majority_answer", pa.string()),
+    ("majority_share", pa.float64()),
+]
+
 LOGPROB_STATS = [
     ("logprob_sum", pa.float64()),
     ("logprob_mean", pa.float64()),
@@ -78,6 +88,7 @@ SAMPLE = pa.struct(
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
     ]
+    + LABEL
     + LOGPROB_STATS
 )
 
@@ -129,6 +140,9 @@ OUTPUT = pa.schema(
         ("reason", pa.string()),
         ("verdict_detail", pa.string()),
         ("verdicts", pa.list_(VERDICT)),
+    ]
+    + LABEL
+    + [
         ("prompt_tokens", pa.int64()),
         ("completion_tokens", pa.int64()),
         ("generated_at", pa.float64()),

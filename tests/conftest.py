@@ -139,6 +139,8 @@ def demo_run(ray_cluster, tmp_path_factory):
         f"source.datasets=[{{name: {source}, format: synthetic_arithmetic, limit: 24}},"
         f" {{name: {source}_bad, format: jsonl, path: '{bad}', preset: gsm8k}}]",
         f"export.formats=[{', '.join(FORMATS)}]",
+        # The gold audit on 3 samples (labels.on_suspect keep: no verdict changes).
+        "labels.audit_votes=3",
     ])
     lines: list[str] = []
     handler = logging.Handler()

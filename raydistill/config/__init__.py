@@ -2,8 +2,8 @@
 
 Each section's dataclass lives beside the code it configures (``source``:
 ``sources/config.py``; ``prompt``: ``prompts.py``; ``teacher``, ``sampling``:
-``teachers/config.py``; ``verify``, ``judge``: ``verifiers/config.py``;
-``output``: ``output/config.py``; ``ray``: ``ray_config.py``; ``filters``,
+``teachers/config.py``; ``verify``, ``judge``: ``verifiers/config.py``; ``labels``:
+``verifiers/labels.py``; ``output``: ``output/config.py``; ``ray``: ``ray_config.py``; ``filters``,
 ``export``, ``loop``, ``train``: their packages' ``config.py``). Every field
 carries its documentation and role (:mod:`raydistill.keys`);
 ``docs/config-reference.md`` is generated from them (:mod:`.reference`).
@@ -52,6 +52,7 @@ from raydistill.teachers.config import (
 )
 from raydistill.train.config import TrainConfig, train_checks
 from raydistill.verifiers.config import JudgeConfig, VerifyConfig, verify_checks
+from raydistill.verifiers.labels import LabelsConfig, labels_checks
 
 __all__ = ["Config", "ConfigError", "load", "to_dict"]
 
@@ -75,6 +76,8 @@ class Config:
                                       "recorded on every output row.")
     verify: VerifyConfig = key(factory=VerifyConfig, doc="The CPU verifier pool.")
     judge: JudgeConfig = key(factory=JudgeConfig, doc="The LLM judge after the rule verifiers.")
+    labels: LabelsConfig = key(factory=LabelsConfig, doc="Where a problem's label comes from "
+                               "(gold, the majority of its samples) and the audit of its gold.")
     output: OutputConfig = key(factory=OutputConfig, doc="Where the dataset goes.", perf=True)
     ray: RayConfig = key(factory=RayConfig, doc="How to reach Ray and how the plan is cut into "
                          "blocks.", perf=True)
@@ -228,6 +231,7 @@ def validate(cfg: Config) -> None:
         (bool(cfg.source.datasets), "source.datasets", "needs at least one data set"),
         *teacher_checks(cfg.teacher),
         *verify_checks(cfg.verify, cfg.judge),
+        *labels_checks(cfg.labels),
         *export_checks(cfg.export, "export."),
         *train_checks(cfg.train),
         *ray_checks(cfg.ray),

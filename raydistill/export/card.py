@@ -116,6 +116,7 @@ def render(summary: dict[str, Any], exports: list[dict[str, Any]]) -> str:
         "column of every row)",
         "- Verifiers: " + "; ".join(f"{d}: {VERIFIERS.get(d, d)}" for d in domains),
         f"- Judge: {cfg.get('judge', {}).get('policy', 'rule_only')}",
+        _labels(cfg.get("labels", {}), summary.get("labels", {})),
         "- Log-probabilities: `logprob_sum`, `logprob_mean`, `perplexity` per sample "
         "(`logprobs_mode` says what they are; null where the teacher's API gives none)",
         f"- raydistill {summary.get('versions', {}).get('raydistill', '?')}", "",
@@ -130,6 +131,21 @@ def render(summary: dict[str, Any], exports: list[dict[str, Any]]) -> str:
                  f"`{json.dumps(_set_options(e.get('options', {})))}` |" for e in exports]
         body.append("")
     return "---\n" + yaml.safe_dump(front, sort_keys=False) + "---\n\n" + "\n".join(body)
+
+
+def _labels(cfg: dict[str, Any], tally: dict[str, Any]) -> str:
+    """The card's line on labels: the policy, the rows by label source, the gold audit.
+
+    >>> line = _labels({"policy": "gold_or_majority", "on_suspect": "keep"},
+    ...                {"rows_by_label_source": {"gold": 6, "majority": 2}, "suspect_gold": 1})
+    >>> line.split("`: ")[1].split("; ")[:2]
+    ['gold 6, majority 2)', '1 problems with a suspect gold (on_suspect: keep']
+    """
+    rows = ", ".join(f"{k} {v}" for k, v in tally.get("rows_by_label_source", {}).items())
+    return (f"- Labels: policy {cfg.get('policy', 'gold')} (every row and export says its "
+            f"`label_source`{': ' + rows if rows else ''}); {tally.get('suspect_gold', 0)} "
+            f"problems with a suspect gold (on_suspect: {cfg.get('on_suspect', 'keep')}; "
+            "`suspect_gold` column)")
 
 
 def _set_options(opts: dict[str, Any]) -> dict[str, Any]:

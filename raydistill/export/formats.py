@@ -118,12 +118,29 @@ def _sharegpt_turns(messages: list[Message]) -> list[Message]:
             for m in messages if m["role"] != "system"]
 
 
+def label_source(row: dict[str, Any]) -> str:
+    """Where the row's label came from: ``gold``, ``majority`` or ``none``.
+
+    A run from before labels (raydistill.verifiers.labels) had only golds.
+
+    >>> label_source({"label_source": "majority"}), label_source({})
+    ('majority', 'gold')
+    """
+    return str(row.get("label_source") or "gold")
+
+
+def sample_id(row: dict[str, Any]) -> dict[str, Any]:
+    """What every sample row of an export records: the sample and the source of its label."""
+    return {"problem_id": row["problem_id"], "sample_idx": row["sample_idx"],
+            "label_source": label_source(row)}
+
+
 def sharegpt(row: dict[str, Any], opts: Render) -> dict[str, Any]:
     """LLaMA-Factory / openMind ShareGPT: ``conversations`` of ``from``/``value``, ``system``."""
     turns = _sharegpt_turns(row["messages"])
     turns.append({"from": "gpt", "value": answer_text(row, opts)})
     return {"conversations": turns, "system": system_prompt(row["messages"], opts) or "",
-            "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
+            **sample_id(row)}
 
 
 def openai(row: dict[str, Any], opts: Render) -> dict[str, Any]:
@@ -131,7 +148,7 @@ def openai(row: dict[str, Any], opts: Render) -> dict[str, Any]:
     answer = {"role": "assistant",
               "content": answer_text(row, opts)}
     return {"messages": prompt_messages(row["messages"], opts) + [answer],
-            "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
+            **sample_id(row)}
 
 
 def trl_sft(row: dict[str, Any], opts: Render) -> dict[str, Any]:
@@ -139,7 +156,7 @@ def trl_sft(row: dict[str, Any], opts: Render) -> dict[str, Any]:
     answer = {"role": "assistant",
               "content": answer_text(row, opts)}
     return {"prompt": prompt_messages(row["messages"], opts), "completion": [answer],
-            "problem_id": row["problem_id"], "sample_idx": row["sample_idx"]}
+            **sample_id(row)}
 
 
 def trl_dpo(pair: dict[str, Any], opts: Render) -> dict[str, Any]:
@@ -177,6 +194,7 @@ def pair_record(pair: dict[str, Any]) -> dict[str, Any]:
     chosen, rejected = pair["chosen"], pair["rejected"]
     return {
         "problem_id": chosen["problem_id"],
+        "label_source": label_source(chosen),
         "chosen_sample_idx": chosen["sample_idx"],
         "rejected_sample_idx": rejected["sample_idx"],
         "rule": pair["rule"],
@@ -219,6 +237,7 @@ def verl(problem: dict[str, Any], opts: Render) -> dict[str, Any]:
             "samples": problem["samples"],
             "verified_samples": problem["verified_samples"],
             "pass_rate": problem["pass_rate"],
+            "label_source": label_source(problem),
         },
     }
 
@@ -253,9 +272,10 @@ def jsonl_line(row: dict[str, Any]) -> str:
 
 # The Arrow schema of each format's rows (Parquet shards, and the rows between stages).
 TURN = pa.struct([("from", pa.string()), ("value", pa.string())])
-_SAMPLE_ID = [("problem_id", pa.string()), ("sample_idx", pa.int64())]
+_SAMPLE_ID = [("problem_id", pa.string()), ("sample_idx", pa.int64()),
+              ("label_source", pa.string())]
 _PAIR_RECORD = [
-    ("problem_id", pa.string()), ("chosen_sample_idx", pa.int64()),
+    ("problem_id", pa.string()), ("label_source", pa.string()), ("chosen_sample_idx", pa.int64()),
     ("rejected_sample_idx", pa.int64()), ("rule", pa.string()),
     ("chosen_tokens", pa.int64()), ("rejected_tokens", pa.int64()),
     ("chosen_perplexity", pa.float64()), ("rejected_perplexity", pa.float64()),
@@ -277,7 +297,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("problem_id", pa.string()), ("index", pa.int64()), ("source", pa.string()),
             ("domain", pa.string()), ("question", pa.string()), ("starter_code", pa.string()),
             ("samples", pa.int64()), ("verified_samples", pa.int64()),
-            ("pass_rate", pa.float64()),
+            ("pass_rate", pa.float64()), ("label_source", pa.string()),
         ])),
     ]),
 }

@@ -93,8 +93,9 @@ COLUMNS = ["problem_id", "sample_idx", "source", "source_index", "domain", "prob
            "ground_truth_solution", "test_cases", "verified", "verdict", "response",
            "reasoning", "solution", "finish_reason", "think_closed", "completion_tokens",
            "messages", "perplexity"]
-# Read when the run has it (the trace filters' "filtered:<name>" codes).
-OPTIONAL_COLUMNS = ["reason"]
+# Read when the run has them (the trace filters' "filtered:<name>" codes; the label's
+# source, raydistill.verifiers.labels: a run without it was labelled by its gold).
+OPTIONAL_COLUMNS = ["reason", "label_source"]
 # Each output batch carries the rows left out, as (reason, count) rows with null data.
 STATUS = [("_left_out", pa.string()), ("_count", pa.int64())]
 # What reaches the driver: one row per part the workers wrote, and the left-out counts.

@@ -372,6 +372,18 @@ def _waves(waves: list[dict[str, Any]]) -> str:
             "<code>wave</code>.</p>")
 
 
+def _labels(labels: dict[str, Any]) -> str:
+    """The gold audit: the problems whose gold a confident majority disagrees with."""
+    rows = [[p["problem_id"], p["source"], p["problem"], p["gold"], p["majority_answer"],
+             f"{p['majority_share']:.0%}" if p["majority_share"] is not None else "-"]
+            for p in labels.get("suspect_problems", [])]
+    by_source = ", ".join(f"{k}: {v}" for k, v in labels.get("suspect_gold_by_source", {}).items())
+    return (f"<p>{labels['suspect_gold']} problems with a suspect gold ({escape(by_source)}); "
+            "each row of <code>all/</code> says <code>suspect_gold</code>, and "
+            "<code>labels.on_suspect</code> decided what was done (docs/labels.md).</p>"
+            + _table(["problem", "source", "text", "gold", "majority", "share"], rows))
+
+
 def _cards(summary: dict[str, Any], tally: Tally) -> str:
     generated = sum(e[2] for e in tally.problems.values())
     passed = sum(e[3] for e in tally.problems.values())
@@ -424,6 +436,8 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
     if summary.get("waves"):
         # After the pass@k section (its heading, charts and note), before the lengths.
         sections[7:7] = ["<h2>Adaptive sampling: waves</h2>", _waves(summary["waves"])]
+    if summary.get("labels", {}).get("suspect_gold"):
+        sections += ["<h2>Gold audit: suspect golds</h2>", _labels(summary["labels"])]
     if summary.get("removed"):
         sections[2:2] = ["<h2>Problems removed before generation</h2>", _removed(summary)]
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"

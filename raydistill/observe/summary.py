@@ -12,6 +12,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from raydistill.observe.labels import COLUMNS as LABEL_COLUMNS
+from raydistill.observe.labels import LabelTally
 from raydistill.output.location import OutputLocation
 from raydistill.reasons import FILTERED_PREFIX
 from raydistill.sampling.waves import Wave, wave_summary
@@ -109,9 +111,11 @@ def summarize(
 
     ``waves`` (adaptive sampling's plan) adds ``waves``: the counts of each wave.
     """
-    tally = Tally(waves)
-    for part in out.iter_columns(out.all, COLUMNS + (["wave"] if waves else [])):
+    tally, labels = Tally(waves), LabelTally()
+    columns = COLUMNS + [c for c in LABEL_COLUMNS if c not in COLUMNS]
+    for part in out.iter_columns(out.all, columns + (["wave"] if waves else [])):
         tally.add(part)
+        labels.add(part)
     verified_rows = sum(t.num_rows for t in out.iter_columns(out.verified, ["problem_id"]))
     window = tally.window
     return {
@@ -138,6 +142,8 @@ def summarize(
         "completion_tokens_per_s": tally.completion_tokens / window if window else 0.0,
         "generation_window_s": window,
         "by_source": {k: dict(v) for k, v in tally.by_source.items()},
+        # Where the labels came from and the golds a confident majority disagrees with.
+        "labels": labels.summary(),
         "verifier_latency": checks_latency(pa.concat_tables(tally.checks))
         if tally.checks else {},
         "timings": timings,
@@ -231,6 +237,8 @@ def format_table(summary: dict[str, Any]) -> str:
         ("errors", summary["errors"]),
         ("pass rate", f"{summary['pass_rate']:.1%}"),
         ("problems with a verified sample", summary["problems_with_a_verified_sample"]),
+        *((("problems with a suspect gold", summary["labels"]["suspect_gold"]),)
+          if summary.get("labels", {}).get("suspect_gold") else ()),
         # Adaptive sampling: one line per wave.
         *((f"  wave {w['wave']} ({w['n']} each)",
            f"{w['problems']} problems, {w['samples']} samples, {w['verified']} verified, "

@@ -109,10 +109,14 @@ def needs_judge(problem: dict[str, Any], sample: dict[str, Any], domains: list[s
     """True for a checked (not truncated) sample the rule verifier failed or could not parse."""
     return (problem["domain"] in domains and sample["response"] is not None
             and bool(sample["think_closed"]) and sample["finish_reason"] != "length"
-            and sample["verdict"] in ("fail", "error"))
+            and sample["verdict"] in ("fail", "error")
+            # Unlabelled or dropped by the gold audit: nothing to judge against.
+            and sample.get("reason") not in ("no_label", "suspect_gold"))
 
 
-def _reference(problem: dict[str, Any]) -> str:
+def _reference(problem: dict[str, Any], sample: dict[str, Any]) -> str:
+    if sample.get("label_source") == "majority" and sample.get("majority_answer"):
+        return str(sample["majority_answer"])[-MAX_FIELD_CHARS:]  # labels.policy's label
     gold = problem["ground_truth_solution"] or ""
     if problem["domain"] == "math":
         gold = gold_answer(gold)
@@ -124,7 +128,7 @@ def judge_messages(problem: dict[str, Any], sample: dict[str, Any],
     """The chat message asking the judge about one sample."""
     text = (template or DEFAULT_PROMPT)
     for key, value in (("{problem}", (problem["problem"] or "")[:MAX_FIELD_CHARS]),
-                       ("{reference}", _reference(problem)),
+                       ("{reference}", _reference(problem, sample)),
                        ("{answer}", (sample["solution"] or "")[-MAX_FIELD_CHARS:])):
         text = text.replace(key, value)
     return [{"role": "user", "content": text}]

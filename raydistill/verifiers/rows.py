@@ -22,6 +22,7 @@ from raydistill.parsing import split_response
 from raydistill.verifiers.actor import VerifierActor
 from raydistill.verifiers.config import JudgeConfig, VerifyConfig
 from raydistill.verifiers.judge import JudgeActor
+from raydistill.verifiers.labels import LabelsConfig
 
 # The columns each row gains (records.VERIFY_ADDED), replaced when the input has them.
 ADDED = tuple(records.VERIFY_ADDED.names)
@@ -82,8 +83,8 @@ class RowVerifier(VerifierActor):
     """The pipeline's :class:`VerifierActor` over flat rows with configurable columns."""
 
     def __init__(self, verify: VerifyConfig, columns: dict[str, str],
-                 default_domain: str | None) -> None:
-        super().__init__(verify)
+                 default_domain: str | None, labels: LabelsConfig | None = None) -> None:
+        super().__init__(verify, labels)
         self.columns, self.default_domain = columns, default_domain
 
     def __call__(self, batch: pa.Table) -> pa.Table:

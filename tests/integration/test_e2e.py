@@ -82,3 +82,45 @@ def test_local_output(demo_run, tmp_path):
         "parquet", data_files=str(uri / "all" / "*.parquet"), split="train",
         cache_dir=str(tmp_path / "hf"))
     assert loaded.num_rows == everything.num_rows
+
+
+def test_labels_and_the_gold_audit_of_a_real_run(demo_run):
+    """labels.policy gold (the default) with the audit on 3 samples (labels.audit_votes=3)."""
+    out = OutputLocation(demo_run.cfg.output)
+    rows = read(out, out.all).to_pylist()
+    by_problem: dict[str, list[dict]] = {}
+    for row in rows:
+        by_problem.setdefault(row["problem_id"], []).append(row)
+    suspects = set()
+    for pid, samples in by_problem.items():
+        if samples[0]["response"] is None:  # an error row: no label decided
+            assert [(r["label_source"], r["suspect_gold"]) for r in samples] == [("none", False)]
+            continue
+        # One decision per problem, on every one of its rows.
+        decided = {(r["label_source"], r["suspect_gold"], r["majority_answer"],
+                    r["majority_share"]) for r in samples}
+        assert len(decided) == 1, pid
+        source, suspect, answer, share = decided.pop()
+        assert source == "gold"  # every problem here has a gold
+        assert (answer is None) == (share is None)
+        voted = [r for r in samples if r["reason"] in ("pass", "wrong_answer")]
+        if suspect:
+            suspects.add(pid)
+            # A confident majority (0.75 of >= 3 answered) that fails against the gold:
+            # on_suspect keep checks against the gold, so its voters all fail.
+            assert share >= 0.75 and len(voted) == 3
+            assert not any(r["verified"] for r in samples)
+        elif share == 1.0 and len(voted) == 3 and not any(r["verified"] for r in samples):
+            raise AssertionError(f"{pid}: 3 of 3 agree on {answer!r} against the gold, "
+                                 "not flagged")
+    labels = demo_run.summary["labels"]
+    assert labels["suspect_gold"] == len(suspects)
+    assert {p["problem_id"] for p in labels["suspect_problems"]} == suspects
+    assert labels["rows_by_label_source"] == {"gold": 75, "none": 4}
+    # The exports and the dataset card say where labels came from.
+    sft = pads.dataset(str(demo_run.uri / "exports" / "trl_sft" / "data"),
+                       format="parquet").to_table()
+    assert set(sft["label_source"].to_pylist()) == {"gold"}
+    assert "`label_source`: gold 75, none 4" in (demo_run.uri / "README.md").read_text()
+    html = (demo_run.uri / "report.html").read_text()
+    assert ("Gold audit: suspect golds" in html) == bool(suspects)

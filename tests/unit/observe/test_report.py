@@ -56,3 +56,18 @@ def test_verdict_categories():
     assert verdict_category("error", "verifier_error") == "verifier error"
     assert verdict_category("error", None) == "verifier error"  # a row without a code
     assert pass_at_k(8, 2, 4) == pytest.approx(1 - (6 * 5 * 4 * 3) / (8 * 7 * 6 * 5))
+
+
+def test_render_suspect_golds():
+    labels = {"rows_by_label_source": {"gold": 8}, "suspect_gold": 1,
+              "suspect_gold_by_source": {"gsm8k": 1},
+              "suspect_problems": [{"problem_id": "p7", "source": "gsm8k", "problem": "2+2?",
+                                    "gold": "#### <5>", "majority_answer": "4",
+                                    "majority_share": 0.875}]}
+    rows = [sample("p7", 0, "fail", "4 != 5")]
+    html = render(pa.Table.from_pylist(rows), {"labels": labels}, "run")
+    assert "Gold audit: suspect golds" in html and "1 problems with a suspect gold" in html
+    assert ("<td>p7</td><td>gsm8k</td><td>2+2?</td><td>#### &lt;5&gt;</td><td>4</td>"
+            "<td>88%</td>") in html
+    clean = {**labels, "suspect_gold": 0, "suspect_problems": []}
+    assert "Gold audit" not in render(pa.Table.from_pylist(rows), {"labels": clean}, "run")
