@@ -86,8 +86,8 @@ class SelectConfig:
                             "(null = all).")
     seed: int = key(0, "Seed of the limit's draw: same seed, same problems.")
     s3_endpoint: str | None = key(None, "S3-compatible endpoint of s3:// paths; null = "
-                                  "$AWS_ENDPOINT_URL.")
-    s3_region: str | None = key(None, "S3 region; null = $AWS_REGION.")
+                                  "$AWS_ENDPOINT_URL.", perf=True)
+    s3_region: str | None = key(None, "S3 region; null = $AWS_REGION.", perf=True)
 
 
 def select_checks(cfg: SelectConfig) -> Checks:
