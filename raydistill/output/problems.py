@@ -129,7 +129,7 @@ def profile(problem: Row, samples: Sequence[Row],
     """
     same = same or equivalence(problem.get("domain") or "")
     answered = [s for s in samples if s["response"] is not None]
-    count, verified, rate = pass_rate(samples)
+    count, verified, rate = pass_rate([dict(s) for s in samples])
     groups = group_votes([s["vote"] for s in answered], [s["verified"] for s in answered], same)
     cast = sum(v for v, _ in groups.values())
     winner, _ = majority(groups)
@@ -217,6 +217,10 @@ def rate_bin(rate: float) -> str:
     if rate >= 1:
         return RATE_BINS[-1]
     return RATE_BINS[min(4, 1 + int((rate - 1e-12) * 4))]
+
+
+# The columns :func:`tally` reads.
+TALLY_COLUMNS = ["pass_rate", "verified", "gold_agrees", "suspect_gold", "label_source"]
 
 
 def tally(table: pa.Table) -> dict[str, Any]:
