@@ -42,6 +42,11 @@ def test_the_demo_run_writes_its_problem_table(demo_run):
             assert row["majority_share"] == row["answers"][0]["count"] / votes
             assert row["gold_agrees"] in (True, False)
         assert row["label_source"] == "gold" and row["suspect_gold"] is False
+    # The verl export's extra_info carries the same pass rate per problem.
+    verl = pads.dataset(str(demo_run.uri / "exports/verl/data"), format="parquet").to_table()
+    rates = {r["problem_id"]: r["pass_rate"] for r in verl["extra_info"].to_pylist()}
+    profiled = {r["problem_id"]: r["pass_rate"] for r in table.to_pylist()}
+    assert len(rates) == 25 and all(profiled[p] == rate for p, rate in rates.items())
     assert "Problems by pass rate" in (demo_run.uri / "report.html").read_text()
     assert "## Problems" in (demo_run.uri / "README.md").read_text()
 
