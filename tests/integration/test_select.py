@@ -41,7 +41,9 @@ def test_the_demo_run_writes_its_problem_table(demo_run):
             assert row["majority_answer"] == row["answers"][0]["answer"]
             assert row["majority_share"] == row["answers"][0]["count"] / votes
             assert row["gold_agrees"] in (True, False)
-        assert row["label_source"] == "gold" and row["suspect_gold"] is False
+        # The bad row without an answer has no gold; every other row has one.
+        gold = "gold" if row["ground_truth_solution"] else "none"
+        assert row["label_source"] == gold and row["suspect_gold"] is False
     # The verl export's extra_info carries the same pass rate per problem.
     verl = pads.dataset(str(demo_run.uri / "exports/verl/data"), format="parquet").to_table()
     rates = {r["problem_id"]: r["pass_rate"] for r in verl["extra_info"].to_pylist()}
