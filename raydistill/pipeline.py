@@ -57,6 +57,7 @@ from raydistill.output.config import s3_endpoint
 from raydistill.output.flatten import flatten_generations, verified_only
 from raydistill.output.location import OutputLocation, PassPaths
 from raydistill.output.manifest import Manifest, open_run
+from raydistill.output.problems import write_problem_table
 from raydistill.output.provenance import provenance, versions
 from raydistill.output.row_groups import write_parts
 from raydistill.prompts import add_prompts
@@ -254,6 +255,8 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     configure_data(cfg.ray)
     if manifest.published is not None:
         logger.info("%s is a finished run with this config; nothing to do", out.uri)
+        if manifest.problem_table is None:  # finished before problems/ existed
+            return backfill_problem_table(cfg, out, manifest)
         return out.read_summary()
     manifest.attempts += 1
     manifest.save(out)
@@ -288,12 +291,18 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     mark = time.monotonic()
     parts = publish(cfg, out, manifest.waves)
     timings["publish_s"] = time.monotonic() - mark
+    if manifest.problem_table is None:  # problems/, from the committed all/
+        mark = time.monotonic()
+        manifest.problem_table = write_problem_table(out)
+        manifest.save(out)
+        timings["problem_table_s"] = time.monotonic() - mark
     timings["total_s"] = time.monotonic() - started
 
     logger.info("summing up the run from %s", out.all)
     summary = summarize(out, manifest.staged, timings, sampling_plan(cfg.sampling))
     summary["attempts"] = manifest.attempts
     summary["removed"] = manifest.filtered  # problem filters' tally (None: filters off)
+    summary["problem_table"] = manifest.problem_table  # problems/ counted (output/problems.py)
     summary["config"] = to_dict(cfg)
     summary["usage"] = teacher_usage(summary, summary["config"]["teacher"])
     summary["versions"] = versions()
@@ -303,4 +312,16 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     report_run(out)  # <uri>/report.html
     write_card(out)  # <uri>/README.md: the folder is a Hugging Face dataset
     export_formats(out, cfg.export, cfg.ray)  # export.formats, each into <uri>/exports/NAME
+    return summary
+
+
+def backfill_problem_table(cfg: Config, out: OutputLocation, manifest: Manifest) -> dict[str, Any]:
+    """Write ``problems/`` of a run finished before it existed; its summary, report and card too."""
+    manifest.problem_table = write_problem_table(out)
+    manifest.save(out)
+    summary = out.read_summary()
+    summary["problem_table"] = manifest.problem_table
+    out.write_summary(summary)
+    report_run(out)
+    write_card(out)
     return summary

@@ -190,3 +190,36 @@ def rows(batch: pa.Table | Mapping[str, Any]) -> list[dict[str, Any]]:
     columns = {k: list(v) for k, v in batch.items()}
     count = len(next(iter(columns.values()), []))
     return [{k: v[i] for k, v in columns.items()} for i in range(count)]
+
+
+# One row per problem in ``<output.uri>/problems/`` (raydistill.output.problems): the
+# problem itself (so a selection from it is a source, raydistill.sources.select) and
+# what its samples say about it.
+ANSWER_COUNT = pa.struct([("answer", pa.string()), ("count", pa.int64())])
+PROBLEM_PROFILE = pa.schema(
+    [f for f in PROBLEM if f.name != "input_error"]  # all/ keeps it as reason input_error
+    + [
+        # Samples with a response; of them verified; of them with an error verdict.
+        ("samples", pa.int64()),
+        ("verified", pa.int64()),
+        ("errors", pa.int64()),
+        # verified / samples (the verl export's pass rate); null without samples.
+        ("pass_rate", pa.float64()),
+        # Samples that cast a vote (an answer read, not truncated, no error verdict).
+        ("answered", pa.int64()),
+        # The distinct final answers, grouped by the verifier's equivalence, most votes first.
+        ("answers", pa.list_(ANSWER_COUNT)),
+        ("majority_answer", pa.string()),
+        ("majority_share", pa.float64()),
+        # The majority is equivalent to the gold; null without a majority or a gold.
+        ("gold_agrees", pa.bool_()),
+        ("suspect_gold", pa.bool_()),
+        # gold | majority | none: where the label the samples were checked against came from.
+        ("label_source", pa.string()),
+        ("mean_completion_tokens", pa.float64()),
+        ("median_completion_tokens", pa.float64()),
+        ("truncated_share", pa.float64()),
+        # Adaptive sampling: the first wave with a verified sample; null otherwise or unsolved.
+        ("first_solved_wave", pa.int64()),
+    ]
+)

@@ -8,6 +8,7 @@
     raydistill loop conf=NAME [key=value ...]        # = python -m raydistill.loop
     raydistill eval conf=NAME [key=value ...]        # = python -m raydistill.eval
     raydistill compare URI [URI ...] [--baseline URI] --out DIR
+    raydistill select RUN OUT [key=value ...]
 
 Each command is a module ``raydistill/cli/NAME.py`` with ``main(argv) -> int``,
 imported only when it is used; what they share (``-v``, the console's logging,
@@ -42,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("raydistill.cli.eval", "evaluate the teacher model on benchmarks (conf=NAME ...)"),
     "compare": ("raydistill.cli.compare", "finished evaluations side by side "
                 "(URI [URI ...] --out DIR)"),
+    "select": ("raydistill.cli.select", "a problem list from a run's problems/ table, a source "
+               "for the next run (RUN OUT key=value ...)"),
 }
 
 

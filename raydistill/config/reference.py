@@ -20,6 +20,7 @@ from typing import Any
 from raydistill.config import Config
 from raydistill.export.config import ExportConfig
 from raydistill.keys import PERFORMANCE, hints, section_type
+from raydistill.sources.select import SelectConfig
 from raydistill.teachers.config import BACKENDS, TeacherConfig
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "config-reference.md"
@@ -128,6 +129,8 @@ def render() -> str:
         section = section_type(types[f.name])
         assert section is not None, f.name
         lines += _section(f.name, section, f.metadata["doc"])
+    lines += _section("select", SelectConfig, "The keys of `raydistill select RUN OUT` (not a "
+                      "run's section): which problems of a run's `problems/` it keeps.")
     return "\n".join(lines).rstrip("\n") + "\n"
 
 

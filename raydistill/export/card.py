@@ -4,14 +4,16 @@ Its YAML ``configs`` make the run folder a dataset as it is::
 
     load_dataset(folder)            # "default": the verified rows (verified/*.parquet)
     load_dataset(folder, "all")     # every row, every verdict (all/*.parquet)
+    load_dataset(folder, "problems") # one row per problem: pass rate, majority (problems/)
     load_dataset(folder, "trl_sft") # one configuration per export written (exports/NAME/data)
 
 each with one ``train`` split; ``huggingface-cli upload`` of the folder gives a
 working dataset page. The body states the teacher, sampling, prompt template,
-verifiers, the funnel's counts and the known licence of each source. Rewritten
+verifiers, the funnel's counts, the per-problem table's counts and the known
+licence of each source. Rewritten
 at the end of every run and after every export into the run folder.
 
->>> yaml_configs([("trl_sft", "jsonl")])[2]["data_files"]
+>>> yaml_configs([("trl_sft", "jsonl")])[3]["data_files"]
 [{'split': 'train', 'path': 'exports/trl_sft/data/*.jsonl'}]
 """
 
@@ -46,12 +48,15 @@ VERIFIERS = {
 
 
 def yaml_configs(exports: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    """The card's ``configs``: default (verified), all, then ``(name, file_format)`` exports."""
+    """The card's ``configs``: default (verified), all, problems, then the exports.
+
+    ``exports``: ``(name, file_format)`` of each export written.
+    """
     def config(name: str, path: str) -> dict[str, Any]:
         return {"config_name": name, "data_files": [{"split": "train", "path": path}]}
 
     found = [dict(config("default", "verified/*.parquet"), default=True),
-             config("all", "all/*.parquet")]
+             config("all", "all/*.parquet"), config("problems", "problems/*.parquet")]
     found += [config(name, f"exports/{name}/data/*.{ext}") for name, ext in exports]
     return found
 
@@ -124,6 +129,7 @@ def render(summary: dict[str, Any], exports: list[dict[str, Any]]) -> str:
         "## Funnel", "", "| step | count |", "|---|---|",
         *(f"| {label} | {summary.get(key, '?')} |" for label, key in funnel), "",
     ]
+    body += _problems(summary.get("problem_table"))
     if exports:
         body += ["## Exports", "", "| configuration | rows | files | options |",
                  "|---|---|---|---|"]
@@ -146,6 +152,26 @@ def _labels(cfg: dict[str, Any], tally: dict[str, Any]) -> str:
             f"`label_source`{': ' + rows if rows else ''}); {tally.get('suspect_gold', 0)} "
             f"problems with a suspect gold (on_suspect: {cfg.get('on_suspect', 'keep')}; "
             "`suspect_gold` column)")
+
+
+def _problems(counts: dict[str, Any] | None) -> list[str]:
+    """The card's section on ``problems/`` (its tally in the summary), if the run wrote it."""
+    if not counts:
+        return []
+    rows = [("problems", "problems"), ("with samples", "with_samples"),
+            ("solved (a verified sample)", "solved"), ("unsolved", "unsolved"),
+            ("every sample verified", "all_verified"),
+            ("majority answer agrees with the gold", "gold_agrees"),
+            ("majority answer disagrees with the gold", "gold_disagrees"),
+            ("suspect gold", "suspect_gold")]
+    labels = ", ".join(f"{k} {v}" for k, v in sorted(counts.get("label_source", {}).items()))
+    bins = ", ".join(f"{b}: {n}" for b, n in counts.get("pass_rate_bins", {}).items())
+    return ["## Problems", "", "`load_dataset(<this folder>, \"problems\")`: one row per problem "
+            "with its samples' pass rate, their final answers grouped by the verifier's "
+            "equivalence, the majority answer and whether it agrees with the gold.", "",
+            "| problems | count |", "|---|---|",
+            *(f"| {label} | {counts.get(key, '?')} |" for label, key in rows),
+            f"| label sources | {labels or '-'} |", f"| by pass rate | {bins or '-'} |", ""]
 
 
 def _set_options(opts: dict[str, Any]) -> dict[str, Any]:

@@ -4,10 +4,10 @@ Built from what the run wrote (``all/`` and ``summary.json``), so it can be made
 again at any time for any output URI, local or ``s3://``
 (``raydistill report URI``); ``pipeline.run`` writes it at the end of a run.
 Sections: headline numbers, the funnel (problems -> samples -> verified) by
-source and domain, pass@k per problem, reasoning and answer lengths in tokens,
-the verdict breakdown, throughput over time, and cost. Charts are inline SVG
-(:mod:`raydistill.observe.charts`): the page fetches nothing, so it opens offline and
-can be mailed or attached to a ticket.
+source and domain, pass@k per problem, problems by pass rate (``problems/``),
+reasoning and answer lengths in tokens, the verdict breakdown, throughput over
+time, and cost. Charts are inline SVG (:mod:`raydistill.observe.charts`): the
+page fetches nothing, so it opens offline and can be mailed or attached to a ticket.
 
 Reasoning and answer lengths are each sample's ``completion_tokens`` split in
 proportion to the characters of its reasoning and its answer: exact in total,
@@ -32,6 +32,7 @@ import pyarrow.fs as pafs
 
 from raydistill.observe import charts
 from raydistill.output.location import OutputLocation
+from raydistill.output.problems import RATE_BINS, TALLY_COLUMNS, read_problem_table, tally
 from raydistill.output.storage import StorageError
 from raydistill.reasons import DEFAULT_FOR_STATUS, FILTERED_PREFIX
 
@@ -384,6 +385,23 @@ def _labels(labels: dict[str, Any]) -> str:
             + _table(["problem", "source", "text", "gold", "majority", "share"], rows))
 
 
+def _problem_table(counts: dict[str, Any]) -> str:
+    """Problems by pass rate and what their majority says, from ``problems/``'s tally."""
+    bins = counts.get("pass_rate_bins", {})
+    chart = charts.bars("Problems by pass rate", list(RATE_BINS),
+                        {"problems": [bins.get(b, 0) for b in RATE_BINS]}, width=520)
+    labels = ", ".join(f"{k}: {v}" for k, v in sorted(counts.get("label_source", {}).items()))
+    table = _table(["problems", "with samples", "solved", "unsolved", "all verified",
+                    "majority = gold", "majority &ne; gold", "suspect gold", "labels"],
+                   [[counts["problems"], counts["with_samples"], counts["solved"],
+                     counts["unsolved"], counts["all_verified"], counts["gold_agrees"],
+                     counts["gold_disagrees"], counts["suspect_gold"], labels or "-"]])
+    return (f"<div class='charts'>{chart}</div>{table}<p class='note'>One row per problem in "
+            "<code>problems/</code>: pass rate, the answers grouped by the verifier's "
+            "equivalence and their majority; <code>raydistill select</code> picks problems "
+            "from it for the next run.</p>")
+
+
 def _cards(summary: dict[str, Any], tally: Tally) -> str:
     generated = sum(e[2] for e in tally.problems.values())
     passed = sum(e[3] for e in tally.problems.values())
@@ -433,6 +451,10 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
         "<h2>Throughput over time</h2>", f"<div class='charts'>{_throughput(tally)}</div>",
         "<h2>Cost</h2>", _cost(summary, prices or {}),
     ]
+    if summary.get("problem_table"):
+        # After the pass@k section (its heading, charts and note), before the lengths.
+        sections[7:7] = ["<h2>Problems by pass rate</h2>",
+                         _problem_table(summary["problem_table"])]
     if summary.get("waves"):
         # After the pass@k section (its heading, charts and note), before the lengths.
         sections[7:7] = ["<h2>Adaptive sampling: waves</h2>", _waves(summary["waves"])]
@@ -447,7 +469,12 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
 
 def write_report(out: OutputLocation, prices: dict[str, float] | None = None) -> str:
     """Render the report of the run at ``out`` into ``<uri>/report.html``; return its path."""
-    html = render(read_samples(out), read_summary(out), out.uri, prices)
+    summary = read_summary(out)
+    try:  # the table itself, so a report remade later shows what problems/ holds
+        summary["problem_table"] = tally(read_problem_table(out, TALLY_COLUMNS))
+    except StorageError:
+        logger.info("%s has no problems/ table; the report goes without it", out.uri)
+    html = render(read_samples(out), summary, out.uri, prices)
     path = f"{out.root}/{REPORT_NAME}"
     with out.fs.open_output_stream(path) as stream:
         stream.write(html.encode())

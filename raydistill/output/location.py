@@ -9,9 +9,11 @@ Layout under ``output.uri`` (a local directory or ``s3://bucket/prefix``)::
     _work/checkpoint/   Ray Data's row-level checkpoint: ids of committed problems
     _work/waves/<w>/    adaptive sampling: wave w's problems/, generations/, checkpoint/
     _work/publish/      all/ and verified/ being written, before they are committed
+    _work/problem_table/  problems/ being written, before it is committed
     all/                one row per sample, every verdict
     verified/           the rows of all/ that passed
     removed/            problems the filters removed, with reason and detail
+    problems/           one row per problem: pass rate, answers, majority (output/problems.py)
     summary.json        funnel counts, config, versions, timings
 
 Every Parquet file under ``all/``, ``verified/`` and ``_work/problems/`` is
@@ -74,6 +76,8 @@ class OutputLocation:
         self.all = f"{self.root}/all"
         self.verified = f"{self.root}/verified"
         self.summary = f"{self.root}/summary.json"
+        self.problem_table = f"{self.root}/problems"
+        self.staged_problem_table = f"{self.work}/problem_table"
 
     def pass_paths(self, wave: int | None = None) -> PassPaths:
         """The generate pass's paths: the run's (``wave=None``), or adaptive wave ``wave``'s.
@@ -122,7 +126,8 @@ class OutputLocation:
 
     def has_data(self) -> bool:
         """True if a previous run left anything under this URI."""
-        paths = (self.work, self.all, self.verified, self.removed, self.summary)
+        paths = (self.work, self.all, self.verified, self.removed, self.problem_table,
+                 self.summary)
         infos = self.fs.get_file_info(list(paths))
         return any(info.type != pafs.FileType.NotFound for info in infos)
 
@@ -132,7 +137,7 @@ class OutputLocation:
         for file in (self.summary, self.manifest):
             if self.fs.get_file_info(file).type == pafs.FileType.File:
                 self.fs.delete_file(file)
-        for path in (self.work, self.all, self.verified, self.removed):
+        for path in (self.work, self.all, self.verified, self.removed, self.problem_table):
             self.delete_dir(path)
 
     def delete_dir(self, path: str) -> None:
@@ -228,6 +233,14 @@ class OutputLocation:
                                                   use_threads=False):
                     yield pa.Table.from_batches([batch])
 
+    def count_rows(self, path: str) -> int:
+        """Rows of the Parquet files under ``path``, from their footers."""
+        total = 0
+        for file in parquet_files(self.fs, path, recursive=True):
+            with self.fs.open_input_file(file) as handle:
+                total += pq.ParquetFile(handle).metadata.num_rows
+        return total
+
     def write_summary(self, summary: dict[str, Any]) -> None:
         """Write ``summary.json`` (atomically)."""
         write_bytes_atomic(self.fs, self.summary,
@@ -252,19 +265,27 @@ class OutputLocation:
         interrupted earlier commit are deleted first, so a rerun never mixes two
         publications. Returns ``{"all": [{"path", "rows"}, ...], "verified": [...]}``.
         """
-        parts: dict[str, list[dict[str, Any]]] = {}
-        for name, final in (("all", self.all), ("verified", self.verified)):
-            staged = self.staged_output(name)
-            self.ensure_parquet(staged, schema)
-            files = parquet_files(self.fs, staged)
-            self.delete_dir(final)
-            self.fs.create_dir(final, recursive=True)
-            parts[name] = []
-            for index, path in enumerate(files):
-                with self.fs.open_input_file(path) as handle:
-                    rows = pq.ParquetFile(handle).metadata.num_rows
-                target = f"{final}/part-{index:05d}.parquet"
-                self.fs.move(path, target)
-                parts[name].append({"path": target[len(self.root) + 1 :], "rows": rows})
+        parts = {name: self.commit_parts(self.staged_output(name), final, schema)
+                 for name, final in (("all", self.all), ("verified", self.verified))}
         self.delete_dir(self.publish)
+        return parts
+
+    def commit_parts(self, staged: str, final: str, schema: pa.Schema) -> list[dict[str, Any]]:
+        """Move the Parquet parts under ``staged`` to ``final/part-NNNNN.parquet``; list them.
+
+        Each part is moved whole (a rename, or an S3 server-side copy); ``final`` is
+        emptied first. No part: one empty file with ``schema``. Returns ``[{"path",
+        "rows"}, ...]``, paths relative to the run.
+        """
+        self.ensure_parquet(staged, schema)
+        files = parquet_files(self.fs, staged)
+        self.delete_dir(final)
+        self.fs.create_dir(final, recursive=True)
+        parts = []
+        for index, path in enumerate(files):
+            with self.fs.open_input_file(path) as handle:
+                rows = pq.ParquetFile(handle).metadata.num_rows
+            target = f"{final}/part-{index:05d}.parquet"
+            self.fs.move(path, target)
+            parts.append({"path": target[len(self.root) + 1 :], "rows": rows})
         return parts

@@ -9,6 +9,7 @@
     waves         adaptive sampling only: per wave {wave, n, offset, problems, generated}
     generated     true once the teacher/verifier pass has covered every problem
     published     the committed parts of all/ and verified/ with row counts, else null
+    problem_table the tally of problems/ once it is committed (output/problems.py), else null
 
 Rerunning the same command resumes: committed steps are skipped, and the
 teacher pass skips every problem Ray Data's checkpoint already holds. A config
@@ -106,6 +107,8 @@ class Manifest:
     filtered: dict[str, Any] | None = None
     generated: bool = False
     published: dict[str, list[dict[str, Any]]] | None = None
+    # The tally of problems/ once it is written after publish, else null.
+    problem_table: dict[str, Any] | None = None
     # Adaptive sampling: one entry per wave started ({wave, n, offset, problems,
     # generated}); absent from a fixed-n run's run.json.
     waves: list[dict[str, Any]] | None = None

@@ -28,7 +28,7 @@ class DatasetConfig:
                       "gpqa_diamond.")
     preset: str = key("", "Field mapping of a known data set (sources/presets.py): gsm8k, "
                       "numinamath, math, apps, taco, humaneval, mbpp, mcq, mmlu_pro, arc, sciq, "
-                      "gpqa.")
+                      "gpqa, raydistill (a `raydistill select` problem list).")
     question_field: str = key("", "Column holding the problem (default: the preset's, else "
                               "question).")
     answer_field: str = key("", "Column holding the reference answer (default: the preset's, "

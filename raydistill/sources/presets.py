@@ -26,6 +26,10 @@ releases on the Hugging Face hub:
   ``Incorrect Answer 1..3``). SciQ and GPQA keep the right answer in one field, so
   their options are shuffled with a seed taken from the question: the same row
   always gets the same letters, and the gold is not always ``A``.
+- ``raydistill``: a problem list ``raydistill select`` wrote (or any rows with
+  raydistill's own problem fields): ``problem``, ``ground_truth_solution``,
+  ``test_cases`` (code: the verifier's JSON, checked again) and ``starter_code``
+  as they are; the data set's ``domain`` says which verifier.
 
 A row a preset cannot use raises :class:`RowError`, whose message is the reason
 kept on the row.
@@ -248,6 +252,21 @@ class Preset:
         return self.mapper(raw, question or self.question, answer or self.answer)
 
 
+def _raydistill(raw: Mapping[str, Any], question: str, answer: str) -> dict[str, str]:
+    tests = text_field(raw, "test_cases", required=False)
+    starter = text_field(raw, "starter_code", required=False)
+    if tests.strip():
+        try:
+            parsed = json.loads(tests)
+        except json.JSONDecodeError as exc:
+            raise RowError(f"field 'test_cases' is not JSON: {exc}") from None
+        if not isinstance(parsed, dict):
+            raise RowError("field 'test_cases' is not a JSON object")
+        tests = _checked_tests(parsed, starter)
+    return _fields(text_field(raw, question), text_field(raw, answer, required=False),
+                   tests, starter)
+
+
 _DISTRACTORS = ("distractor1", "distractor2", "distractor3")
 _GPQA_WRONG = ("Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3")
 
@@ -265,6 +284,7 @@ PRESETS: dict[str, Preset] = {
     "sciq": Preset("mcq", "question", "correct_answer", _shuffled(_DISTRACTORS)),
     "gpqa": Preset("mcq", "Question", "Correct Answer", _shuffled(_GPQA_WRONG)),
     "livecodebench": Preset("code", "question_content", "", _livecodebench),
+    "raydistill": Preset("math", "problem", "ground_truth_solution", _raydistill),
 }
 
 # Without a preset: question/answer text, checked as math unless the domain says otherwise.

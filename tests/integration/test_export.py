@@ -91,6 +91,8 @@ def test_load_dataset_every_configuration_of_the_card(finished_run, tmp_path):
     assert load_dataset(str(uri), cache_dir=cache)["train"].num_rows == summary["verified"]
     assert load_dataset(str(uri), "all", cache_dir=cache)["train"].num_rows == \
         summary["rows_in_all"]
+    assert load_dataset(str(uri), "problems", cache_dir=cache)["train"].num_rows == \
+        summary["problem_table"]["problems"]
     for fmt in FORMATS:
         done = json.loads((uri / "exports" / fmt / "export.json").read_text())
         assert load_dataset(str(uri), fmt, cache_dir=cache)["train"].num_rows == done["rows"], fmt

@@ -17,6 +17,7 @@ import pyarrow.dataset as pads
 import pytest
 
 from raydistill.output.manifest import load_manifest
+from raydistill.output.problems import read_problem_table
 from tests.conftest import http_teacher
 from tests.support.runs import files, finish, kill_when, location, start
 
@@ -100,6 +101,12 @@ def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, vllm_server):
     # The run's report has the waves side by side, their counts as in the summary.
     html = (tmp_path / "out" / "report.html").read_text()
     assert "Adaptive sampling: waves" in html
+    # problems/: the wave that first solved each problem, as its rows say.
+    table = {r["problem_id"]: r for r in read_problem_table(out).to_pylist()}
+    assert set(table) == set(by_problem)
+    for pid, mine in by_problem.items():
+        solved = [r["wave"] for r in mine if r["verified"]]
+        assert table[pid]["first_solved_wave"] == (min(solved) if solved else None), pid
     for entry in summary["waves"]:
         assert (f"<td>{entry['wave']}</td><td>{entry['n']}</td><td>{entry['problems']}</td>"
                 f"<td>{entry['samples']}</td><td>{entry['verified']}</td>") in html

@@ -33,8 +33,10 @@ from raydistill.cli import serve as serve_command
 from raydistill.cli import verify as verify_command
 from raydistill.cli.console import ray_section, split_ray_keys, split_verbose
 from raydistill.config import load
+from raydistill.config.loader import parse_overrides
 from raydistill.export.plan import options
 from raydistill.loop.config import loop_checks
+from raydistill.sources.select import options as select_options
 from tests.conftest import README, readme_commands, shell_blocks
 from tests.support.paths import REPO
 
@@ -95,6 +97,9 @@ def check(name: str, args: list[str]) -> None:
         eval_command.check_inputs(load(args))
     elif name == "compare":
         compare_command.parser().parse_args(args)
+    elif name == "select":
+        assert len([a for a in args if "=" not in a]) == 2, args
+        select_options(parse_overrides(a for a in args if "=" in a))
     else:
         pytest.fail(f"no check for the command `raydistill {name}`")
 

@@ -49,6 +49,24 @@ def test_render_waves():
     assert "Adaptive sampling: waves" not in render(pa.Table.from_pylist(rows), {}, "run")
 
 
+def test_render_and_card_problem_table():
+    from raydistill.export.card import render as card
+
+    counts = {"problems": 5, "with_samples": 4, "solved": 3, "unsolved": 1, "all_verified": 1,
+              "gold_agrees": 2, "gold_disagrees": 1, "suspect_gold": 1,
+              "label_source": {"gold": 4, "none": 1},
+              "pass_rate_bins": {"0": 1, "(0, 0.25]": 0, "(0.25, 0.5]": 2, "(0.5, 0.75]": 0,
+                                 "(0.75, 1)": 0, "1": 1}}
+    rows = [sample("a", 0, "pass", "42 == 42")]
+    html = render(pa.Table.from_pylist(rows), {"problem_table": counts}, "run")
+    assert ("<td>5</td><td>4</td><td>3</td><td>1</td><td>1</td><td>2</td><td>1</td><td>1</td>"
+            "<td>gold: 4, none: 1</td>") in html
+    assert "Problems by pass rate" in html
+    assert "Problems by pass rate" not in render(pa.Table.from_pylist(rows), {}, "run")
+    text = card({"problem_table": counts}, [])
+    assert "| suspect gold | 1 |" in text and "problems/*.parquet" in text
+
+
 def test_verdict_categories():
     # From the reason code alone (the detail text is never parsed).
     assert verdict_category("fail", "timeout") == "timeout"
