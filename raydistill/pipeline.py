@@ -61,7 +61,19 @@ from raydistill.output.provenance import provenance, versions
 from raydistill.output.row_groups import write_parts
 from raydistill.prompts import add_prompts
 from raydistill.ray_session import configure_data
-from raydistill.sampling.waves import Wave, open_problems, sampling_plan, wave_counts
+from raydistill.sampling.escalation import (
+    fixed_run_wave,
+    per_teacher,
+    teacher_of,
+    teacher_prices,
+)
+from raydistill.sampling.waves import (
+    DEFAULT_TEACHER,
+    Wave,
+    open_problems,
+    sampling_plan,
+    wave_counts,
+)
 from raydistill.sources import read_problems
 from raydistill.stages import Stage
 from raydistill.teachers import batches_in_flight, constructor_kwargs, get_teacher
@@ -194,9 +206,12 @@ def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: i
 
 
 def wave_config(cfg: Config, wave: Wave) -> Config:
-    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem."""
+    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem, and
+    ``teacher`` the wave's teacher (escalation: :mod:`raydistill.sampling.escalation`).
+    """
     out = copy.deepcopy(cfg)
     out.sampling.n = wave.n
+    out.teacher = copy.deepcopy(teacher_of(cfg, wave.teacher))
     return out
 
 
@@ -221,10 +236,13 @@ def publish(cfg: Config, out: OutputLocation,
     passes = [(out.generations, None)] if waves is None else [
         (out.pass_paths(w["wave"]).generations, w) for w in waves
         if w["wave"] == 0 or w["problems"]]
+    plan = sampling_plan(cfg.sampling) or []
     flattened = []
     for generations, wave in passes:
+        made_by = cfg if wave is None else wave_config(cfg, plan[wave["wave"]])
         flatten = Stage("flatten", flatten_generations, needs=("samples",), output=schema,
-                        fn_kwargs={"provenance": provenance(cfg), "wave": wave and {
+                        fn_kwargs={"provenance": provenance(made_by, (wave or {}).get(
+                            "teacher", DEFAULT_TEACHER)), "wave": wave and {
                             k: wave[k] for k in ("wave", "n", "offset")}})
         flattened.append(stages.apply(ray.data.read_parquet(generations, filesystem=out.fs),
                                       [flatten], records.GENERATION, cfg.ray.max_task_retries))
@@ -292,7 +310,10 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     summary["attempts"] = manifest.attempts
     summary["removed"] = manifest.filtered  # problem filters' tally (None: filters off)
     summary["config"] = to_dict(cfg)
-    summary["usage"] = teacher_usage(summary, summary["config"]["teacher"])
+    # Per teacher (escalation: one per named teacher of the waves); usage sums their costs.
+    summary["teachers"] = per_teacher(summary.get("waves") or [fixed_run_wave(summary)],
+                                      teacher_prices(cfg))
+    summary["usage"] = teacher_usage(summary, summary["config"]["teacher"], summary["teachers"])
     summary["versions"] = versions()
     out.write_summary(summary)
     manifest.published = parts

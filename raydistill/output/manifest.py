@@ -45,7 +45,8 @@ logger = logging.getLogger(__name__)
 
 # Sections whose keys decide what the rows say (the judge's verdicts are rows
 # too). `output` and `ray` only decide where rows go and how fast.
-RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify", "judge", "filters")
+RESULT_SECTIONS = ("source", "prompt", "teacher", "teachers", "sampling",
+                   "verify", "judge", "filters")
 
 # Adaptive sampling's keys (raydistill.sampling.waves).
 ADAPTIVE_KEYS = ("sampling.waves", "sampling.stop_at_verified", "sampling.max_samples")
