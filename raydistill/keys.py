@@ -49,9 +49,7 @@ def key(default: Any = _NO_DEFAULT, doc: str = "", *, factory: Callable[[], Any]
 
 
 def section_type(annotation: Any) -> type | None:
-    """The dataclass a field's resolved annotation names (also inside ``list[...]`` and as
-    the values of ``dict[str, ...]``), else None.
-    """
+    """The dataclass a field's annotation names (in ``list[...]``, as ``dict[str, ...]`` values)."""
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is list and args:
         annotation = args[0]

@@ -206,8 +206,9 @@ def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: i
 
 
 def wave_config(cfg: Config, wave: Wave) -> Config:
-    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem, and
-    ``teacher`` the wave's teacher (escalation: :mod:`raydistill.sampling.escalation`).
+    """``cfg`` for one adaptive wave: its samples per problem as ``n``, its teacher as ``teacher``.
+
+    Escalation (:mod:`raydistill.sampling.escalation`): the wave's named teacher.
     """
     out = copy.deepcopy(cfg)
     out.sampling.n = wave.n
