@@ -36,6 +36,7 @@ from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import FiltersConfig, filter_checks
 from raydistill.keys import key
 from raydistill.loop.config import LoopConfig, renamed_key
+from raydistill.output.caps import cap_checks
 from raydistill.output.config import OutputConfig, output_checks
 from raydistill.prompts import PromptConfig, prompt_checks
 from raydistill.ray_config import RayConfig, ray_checks
@@ -266,6 +267,7 @@ def validate(cfg: Config) -> None:
         *train_checks(cfg.train),
         *ray_checks(cfg.ray),
         *output_checks(cfg.output),
+        *cap_checks(cfg),
         *prompt_checks(cfg.prompt),
         *filter_checks(cfg.filters),
     ]

@@ -259,6 +259,10 @@ def format_table(summary: dict[str, Any]) -> str:
            f"{v['p50_ms']:.1f} / {v['p90_ms']:.1f} / {v['p99_ms']:.1f} ms "
            f"({v['checks']} checks, {v['retries']} retried)")
           for kind, v in summary.get("verifier_latency", {}).items()),
+        # A spending cap stopped the run between waves (output/caps.py).
+        *((("STOPPED AT CAP", f"{c['cap']} before wave {c['before_wave']} (spent "
+            f"{c['completion_tokens']} tokens, {c['cost']:.4f} USD); rerun with a higher cap "
+            "to resume"),) if (c := summary.get("stopped_at_cap")) else ()),
         ("wall time", f"{summary['timings']['total_s']:.1f} s"),
         ("output", summary["output"]),
     ]
