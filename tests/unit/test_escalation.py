@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from raydistill import pipeline, records
-from raydistill.config import ConfigError
+from raydistill.config import ConfigError, load
 from raydistill.observe.summary import Tally, format_table, teacher_usage
 from raydistill.output.flatten import flatten_generations
 from raydistill.output.manifest import diff_keys, fingerprint
@@ -130,3 +130,11 @@ TABLE = {"problems_read": 2, "input_errors": 0, "duplicate_problems_dropped": 0,
          "errors": 0, "pass_rate": 0.3, "problems_with_a_verified_sample": 2,
          "completion_tokens": 18, "completion_tokens_per_s": 1.0,
          "timings": {"total_s": 1.0}, "output": "x"}
+
+
+def test_the_escalation_conf_types_its_named_teacher_from_yaml():
+    cfg = load(["conf=escalation"])
+    strong = cfg.teachers["strong"]
+    assert isinstance(strong, VLLMTeacherConfig) and strong.resources == {"CPU": 0.5}
+    assert (cfg.teacher.model, strong.model) == ("builtin:tiny-student", "builtin:tiny-teacher")
+    assert [w.teacher for w in sampling_plan(cfg.sampling)] == ["teacher", "teacher", "strong"]
