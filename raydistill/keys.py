@@ -49,10 +49,12 @@ def key(default: Any = _NO_DEFAULT, doc: str = "", *, factory: Callable[[], Any]
 
 
 def section_type(annotation: Any) -> type | None:
-    """The dataclass a field's resolved annotation names (also inside ``list[...]``), else None."""
+    """The dataclass a field's annotation names (in ``list[...]``, as ``dict[str, ...]`` values)."""
     args = typing.get_args(annotation)
     if typing.get_origin(annotation) is list and args:
         annotation = args[0]
+    elif typing.get_origin(annotation) is dict and len(args) == 2:
+        annotation = args[1]
     return annotation if isinstance(annotation, type) and dataclasses.is_dataclass(annotation) \
         else None
 
@@ -73,6 +75,9 @@ def field_of(section: Any, dotted: str) -> dataclasses.Field[Any] | None:
     """
     found = None
     for part in dotted.split("."):
+        if isinstance(section, dict) and dataclasses.is_dataclass(section.get(part)):
+            section = section[part]  # a map of sections (`teachers`): the named one's keys
+            continue
         if section is None or not dataclasses.is_dataclass(section):
             return found
         by_name = {f.name: f for f in dataclasses.fields(section)}
@@ -80,7 +85,7 @@ def field_of(section: Any, dotted: str) -> dataclasses.Field[Any] | None:
             return None
         found = by_name[part]
         value = getattr(section, part, None) if not isinstance(section, type) else None
-        if value is not None and dataclasses.is_dataclass(value):
+        if value is not None and (dataclasses.is_dataclass(value) or isinstance(value, dict)):
             section = value
         else:
             section = section_type(hints(section)[part])

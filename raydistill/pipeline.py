@@ -43,7 +43,7 @@ from ray.data.checkpoint import CheckpointConfig
 
 from raydistill import records, stages
 from raydistill.config import Config
-from raydistill.config.loader import to_dict
+from raydistill.config.loader import raise_first, to_dict
 from raydistill.export.card import write_card
 from raydistill.export.plan import export_formats
 from raydistill.filters.problems import filter_problems
@@ -52,6 +52,7 @@ from raydistill.observe.metrics import count_read
 from raydistill.observe.progress import Progress
 from raydistill.observe.report import report_run
 from raydistill.observe.summary import summarize, teacher_usage
+from raydistill.output.caps import below_spent, cap_reached, generation_spend, spent
 from raydistill.output.checks import check_coverage, error_budget
 from raydistill.output.config import s3_endpoint
 from raydistill.output.flatten import flatten_generations, verified_only
@@ -62,7 +63,19 @@ from raydistill.output.provenance import provenance, versions
 from raydistill.output.row_groups import write_parts
 from raydistill.prompts import add_prompts
 from raydistill.ray_session import configure_data
-from raydistill.sampling.waves import Wave, open_problems, sampling_plan, wave_counts
+from raydistill.sampling.escalation import (
+    fixed_run_wave,
+    per_teacher,
+    teacher_of,
+    teacher_prices,
+)
+from raydistill.sampling.waves import (
+    DEFAULT_TEACHER,
+    Wave,
+    open_problems,
+    sampling_plan,
+    wave_counts,
+)
 from raydistill.sources import read_problems
 from raydistill.stages import Stage
 from raydistill.teachers import batches_in_flight, constructor_kwargs, get_teacher
@@ -160,19 +173,30 @@ def _checkpointing(out: OutputLocation, checkpoint: str) -> CheckpointConfig:
     )
 
 
-def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: int) -> None:
+def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: int) -> bool:
     """Pass 1 under adaptive sampling: one resumable generate pass per wave.
 
     Each wave's problems are staged and recorded in the manifest before it runs, and
-    the wave is marked generated once its coverage check passes; a rerun skips
-    generated waves, resumes a started one from its checkpoint, and restages the
-    next from the earlier waves' generations (the same problems: a pure function).
+    the wave is marked generated (with what it spent) once its coverage check passes;
+    a rerun skips generated waves, resumes a started one from its checkpoint, and
+    restages the next from the earlier waves' generations (the same problems: a pure
+    function). Returns True when a spending cap stopped the waves before the next one
+    (:mod:`raydistill.output.caps`; ``manifest.capped`` says which).
     """
     stop_at = cfg.sampling.stop_at_verified
     manifest.waves = manifest.waves or []
     counts: list[pa.Table] = []
+    prices = teacher_prices(cfg)
     for wave in sampling_plan(cfg.sampling) or []:
         paths = out.pass_paths(wave.index)
+        reached = cap_reached(spent(manifest.waves), cfg.output)
+        if wave.index == len(manifest.waves) and reached:
+            manifest.capped = {"cap": reached, "before_wave": wave.index,
+                               **spent(manifest.waves)}
+            manifest.save(out)
+            logger.warning("stopped at %s before wave %d: %s", reached, wave.index,
+                           manifest.capped)
+            return True
         if wave.index == len(manifest.waves):
             problems = kept  # wave 0: every staged problem
             if wave.index:
@@ -192,15 +216,20 @@ def generate_waves(cfg: Config, out: OutputLocation, manifest: Manifest, kept: i
             with Progress(entry["problems"]):  # the console's funnel line
                 generate(wave_config(cfg, wave), out, paths, wave.offset)
             check_coverage(out, paths)
-            entry["generated"] = True
+            entry.update(read_wave_spend(out, paths, prices[wave.teacher]), generated=True)
             manifest.save(out)
         counts.append(read_wave_counts(out, paths))
+    return False
 
 
 def wave_config(cfg: Config, wave: Wave) -> Config:
-    """``cfg`` for one adaptive wave: ``sampling.n`` is the wave's samples per problem."""
+    """``cfg`` for one adaptive wave: its samples per problem as ``n``, its teacher as ``teacher``.
+
+    Escalation (:mod:`raydistill.sampling.escalation`): the wave's named teacher.
+    """
     out = copy.deepcopy(cfg)
     out.sampling.n = wave.n
+    out.teacher = copy.deepcopy(teacher_of(cfg, wave.teacher))
     return out
 
 
@@ -209,6 +238,15 @@ def read_wave_counts(out: OutputLocation, paths: PassPaths) -> pa.Table:
     columns = ["problem_id", "input_error", "teacher_error", "samples.list.element.verdict"]
     parts = [wave_counts(part) for part in out.iter_columns(paths.generations, columns)]
     return pa.concat_tables(parts)
+
+
+def read_wave_spend(out: OutputLocation, paths: PassPaths,
+                    prices: dict[str, Any]) -> dict[str, float]:
+    """:func:`~raydistill.output.caps.generation_spend` of a wave's generations."""
+    columns = ["prompt_tokens", "samples.list.element.completion_tokens"]
+    parts = [generation_spend(part, prices) for part in out.iter_columns(paths.generations,
+                                                                          columns)]
+    return {k: sum(p[k] for p in parts) for k in ("prompt_tokens", "completion_tokens", "cost")}
 
 
 def publish(cfg: Config, out: OutputLocation,
@@ -225,10 +263,13 @@ def publish(cfg: Config, out: OutputLocation,
     passes = [(out.generations, None)] if waves is None else [
         (out.pass_paths(w["wave"]).generations, w) for w in waves
         if w["wave"] == 0 or w["problems"]]
+    plan = sampling_plan(cfg.sampling) or []
     flattened = []
     for generations, wave in passes:
+        made_by = cfg if wave is None else wave_config(cfg, plan[wave["wave"]])
         flatten = Stage("flatten", flatten_generations, needs=("samples",), output=schema,
-                        fn_kwargs={"provenance": provenance(cfg), "wave": wave and {
+                        fn_kwargs={"provenance": provenance(made_by, (wave or {}).get(
+                            "teacher", DEFAULT_TEACHER)), "wave": wave and {
                             k: wave[k] for k in ("wave", "n", "offset")}})
         flattened.append(stages.apply(ray.data.read_parquet(generations, filesystem=out.fs),
                                       [flatten], records.GENERATION, cfg.ray.max_task_retries))
@@ -253,6 +294,11 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     """
     manifest = manifest or open_run(out, cfg)
     configure_data(cfg.ray)
+    if manifest.waves and (manifest.published is None or manifest.capped):
+        raise_first(below_spent(spent(manifest.waves), cfg.output))  # before any work
+    if manifest.capped and not cap_reached(spent(manifest.waves or []), cfg.output):
+        logger.info("resuming a run stopped at %s: the cap is higher now", manifest.capped)
+        manifest.capped = manifest.published = None
     if manifest.published is not None:
         logger.info("%s is a finished run with this config; nothing to do", out.uri)
         if manifest.problem_table is None:  # finished before problems/ existed
@@ -277,15 +323,16 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
 
     if not manifest.generated:
         mark = time.monotonic()
+        capped = False
         if cfg.sampling.waves is not None:  # adaptive sampling: one pass per wave
-            generate_waves(cfg, out, manifest, kept)
+            capped = generate_waves(cfg, out, manifest, kept)
         else:
             with Progress(kept):  # the console's funnel line
                 generate(cfg, out)
             logger.info("checking that every staged problem was generated exactly once")
             check_coverage(out)
         timings["generate_s"] = time.monotonic() - mark
-        manifest.generated = True
+        manifest.generated = not capped  # a capped run resumes its waves when rerun
         manifest.save(out)
 
     mark = time.monotonic()
@@ -301,10 +348,14 @@ def run(cfg: Config, out: OutputLocation, manifest: Manifest | None = None) -> d
     logger.info("summing up the run from %s", out.all)
     summary = summarize(out, manifest.staged, timings, sampling_plan(cfg.sampling))
     summary["attempts"] = manifest.attempts
+    summary["stopped_at_cap"] = manifest.capped  # null: the run went to its end
     summary["removed"] = manifest.filtered  # problem filters' tally (None: filters off)
     summary["problem_table"] = manifest.problem_table  # problems/ counted (output/problems.py)
     summary["config"] = to_dict(cfg)
-    summary["usage"] = teacher_usage(summary, summary["config"]["teacher"])
+    # Per teacher (escalation: one per named teacher of the waves); usage sums their costs.
+    summary["teachers"] = per_teacher(summary.get("waves") or [fixed_run_wave(summary)],
+                                      teacher_prices(cfg))
+    summary["usage"] = teacher_usage(summary, summary["config"]["teacher"], summary["teachers"])
     summary["versions"] = versions()
     out.write_summary(summary)
     manifest.published = parts

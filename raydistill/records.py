@@ -108,7 +108,10 @@ GENERATION = pa.schema(
 )
 
 PROVENANCE = [
+    # The model that wrote the sample, and its teacher's name in the config:
+    # "teacher", or a section of `teachers` (escalation: sampling.waves entries).
     ("teacher", pa.string()),
+    ("teacher_name", pa.string()),
     ("temperature", pa.float64()),
     ("top_p", pa.float64()),
     ("max_tokens", pa.int64()),

@@ -32,6 +32,8 @@ from raydistill.config import REPO_CONF_DIR, Config
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("raydistill.cli.run",
             "generate, verify and publish a dataset (conf=NAME key=value ...)"),
+    "plan": ("raydistill.cli.plan", "a pilot on a sample of the problems, then the whole run's "
+             "tokens, cost and time (conf=NAME ...)"),
     "verify": ("raydistill.cli.verify",
                "verify an existing JSONL/Parquet dataset (INPUT OUTPUT ...)"),
     "report": ("raydistill.cli.report", "(re)make <uri>/report.html of a run (URI)"),

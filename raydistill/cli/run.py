@@ -7,7 +7,9 @@ or the output URI fails here, before Ray starts or any generation begins.
 Rerunning the same command resumes an interrupted run (only what is missing is
 generated) or, for a finished one, prints its summary again. A run at
 ``output.uri`` made with a different result-shaping config is refused, naming
-the keys; ``output.overwrite=true`` deletes it and starts a new run.
+the keys; ``output.overwrite=true`` deletes it and starts a new run. A run stopped
+at a spending cap resumes when rerun with a higher one; a cap below what it already
+spent is refused here (:mod:`raydistill.output.caps`).
 """
 
 from __future__ import annotations
@@ -69,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         out = OutputLocation(cfg.output)
         out.check_writable()
         manifest = open_run(out, cfg)
+        if manifest.waves and (manifest.published is None or manifest.capped):
+            # A cap below what this run already spent (output/caps.py).
+            from raydistill.config.loader import raise_first
+            from raydistill.output.caps import below_spent, spent
+
+            raise_first(below_spent(spent(manifest.waves), cfg.output))
     except REFUSED as exc:
         return refuse("run", exc)
 
@@ -76,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from raydistill.output.checks import RunFailed
     from raydistill.pipeline import run
 
-    if manifest.published is not None:
+    if manifest.published is not None and not manifest.capped:
         logger.info("%s is a finished run with this config; its summary:", out.uri)
         print("\n" + format_table(out.read_summary()))
         return 0

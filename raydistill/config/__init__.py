@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from raydistill import verifiers
@@ -36,9 +36,11 @@ from raydistill.export.config import ExportConfig, export_checks
 from raydistill.filters.config import FiltersConfig, filter_checks
 from raydistill.keys import key
 from raydistill.loop.config import LoopConfig, renamed_key
+from raydistill.output.caps import cap_checks
 from raydistill.output.config import OutputConfig, output_checks
 from raydistill.prompts import PromptConfig, prompt_checks
 from raydistill.ray_config import RayConfig, ray_checks
+from raydistill.sampling.escalation import wave_teacher_checks
 from raydistill.sources import presets
 from raydistill.sources.config import SourceConfig
 from raydistill.teachers.config import (
@@ -72,6 +74,10 @@ class Config:
     teacher: TeacherConfig = key(factory=VLLMTeacherConfig, doc="The model that writes the "
                                  "traces and the replicas serving it; name (vllm, openai) "
                                  "picks the backend and its keys.")
+    teachers: dict[str, TeacherConfig] = key(factory=dict, doc="Named extra teachers for "
+                                             "escalation, each a teacher section (its name "
+                                             "picks the backend); a sampling.waves entry "
+                                             "{n: 4, teacher: NAME} asks one.")
     sampling: RunSamplingConfig = key(factory=RunSamplingConfig, doc="Decoding parameters, "
                                       "recorded on every output row.")
     verify: VerifyConfig = key(factory=VerifyConfig, doc="The CPU verifier pool.")
@@ -146,12 +152,32 @@ def load(args: list[str]) -> Config:
     conf_names = [value for name, value in overrides if name == "conf"]
     overrides = [(name, value) for name, value in overrides if name != "conf"]
     layers = conf_layers(conf_path(str(conf_names[-1]))) if conf_names else []
-    schema, layers = pick_backends(Config(), TEACHER_SECTIONS, layers, overrides)
+    named = named_teachers(layers, overrides)
+    schema = replace(Config(), teachers={name: TeacherConfig(model=MISSING) for name in named})
+    schema, layers = pick_backends(schema, (*TEACHER_SECTIONS, *(f"teachers.{name}"
+                                                                 for name in named)),
+                                   layers, overrides)
     cfg: Config = build(schema, layers, overrides, hint=key_hint)
     for ds in cfg.source.datasets:
         ds.domain = ds.domain or presets.domain_of(ds.preset)
     validate(cfg)
     return cfg
+
+
+def named_teachers(layers: list[Layer], overrides: list[tuple[str, Any]]) -> list[str]:
+    """The names under ``teachers`` that the conf's layers and the overrides define, in order."""
+    names: dict[str, None] = {}
+    for _, layer in layers:
+        node = OmegaConf.select(layer, "teachers", default=None)
+        if isinstance(node, DictConfig):
+            names.update(dict.fromkeys(str(k) for k in node))
+    for given, value in overrides:
+        head, _, rest = given.partition(".")
+        if head == "teachers" and rest:
+            names[rest.partition(".")[0]] = None
+        elif head == "teachers" and isinstance(value, dict):
+            names.update(dict.fromkeys(str(k) for k in value))
+    return list(names)
 
 
 def pick_backends(schema: Any, sections: Iterable[str], layers: list[Layer],
@@ -167,10 +193,15 @@ def pick_backends(schema: Any, sections: Iterable[str], layers: list[Layer],
 
 
 def _with(schema: Any, dotted: str, value: Any) -> Any:
-    """A copy of dataclass ``schema`` with the field at ``dotted`` replaced by ``value``."""
+    """A copy of ``schema`` (a dataclass or a dict) with the item at ``dotted`` set to ``value``."""
     head, _, rest = dotted.partition(".")
-    inner = _with(getattr(schema, head), rest, value) if rest else value
-    return replace(schema, **{head: inner})
+    inner = _with(_get(schema, head), rest, value) if rest else value
+    return {**schema, head: inner} if isinstance(schema, dict) else replace(schema,
+                                                                           **{head: inner})
+
+
+def _get(schema: Any, name: str) -> Any:
+    return schema[name] if isinstance(schema, dict) else getattr(schema, name)
 
 
 def _pick_backend(schema: Any, section: str, layers: list[Layer],
@@ -203,7 +234,7 @@ def _pick_backend(schema: Any, section: str, layers: list[Layer],
             for other in [k for k in node if k not in ours and backend_of_key(str(k))]:
                 node.pop(other)
         kept.append((path, layer))
-    current = functools.reduce(getattr, section.split("."), schema)
+    current = functools.reduce(_get, section.split("."), schema)
     return _with(schema, section, backend(model=current.model)), kept
 
 
@@ -217,7 +248,8 @@ def key_hint(full_key: str) -> str | None:
 def other_backend(full_key: str) -> str | None:
     """Whose key ``full_key`` is, when it is a teacher key the chosen backend does not take."""
     section, _, name = full_key.rpartition(".")
-    owners = backend_of_key(name) if section in TEACHER_SECTIONS else []
+    teacher_section = section in TEACHER_SECTIONS or section.startswith("teachers.")
+    owners = backend_of_key(name) if teacher_section else []
     if not owners:
         return None
     return f"a key of {section}.name={' or '.join(owners)}, not of the backend chosen"
@@ -230,12 +262,16 @@ def validate(cfg: Config) -> None:
         (cfg.source.limit is None or cfg.source.limit >= 0, "source.limit", "must be >= 0"),
         (bool(cfg.source.datasets), "source.datasets", "needs at least one data set"),
         *teacher_checks(cfg.teacher),
+        *(check for name, t in cfg.teachers.items()
+          for check in teacher_checks(t, f"teachers.{name}")),
+        *wave_teacher_checks(cfg),
         *verify_checks(cfg.verify, cfg.judge),
         *labels_checks(cfg.labels),
         *export_checks(cfg.export, "export."),
         *train_checks(cfg.train),
         *ray_checks(cfg.ray),
         *output_checks(cfg.output),
+        *cap_checks(cfg),
         *prompt_checks(cfg.prompt),
         *filter_checks(cfg.filters),
     ]

@@ -94,7 +94,9 @@ def clear_replaced_maps(merged: DictConfig, layer: Any) -> None:
         if not isinstance(value, DictConfig) or name not in merged:
             continue
         node = merged._get_node(str(name))
-        if OmegaConf.get_type(node) is dict:
+        element = getattr(getattr(node, "_metadata", None), "element_type", None)
+        sections = dataclasses.is_dataclass(element)
+        if OmegaConf.get_type(node) is dict and not sections:
             merged[str(name)] = {}
         elif isinstance(node, DictConfig):
             clear_replaced_maps(node, value)

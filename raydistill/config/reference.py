@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -128,7 +129,8 @@ def render() -> str:
     for f in dataclasses.fields(Config):
         section = section_type(types[f.name])
         assert section is not None, f.name
-        lines += _section(f.name, section, f.metadata["doc"])
+        named = typing.get_origin(types[f.name]) is dict  # a map of sections: `teachers`
+        lines += _section(f"{f.name}.NAME" if named else f.name, section, f.metadata["doc"])
     lines += _section("select", SelectConfig, "The keys of `raydistill select RUN OUT` (not a "
                       "run's section): which problems of a run's `problems/` it keeps.")
     return "\n".join(lines).rstrip("\n") + "\n"

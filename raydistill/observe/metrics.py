@@ -17,6 +17,8 @@ node exports it on the node's Prometheus endpoint (``ray start
   / sum by (source) (ray_raydistill_samples_verified_total)`` (``domain`` likewise);
 - error rows by reason: ``ray_raydistill_error_rows_total`` (tags ``stage``, ``reason``,
   a code of :mod:`raydistill.reasons`);
+- cost per teacher (escalation: each wave's teacher at its own prices):
+  ``sum by (teacher) (ray_raydistill_teacher_cost_usd_total)``;
 - back-pressure: ``ray_raydistill_backpressure_wait_seconds`` (time a problem
   waited for a free engine slot: the engine is the bottleneck when it grows).
 
@@ -74,6 +76,8 @@ def _series() -> dict[str, Any] | None:
                                  teacher),
         "completion_tokens": Counter("raydistill_completion_tokens",
                                      "Tokens the teacher generated.", teacher),
+        "cost_usd": Counter("raydistill_teacher_cost_usd",
+                            "Teacher tokens at the teacher's price_*_per_million.", teacher),
         "generation_s": Histogram("raydistill_generation_seconds",
                                   "Time from a problem entering the engine to its n samples.",
                                   GENERATION_BUCKETS, teacher),
@@ -159,9 +163,11 @@ def _replica_id() -> str:
 class TeacherMetrics:
     """Hooks of one teacher replica: call :meth:`problem` per finished problem row."""
 
-    def __init__(self, teacher: str) -> None:
+    def __init__(self, teacher: str, prices: tuple[float, float] = (0.0, 0.0)) -> None:
         self.series = _series()
         self.tags = {"teacher": teacher, "replica": _replica_id() if self.series else ""}
+        # USD per prompt token and per completion token (the config's per million).
+        self.prices = (prices[0] / 1e6, prices[1] / 1e6)
         self.funnel = _FunnelSender()
 
     def waited(self, seconds: float) -> None:
@@ -186,6 +192,7 @@ class TeacherMetrics:
         _inc(s, "samples", len(samples), tags)
         _inc(s, "prompt_tokens", tokens_in, tags)
         _inc(s, "completion_tokens", tokens_out, tags)
+        _inc(s, "cost_usd", tokens_in * self.prices[0] + tokens_out * self.prices[1], tags)
         if row.get("generation_seconds") is not None:
             s["generation_s"].observe(row["generation_seconds"], tags=tags)
         if failed:

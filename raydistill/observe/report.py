@@ -402,6 +402,23 @@ def _problem_table(counts: dict[str, Any]) -> str:
             "from it for the next run.</p>")
 
 
+def _teachers(teachers: dict[str, dict[str, Any]]) -> str:
+    """Escalation, teacher by teacher: what each wrote, spent and solved first."""
+    rows = [[name, t["model"], t["waves"], t["samples"], t["verified"],
+             f"{t['prompt_tokens']:,}", f"{t['completion_tokens']:,}", _money(t["cost"]),
+             t["newly_solved"],
+             _money(t["cost"] / t["newly_solved"]) if t["newly_solved"] else "-"]
+            for name, t in teachers.items()]
+    table = _table(["teacher", "model", "waves", "samples", "verified samples", "input tokens",
+                    "output tokens", "cost", "problems first solved",
+                    "cost per problem first solved"], rows)
+    return (f"{table}<p class='note'>Each wave of <code>sampling.waves</code> asks its own "
+            "teacher (<code>{n: 4, teacher: NAME}</code> names one of <code>teachers</code>); "
+            "cost is each teacher's tokens at its own "
+            "<code>price_*_per_million</code>. Rows name theirs in "
+            "<code>teacher_name</code>.</p>")
+
+
 def _cards(summary: dict[str, Any], tally: Tally) -> str:
     generated = sum(e[2] for e in tally.problems.values())
     passed = sum(e[3] for e in tally.problems.values())
@@ -455,6 +472,8 @@ def render(samples: pa.Table | Iterable[pa.Table], summary: dict[str, Any], uri:
         # After the pass@k section (its heading, charts and note), before the lengths.
         sections[7:7] = ["<h2>Problems by pass rate</h2>",
                          _problem_table(summary["problem_table"])]
+    if len(summary.get("teachers") or {}) > 1:
+        sections += ["<h2>Escalation: per teacher</h2>", _teachers(summary["teachers"])]
     if summary.get("waves"):
         # After the pass@k section (its heading, charts and note), before the lengths.
         sections[7:7] = ["<h2>Adaptive sampling: waves</h2>", _waves(summary["waves"])]

@@ -65,9 +65,12 @@ class Tally:
         sent = batch.filter(pc.and_(first, pc.is_valid(batch["response"])))
         self.prompt_tokens += pc.sum(sent["prompt_tokens"]).as_py() or 0
         if "wave" in batch.column_names:
+            sent_mask = pc.fill_null(pc.and_(first, pc.is_valid(batch["response"])), False)
             self.by_wave.append(pa.table({
                 "problem_id": batch["problem_id"], "wave": batch["wave"],
                 "verified": batch["verified"], "completion_tokens": batch["completion_tokens"],
+                "prompt_tokens": pc.if_else(sent_mask, pc.fill_null(batch["prompt_tokens"], 0),
+                                            0),
                 "generated": pc.is_valid(batch["response"])}))
         self.passed_ids.append(batch.filter(batch["verified"])["problem_id"])
         verdicts = batch["verdict"].to_pylist()
@@ -162,8 +165,12 @@ def trace_filtered(reasons: Counter[str] | dict[str, int]) -> dict[str, int]:
                        if k and k.startswith(FILTERED_PREFIX)))
 
 
-def teacher_usage(summary: dict[str, Any], teacher: dict[str, Any]) -> dict[str, Any]:
-    """Tokens the teacher was billed for and their cost at the configured prices.
+def teacher_usage(summary: dict[str, Any], teacher: dict[str, Any],
+                  teachers: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Tokens the teachers were billed for and their cost at the configured prices.
+
+    ``teachers`` (the summary's per-teacher counts, escalation) makes ``cost`` the sum
+    of each teacher's cost at its own prices; the prices shown are ``teacher``'s.
 
     Prices are per million tokens (``teacher.price_input_per_million`` and
     ``price_output_per_million``; 0 for a self-hosted engine). Input tokens are
@@ -177,6 +184,7 @@ def teacher_usage(summary: dict[str, Any], teacher: dict[str, Any]) -> dict[str,
     """
     cost_in = summary["prompt_tokens"] * teacher.get("price_input_per_million", 0.0) / 1e6
     cost_out = summary["completion_tokens"] * teacher.get("price_output_per_million", 0.0) / 1e6
+    escalated = teachers is not None and len(teachers) > 1
     return {
         "input_tokens": summary["prompt_tokens"],
         "output_tokens": summary["completion_tokens"],
@@ -184,7 +192,8 @@ def teacher_usage(summary: dict[str, Any], teacher: dict[str, Any]) -> dict[str,
         "price_output_per_million": teacher.get("price_output_per_million", 0.0),
         "cost_input": round(cost_in, 9),
         "cost_output": round(cost_out, 9),
-        "cost": round(cost_in + cost_out, 9),
+        "cost": round(sum(t["cost"] for t in (teachers or {}).values()) if escalated
+                      else cost_in + cost_out, 9),
     }
 
 
@@ -243,6 +252,12 @@ def format_table(summary: dict[str, Any]) -> str:
         *((f"  wave {w['wave']} ({w['n']} each)",
            f"{w['problems']} problems, {w['samples']} samples, {w['verified']} verified, "
            f"{w['newly_solved']} newly solved") for w in summary.get("waves", [])),
+        # Escalation: one line per teacher.
+        *((f"  teacher {name} ({t['model']})",
+           f"{t['samples']} samples, {t['verified']} verified, {t['completion_tokens']} "
+           f"tokens, cost {t['cost']:.4f}, {t['newly_solved']} first solved")
+          for name, t in summary.get("teachers", {}).items()
+          if len(summary.get("teachers", {})) > 1),
         ("completion tokens", summary["completion_tokens"]),
         ("tokens/s while generating", f"{summary['completion_tokens_per_s']:.0f}"),
         # Only for priced teachers (an API): a self-hosted engine has no prices set.
@@ -252,6 +267,10 @@ def format_table(summary: dict[str, Any]) -> str:
            f"{v['p50_ms']:.1f} / {v['p90_ms']:.1f} / {v['p99_ms']:.1f} ms "
            f"({v['checks']} checks, {v['retries']} retried)")
           for kind, v in summary.get("verifier_latency", {}).items()),
+        # A spending cap stopped the run between waves (output/caps.py).
+        *((("STOPPED AT CAP", f"{c['cap']} before wave {c['before_wave']} (spent "
+            f"{c['completion_tokens']} tokens, {c['cost']:.4f} USD); rerun with a higher cap "
+            "to resume"),) if (c := summary.get("stopped_at_cap")) else ()),
         ("wall time", f"{summary['timings']['total_s']:.1f} s"),
         ("output", summary["output"]),
     ]

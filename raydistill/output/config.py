@@ -24,6 +24,15 @@ class OutputConfig:
                           "is refused); true: delete it and start anew.", perf=True)
     max_error_fraction: float | None = key(None, "Fail the run, publishing nothing, above this "
                                            "share of error rows (null = no cap).", perf=True)
+    # Spending caps, checked between adaptive waves (output/caps.py): the run stops
+    # before the next wave once reached, publishes what it has, and resumes when rerun
+    # with a higher cap.
+    max_cost_usd: float | None = key(None, "Stop the run (between waves) once the teachers' "
+                                     "tokens at their prices reach this many USD (null = no "
+                                     "cap).", perf=True)
+    max_completion_tokens: int | None = key(None, "Stop the run (between waves) once this many "
+                                            "completion tokens are generated (null = no cap).",
+                                            perf=True)
 
 
 def output_checks(o: OutputConfig) -> list[tuple[bool, str, str]]:

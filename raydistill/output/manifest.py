@@ -46,7 +46,8 @@ logger = logging.getLogger(__name__)
 
 # Sections whose keys decide what the rows say (the judge's verdicts are rows
 # too). `output` and `ray` only decide where rows go and how fast.
-RESULT_SECTIONS = ("source", "prompt", "teacher", "sampling", "verify", "judge", "filters")
+RESULT_SECTIONS = ("source", "prompt", "teacher", "teachers", "sampling",
+                   "verify", "judge", "filters")
 
 # Adaptive sampling's keys (raydistill.sampling.waves).
 ADAPTIVE_KEYS = ("sampling.waves", "sampling.stop_at_verified", "sampling.max_samples")
@@ -112,12 +113,16 @@ class Manifest:
     # Adaptive sampling: one entry per wave started ({wave, n, offset, problems,
     # generated}); absent from a fixed-n run's run.json.
     waves: list[dict[str, Any]] | None = None
+    # Stopped at a spending cap (output/caps.py): the cap's key and the spend then.
+    capped: dict[str, Any] | None = None
 
     def save(self, out: OutputLocation) -> None:
         """Write the manifest atomically (readers see the old or the new one)."""
         state = asdict(self)
         if state["waves"] is None:
             del state["waves"]
+        if state["capped"] is None:
+            del state["capped"]
         data = json.dumps(state, indent=2, sort_keys=True).encode()
         write_bytes_atomic(out.fs, out.manifest, data)
 

@@ -11,10 +11,15 @@ from raydistill.config import Config
 from raydistill.prompts import template_hash
 
 
-def provenance(cfg: Config) -> dict[str, Any]:
-    """Columns recorded on every output row: who generated it and how."""
+def provenance(cfg: Config, teacher_name: str = "teacher") -> dict[str, Any]:
+    """Columns recorded on every output row: who generated it and how.
+
+    ``cfg.teacher`` is the teacher that wrote the rows, ``teacher_name`` its name in
+    the config (``teacher``, or a section of ``teachers`` under escalation).
+    """
     return {
         "teacher": cfg.teacher.model,
+        "teacher_name": teacher_name,
         "temperature": cfg.sampling.temperature,
         "top_p": cfg.sampling.top_p,
         "max_tokens": cfg.sampling.max_tokens,

@@ -17,6 +17,13 @@ samples are ``offset_w .. offset_w + n_w - 1`` (:func:`wave_plan`), unique per p
 across waves whatever the teacher returned, and each request's seed is keyed by
 ``(problem_id, offset_w)`` (:func:`raydistill.teachers.base.seed_key`).
 
+Escalation: an entry of ``sampling.waves`` is either a count (``2``: samples asked of
+the ``teacher`` section) or ``{n: 2, teacher: NAME}``, naming one of the run's
+``teachers`` (a cheap distill for the first waves, the strong model or an API for the
+problems still short; :mod:`raydistill.sampling.escalation`). Each wave starts its own
+teacher pool and releases it when the wave is written, so two teachers never hold
+the machine at once.
+
 A problem whose wave gave no sample (bad input, prompt too long, a teacher error)
 stops there: its error row is kept, and asking again would fail the same way.
 
@@ -25,51 +32,79 @@ This module is pure (no Ray): the plan, the selection and the per-wave tallies.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+# The name a wave without its own teacher uses: the config's ``teacher`` section.
+DEFAULT_TEACHER = "teacher"
+
 
 @dataclass(frozen=True)
 class Wave:
-    """One wave: its index, the samples asked per problem, the first sample index."""
+    """One wave: its index, the samples asked per problem, the first sample index, the teacher."""
 
     index: int
     n: int
     offset: int
+    teacher: str = DEFAULT_TEACHER
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, Any]:
         """The wave as the manifest stores it."""
-        return {"wave": self.index, "n": self.n, "offset": self.offset}
+        return {"wave": self.index, "n": self.n, "offset": self.offset, "teacher": self.teacher}
 
 
-def cap_of(waves: list[int], max_samples: int | None) -> int:
+def wave_entry(entry: Any) -> tuple[int, str]:
+    """One ``sampling.waves`` entry as ``(samples, teacher name)``; ValueError if malformed.
+
+    >>> wave_entry(2), wave_entry({"n": 4, "teacher": "strong"}), wave_entry({"n": 1})
+    ((2, 'teacher'), (4, 'strong'), (1, 'teacher'))
+    >>> wave_entry({"n": 2, "model": "x"})
+    Traceback (most recent call last):
+    ...
+    ValueError: a wave is a count or {n: COUNT, teacher: NAME}, not {'n': 2, 'model': 'x'}
+    """
+    if isinstance(entry, int) and not isinstance(entry, bool):
+        return entry, DEFAULT_TEACHER
+    if (isinstance(entry, Mapping) and set(entry) <= {"n", "teacher"}
+            and isinstance(entry.get("n"), int) and isinstance(
+                entry.get("teacher", DEFAULT_TEACHER), str)):
+        return int(entry["n"]), str(entry.get("teacher", DEFAULT_TEACHER))
+    shown = dict(entry) if isinstance(entry, Mapping) else entry
+    raise ValueError(f"a wave is a count or {{n: COUNT, teacher: NAME}}, not {shown!r}")
+
+
+def cap_of(waves: list[Any], max_samples: int | None) -> int:
     """Samples per problem at most: ``max_samples``, or all the waves' samples.
 
-    >>> cap_of([2, 4, 8], None), cap_of([2, 4, 8], 8)
-    (14, 8)
+    >>> cap_of([2, 4, 8], None), cap_of([2, {"n": 4, "teacher": "big"}], None), cap_of([2], 1)
+    (14, 6, 1)
     """
-    return sum(waves) if max_samples is None else max_samples
+    return sum(wave_entry(w)[0] for w in waves) if max_samples is None else max_samples
 
 
-def wave_plan(waves: list[int], max_samples: int | None = None) -> list[Wave]:
+def wave_plan(waves: list[Any], max_samples: int | None = None) -> list[Wave]:
     """The waves actually run: each cut so the total stays within the cap.
 
     >>> [(w.n, w.offset) for w in wave_plan([2, 4, 8], 8)]
     [(2, 0), (4, 2), (2, 6)]
     >>> [(w.n, w.offset) for w in wave_plan([4, 4, 4], 3)]
     [(3, 0)]
+    >>> [(w.n, w.teacher) for w in wave_plan([2, {"n": 2, "teacher": "strong"}])]
+    [(2, 'teacher'), (2, 'strong')]
     """
     cap = cap_of(waves, max_samples)
     plan: list[Wave] = []
     offset = 0
-    for size in waves:
+    for entry in waves:
+        size, teacher = wave_entry(entry)
         n = min(size, cap - offset)
         if n <= 0:
             break
-        plan.append(Wave(len(plan), n, offset))
+        plan.append(Wave(len(plan), n, offset, teacher))
         offset += n
     return plan
 
@@ -167,6 +202,8 @@ def wave_summary(rows: pa.Table, plan: list[Wave]) -> list[dict[str, Any]]:
             "samples": generated.num_rows,
             "verified": pc.sum(mine["verified"]).as_py() or 0,
             "completion_tokens": pc.sum(generated["completion_tokens"]).as_py() or 0,
+            "prompt_tokens": (pc.sum(mine["prompt_tokens"]).as_py() or 0
+                              if "prompt_tokens" in mine.column_names else 0),
             "newly_solved": sum(1 for w in first_solved.values() if w == wave.index),
         })
     return out

@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import MISSING
 
 from raydistill.keys import key
+from raydistill.sampling.waves import wave_entry
 from raydistill.teachers.placement import replica_layout
 
 Checks = list[tuple[bool, str, str]]
@@ -41,6 +42,14 @@ class TeacherConfig:
     batch_size: int = key(16, "Problems per batch handed to a teacher actor.", perf=True)
     env: dict[str, str] = key(factory=dict, doc="Environment variables of the teacher actors.",
                               perf=True)
+    # Prices: an API's list price, or a self-hosted engine's cost expressed per token;
+    # they feed the summary's usage, the per-teacher cost, `raydistill plan` and the
+    # output.max_cost_usd cap.
+    price_input_per_million: float = key(0.0, "Price of a million prompt tokens, for the "
+                                         "summary's usage, the plan and the cost cap.",
+                                         perf=True)
+    price_output_per_million: float = key(0.0, "Price of a million completion tokens.",
+                                          perf=True)
 
 
 @dataclass
@@ -85,10 +94,6 @@ class HTTPTeacherConfig(TeacherConfig):
     backoff_max_s: float = key(60.0, "Longest backoff between retries.", perf=True)
     retry_deadline_s: float = key(1800.0, "A request is given up after this many seconds of "
                                   "retries.", perf=True)
-    price_input_per_million: float = key(0.0, "Price of a million prompt tokens, for the "
-                                         "summary's usage.", perf=True)
-    price_output_per_million: float = key(0.0, "Price of a million completion tokens.",
-                                          perf=True)
 
 
 # teacher.name -> the section's type. The registry of actor classes is teachers.TEACHERS.
@@ -122,14 +127,17 @@ class RunSamplingConfig(SamplingConfig):
     """Decoding parameters, recorded on every output row; and adaptive sampling's waves.
 
     Adaptive sampling: :mod:`raydistill.adaptive`.
+    An entry ``{n: 4, teacher: strong}`` asks the named teacher of the run's
+    ``teachers`` section (escalation; :mod:`raydistill.sampling.escalation`).
     ``waves`` unset: ``n`` samples per problem, in one pass. Set: samples in waves
     (``[2, 4, 8]``: 2, then 4 more for the problems still short of
     ``stop_at_verified`` verified samples, then 8 more), at most ``max_samples``
     per problem in all (null: the sum of the waves); ``n`` is then unused.
     """
 
-    waves: list[int] | None = key(None, "Adaptive sampling: samples per wave, e.g. [2, 4, 8] "
-                                  "(null = a fixed sampling.n per problem).")
+    waves: list[Any] | None = key(None, "Adaptive sampling: samples per wave, e.g. [2, 4, 8] "
+                                  "(null = a fixed sampling.n per problem); an entry "
+                                  "{n: 2, teacher: NAME} asks one of `teachers` (escalation).")
     stop_at_verified: int = key(1, "With waves: a problem stops once it has this many verified "
                                 "samples.")
     max_samples: int | None = key(None, "With waves: samples per problem at most (null = the "
@@ -155,6 +163,8 @@ def teacher_checks(t: TeacherConfig, prefix: str = "teacher") -> Checks:
         (vllm.tensor_parallel_size >= 1 and vllm.pipeline_parallel_size >= 1,
          "tensor_parallel_size", "and pipeline_parallel_size must be >= 1"),
         (not layout_problem, "resources", layout_problem),
+        (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
+         "price_input_per_million", "and price_output_per_million must be >= 0"),
     ]
     if isinstance(t, HTTPTeacherConfig):
         checks += [
@@ -170,8 +180,6 @@ def teacher_checks(t: TeacherConfig, prefix: str = "teacher") -> Checks:
             (0 < t.backoff_base_s <= t.backoff_max_s, "backoff_base_s",
              f"must be > 0 and <= {prefix}.backoff_max_s"),
             (t.retry_deadline_s > 0, "retry_deadline_s", "must be > 0"),
-            (t.price_input_per_million >= 0 and t.price_output_per_million >= 0,
-             "price_input_per_million", "and price_output_per_million must be >= 0"),
         ]
     return [(ok, f"{prefix}.{name}", why) for ok, name, why in checks]
 
@@ -187,9 +195,15 @@ def sampling_checks(s: SamplingConfig, prefix: str = "sampling") -> Checks:
          f"must be between 0 and {prefix}.max_tokens"),
     ]
     if isinstance(s, RunSamplingConfig) and s.waves is not None:
-        cap = s.max_samples if s.max_samples is not None else sum(s.waves)
+        try:
+            sizes = [wave_entry(w)[0] for w in s.waves]
+            malformed = ""
+        except ValueError as exc:
+            sizes, malformed = [], str(exc)
+        cap = s.max_samples if s.max_samples is not None else sum(sizes)
         checks += [
-            (bool(s.waves) and all(w >= 1 for w in s.waves), "waves",
+            (not malformed, "waves", malformed),
+            (bool(s.waves) and all(w >= 1 for w in sizes), "waves",
              "must be a non-empty list of samples per wave, each >= 1 (or null: a fixed n)"),
             (s.max_samples is None or s.max_samples >= 1, "max_samples",
              f"must be >= 1 or null (the sum of {prefix}.waves)"),

@@ -144,7 +144,8 @@ class HTTPTeacher(StreamingTeacher):
         # Requests the server took (answered with any status, or dropped after
         # reading): a connection refused after some means the server went away.
         self.reached = 0
-        self.metrics = TeacherMetrics(self.model)
+        self.metrics = TeacherMetrics(self.model, (teacher.price_input_per_million,
+                                      teacher.price_output_per_million))
         logger.info("HTTP teacher ready: %s, model %s, %d requests at once",
                     self.url, self.model, concurrency)
 

@@ -117,7 +117,8 @@ class VLLMTeacher(StreamingTeacher):
         self.logprobs_mode = f"vllm:{getattr(mode, 'value', mode)}"
         self.requests = 0
         self.crashes = CrashGuard(crash_ledger)
-        self.metrics = TeacherMetrics(teacher.model)
+        self.metrics = TeacherMetrics(teacher.model, (teacher.price_input_per_million,
+                                                       teacher.price_output_per_million))
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
     def _params(self, problem_id: str) -> Any:

@@ -1,10 +1,13 @@
-"""Adaptive sampling end to end: the real driver (`python -m raydistill.run`) SIGKILLed
-with its Ray cluster in the middle of a wave, then rerun to the end.
+"""Adaptive sampling with escalation end to end: the real driver (`python -m raydistill.run`)
+SIGKILLed with its Ray cluster in the middle of a wave of its second teacher, then rerun to
+the end.
 
 No vLLM engine of its own: the session's shared `vllm_server` (conftest; the shipped
 tiny teacher behind vLLM's OpenAI server, in its own session, which the kill does not
 touch), and the pipeline's HTTP teacher asking it. The driver's waves each start their own teacher
 pool, so an in-pipeline vLLM teacher would cost an engine start per wave and per rerun.
+Escalation: wave 0 asks the `teacher` section, waves 1-2 the named teacher `strong` (the same
+server, its own prices), so the run's accounting per teacher is checked against its rows.
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ from tests.support.runs import files, finish, kill_when, location, start
 
 pytestmark = pytest.mark.slow
 
-WAVES, CAP, K = [2, 2, 4], 6, 2  # the plan: 2 + 2 + 2 samples (the last wave cut at the cap)
+# The plan: 2 + 2 + 2 samples (the last wave cut at the cap); waves 1-2 escalate to `strong`.
+WAVES = "[2, {n: 2, teacher: strong}, {n: 4, teacher: strong}]"
+CAP, K = 6, 2
 OFFSETS = {0: 0, 1: 2, 2: 4}
+TEACHER_OF = {0: "teacher", 1: "strong", 2: "strong"}
+PRICES = {"teacher": 1.0, "strong": 20.0}  # USD per million completion tokens
 
 
 def mid_wave(out, wave):
@@ -41,7 +48,10 @@ def mid_wave(out, wave):
 
 def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, vllm_server):
     uri = str(tmp_path / "out")
+    strong = [f"teachers.strong.{o.removeprefix('teacher.')}" for o in http_teacher(vllm_server)]
     extra = [*http_teacher(vllm_server), "source.limit=32", "sampling.max_tokens=128",
+             *strong, f"teacher.price_output_per_million={PRICES['teacher']}",
+             f"teachers.strong.price_output_per_million={PRICES['strong']}",
              f"sampling.waves={WAVES}", f"sampling.max_samples={CAP}",
              f"sampling.stop_at_verified={K}"]
     out = location(uri, *extra)
@@ -77,6 +87,8 @@ def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, vllm_server):
         for r in mine:
             w = r["wave"]
             assert OFFSETS[w] <= r["sample_idx"] < OFFSETS[w] + 2 and r["n"] == 2
+            # Each row names the teacher of its wave, and its model.
+            assert (r["teacher_name"], r["teacher"]) == (TEACHER_OF[w], "tiny-teacher")
         assert len(mine) <= CAP
         waves = sorted({r["wave"] for r in mine})
         assert waves == list(range(len(waves)))  # no wave skipped
@@ -98,9 +110,26 @@ def test_adaptive_waves_killed_mid_wave_and_resumed(tmp_path, vllm_server):
         assert entry["problems"] == len({r["problem_id"] for r in mine})
     assert [w["problems"] for w in summary["waves"]] == [
         w["problems"] for w in manifest.waves] + [0] * (3 - len(manifest.waves))
+    # Per teacher: samples, verified, tokens, cost at its own price, problems first solved.
+    first = {}
+    for pid, mine in by_problem.items():
+        solved = [r["wave"] for r in mine if r["verified"]]
+        if solved:
+            first[pid] = TEACHER_OF[min(solved)]
+    assert set(summary["teachers"]) == {"teacher", "strong"}
+    for name, entry in summary["teachers"].items():
+        mine = [r for r in rows if r["teacher_name"] == name and r["response"] is not None]
+        tokens = sum(r["completion_tokens"] for r in mine)
+        assert (entry["samples"], entry["verified"], entry["completion_tokens"]) == (
+            len(mine), sum(r["verified"] for r in mine), tokens)
+        assert entry["newly_solved"] == sum(t == name for t in first.values())
+        assert entry["cost"] == pytest.approx(tokens * PRICES[name] / 1e6, rel=1e-6)
+    assert summary["teachers"]["strong"]["samples"] > 0
+    assert summary["usage"]["cost"] == pytest.approx(
+        sum(t["cost"] for t in summary["teachers"].values()))
     # The run's report has the waves side by side, their counts as in the summary.
     html = (tmp_path / "out" / "report.html").read_text()
-    assert "Adaptive sampling: waves" in html
+    assert "Adaptive sampling: waves" in html and "Escalation: per teacher" in html
     # problems/: the wave that first solved each problem, as its rows say.
     table = {r["problem_id"]: r for r in read_problem_table(out).to_pylist()}
     assert set(table) == set(by_problem)

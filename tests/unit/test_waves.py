@@ -70,9 +70,10 @@ def test_sample_indices_are_reserved_per_wave_without_overlap():
 def test_sampling_plan_is_none_for_a_fixed_n_run(tmp_path):
     assert sampling_plan(config(tmp_path).sampling) is None
     plan = sampling_plan(config(tmp_path, *WAVES).sampling)
-    assert [w.as_dict() for w in plan] == [{"wave": 0, "n": 2, "offset": 0},
-                                           {"wave": 1, "n": 2, "offset": 2},
-                                           {"wave": 2, "n": 4, "offset": 4}]
+    assert [w.as_dict() for w in plan] == [
+        {"wave": 0, "n": 2, "offset": 0, "teacher": "teacher"},
+        {"wave": 1, "n": 2, "offset": 2, "teacher": "teacher"},
+        {"wave": 2, "n": 4, "offset": 4, "teacher": "teacher"}]
 
 
 # --- config ---------------------------------------------------------------------------------
@@ -202,8 +203,8 @@ def test_stopped_why():
 
 # --- the wave column and sample indices ---------------------------------------------------------
 
-PROVENANCE = {"teacher": "t", "temperature": 1.0, "top_p": 1.0, "max_tokens": 8, "n": 4,
-              "seed": 0, "template_hash": "h", "raydistill_version": "v"}
+PROVENANCE = {"teacher": "t", "teacher_name": "teacher", "temperature": 1.0, "top_p": 1.0,
+              "max_tokens": 8, "n": 4, "seed": 0, "template_hash": "h", "raydistill_version": "v"}
 
 
 def test_fixed_n_flatten_keeps_the_schema_of_today():

@@ -32,11 +32,12 @@ from raydistill.pipeline import run
 from raydistill.ray_session import init_ray
 
 
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    """``raydistill serve`` on ``port``, returned once it answers /health."""
+def start_server(port: int, cmd: list[str] | None = None) -> subprocess.Popen[bytes]:
+    """``raydistill serve`` (or ``cmd``) on ``port``, returned once it answers /health."""
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1")
-    proc = subprocess.Popen(command(["--port", str(port)]), env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(cmd or command(["--port", str(port)]), env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     deadline = time.monotonic() + 600
     while True:
         if proc.poll() is not None:

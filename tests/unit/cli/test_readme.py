@@ -27,6 +27,7 @@ from raydistill import cli
 from raydistill.cli import compare as compare_command
 from raydistill.cli import eval as eval_command
 from raydistill.cli import export as export_command
+from raydistill.cli import plan as plan_command
 from raydistill.cli import report as report_command
 from raydistill.cli import run as run_command
 from raydistill.cli import serve as serve_command
@@ -77,6 +78,9 @@ def check(name: str, args: list[str]) -> None:
         assert cli.main([name]) == 0
     elif name == "run":
         run_command.check_sources(load(args))
+    elif name == "plan":
+        _, rest = plan_command.parse(args)
+        run_command.check_sources(load(rest))
     elif name == "loop":
         cfg = load(args)
         assert [key for ok, key, _ in loop_checks(cfg.loop, cfg.source.datasets) if not ok] == []
