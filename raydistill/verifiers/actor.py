@@ -1,8 +1,8 @@
 """The Ray Data actor that runs verifiers over generated problem rows.
 
-It owns no logic of its own beyond the rules every domain shares: a truncated
-sample (think never closed, or cut at ``max_tokens``) fails without being
-checked, and a verifier that raises gives an ``error`` verdict with the reason.
+It owns no logic of its own beyond the rules every domain shares: a sample
+stopped as a loop (``finish_reason="repetition"``) or truncated (think never
+closed, or cut at ``max_tokens``) fails without being checked, and a verifier that raises gives an ``error`` verdict with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from raydistill import records, verifiers
 from raydistill.observe.metrics import VerifierMetrics
-from raydistill.parsing import truncation
+from raydistill.parsing import repetition, truncation
 from raydistill.verifiers import Verdict
 from raydistill.verifiers.config import VerifyConfig
 
@@ -30,6 +30,8 @@ def check_sample(
     if sample["response"] is None:  # the teacher could not produce it: keep its reason
         return Verdict("error", sample["verdict_detail"] or "teacher: no response",
                        sample.get("reason") or "teacher_error")
+    if loop := repetition(sample):
+        return Verdict("fail", f"repetition: {loop}", "repetition")
     if cut := truncation(sample):
         return Verdict("fail", f"truncated: {cut}", "truncated")
     try:
