@@ -2,7 +2,8 @@
 
 It owns no logic of its own beyond the rules every domain shares: a sample
 stopped as a loop (``finish_reason="repetition"``) or truncated (think never
-closed, or cut at ``max_tokens``) fails without being checked, and a verifier that raises gives an ``error`` verdict with the reason.
+closed, or cut at ``max_tokens``) fails without being checked, and a verifier
+that raises gives an ``error`` verdict with the reason.
 """
 
 from __future__ import annotations
