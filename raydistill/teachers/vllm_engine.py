@@ -27,6 +27,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from raydistill.observe.metrics import TeacherMetrics
@@ -91,6 +93,9 @@ def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
 class VLLMTeacher(StreamingTeacher):
     """One vLLM engine replica inside a Ray Data actor."""
 
+    # SamplingParams keywords of sampling.stop_on_repetition (none until __init__ says).
+    repetition: Mapping[str, Any] = MappingProxyType({})
+
     def __init__(self, teacher: VLLMTeacherConfig, sampling: SamplingConfig,
                  crash_ledger: Any | None = None, sample_offset: int = 0) -> None:
         """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts.
@@ -131,15 +136,18 @@ class VLLMTeacher(StreamingTeacher):
         self.metrics = TeacherMetrics(teacher.model)
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
-    def _params(self, seed_name: str, max_tokens: int, n: int | None = None) -> Any:
+    def _params(self, problem_id: str, max_tokens: int | None = None, n: int | None = None,
+                seed_name: str | None = None) -> Any:
+        """The request's ``SamplingParams``; ``seed_name`` overrides the seed (a forced answer)."""
         s = self.sampling
+        max_tokens = s.max_tokens if max_tokens is None else max_tokens
         return self.make_params(
             n=s.n if n is None else n,
             temperature=s.temperature,
             top_p=s.top_p,
             max_tokens=max_tokens,
             min_tokens=min(s.min_tokens, max_tokens),
-            seed=request_seed(s.seed, seed_name),
+            seed=request_seed(s.seed, seed_name or seed_key(problem_id, self.sample_offset)),
             output_kind=self.output_kind,
             **self.repetition,
             **self.logprob_params,
@@ -181,7 +189,9 @@ class VLLMTeacher(StreamingTeacher):
             return tokens, text, first.finish_reason, False, first.cumulative_logprob
         self.requests += 1
         final = await self._run(prompt_ids + tokens + suffix_ids,
-                                self._params(f"{key}/{index}+", budget, n=1),
+                                self._params(key, budget, n=1,
+                                             seed_name=f"{seed_key(key, self.sample_offset)}/"
+                                                       f"{index}+"),
                                 f"{key}-{self.requests}")
         if final is None:
             raise RuntimeError("engine returned no output for the forced answer")
@@ -223,16 +233,15 @@ class VLLMTeacher(StreamingTeacher):
         request_id = f"{key}-{self.requests}"
         out["generated_at"] = time.time()
         started = time.monotonic()
-        seed_name = seed_key(key, self.sample_offset)
         ids = list(prompt_ids)
         waiting = time.monotonic()
         # Slots first: only requests actually in the engine count as in flight.
         async with self.slots, self.crashes.running(key):
             self.metrics.waited(time.monotonic() - waiting)
             try:
-                final = await self._run(ids, self._params(seed_name, first_tokens), request_id)
+                final = await self._run(ids, self._params(key, first_tokens), request_id)
                 finished = [] if final is None or not think else await asyncio.gather(
-                    *(self._finish(ids, c, i, seed_name, max_tokens)
+                    *(self._finish(ids, c, i, key, max_tokens)
                       for i, c in enumerate(final.outputs)))
             except Exception as exc:
                 out["teacher_error"] = f"generation failed: {type(exc).__name__}: {exc}"
