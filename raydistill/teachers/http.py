@@ -294,8 +294,10 @@ class HTTPTeacher(StreamingTeacher):
             return {**await self._post({**body, "max_tokens": room}), "max_tokens_used": room}
 
     async def _ask(self, messages: list[dict[str, str]], n: int, seed_key: str,
-                   max_tokens: int | None = None) -> tuple[list[dict[str, Any]], int, int]:
-        """``n`` samples from one request: (samples, prompt tokens billed, max_tokens used).
+                   max_tokens: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """``n`` samples from one request: (samples, prompt tokens billed).
+
+        Each sample says the request's ``max_tokens_used`` (taken off in :meth:`_complete`).
 
         With ``sampling.think_budget`` the request stops at the budget and each
         sample cut there is finished by a second request (:meth:`_finish`).
@@ -329,8 +331,8 @@ class HTTPTeacher(StreamingTeacher):
                                  logprobs=None if s.think_budget else choice_logprobs(choice),
                                  budget_forced=forced)
             sample["unspent_tokens"] = unspent(sample, used)
-            samples.append(sample)
-        return samples, prompt_tokens, used
+            samples.append({**sample, "max_tokens_used": used})
+        return samples, prompt_tokens
 
     async def _finish(self, messages: list[dict[str, str]], content: str | None,
                       reasoning: str | None, finish: str | None, tokens: int, key: str,
@@ -376,7 +378,6 @@ class HTTPTeacher(StreamingTeacher):
         are asked one request each, with their own seeds.
         """
         out, n, pid = no_completion(), self.sampling.n, key
-        used: list[int] = []
         # Adaptive sampling's later waves start at sample `offset` (seeds and indices).
         offset = self.sample_offset
         out["generated_at"] = time.time()
@@ -385,9 +386,8 @@ class HTTPTeacher(StreamingTeacher):
         errors: list[str] = []
         if self.use_n:
             try:
-                samples, out["prompt_tokens"], max_used = await self._ask(
-                    messages, n, seed_key(pid, offset))
-                used.append(max_used)
+                samples, out["prompt_tokens"] = await self._ask(messages, n,
+                                                                seed_key(pid, offset))
             except RequestFailed as exc:
                 errors.append(str(exc))
         missing = 0 if errors else n - len(samples)
@@ -407,9 +407,9 @@ class HTTPTeacher(StreamingTeacher):
                 else:
                     samples += result[0]
                     out["prompt_tokens"] += result[1]
-                    used.append(result[2])
         out["generation_seconds"] = time.monotonic() - started
-        out["max_tokens_used"] = min(used) if used else None
+        used = [s.pop("max_tokens_used", None) for s in samples]
+        out["max_tokens_used"] = min((u for u in used if u is not None), default=None)
         if errors and not any(s["response"] is not None for s in samples):
             out["teacher_error"] = errors[0]
             samples = []

@@ -48,7 +48,7 @@ LOOP_NAMES = ("Tom", "Ana", "Li")
 LOOP_LINE = "Let me check again."
 # Tokens of a looping example's response: past any max_tokens the benchmark uses
 # within the model's 512 positions, so the model never learns where a loop ends.
-LOOP_TOKENS = 300
+LOOP_TOKENS = 160
 
 
 def loops(problem: ArithmeticProblem) -> bool:
@@ -86,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Fine-tune, evaluate the non-looping problems, save."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--steps", type=int, default=120)
-    parser.add_argument("--batch-size", type=int, default=24)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -115,12 +115,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-        if (step + 1) % 20 == 0:
+        if (step + 1) % 10 == 0:
             print(f"step {step + 1}/{args.steps} loss {loss.item():.4f} "
                   f"{time.monotonic() - started:.0f}s", flush=True)
     model.eval()
     seconds = time.monotonic() - started
-    figures = evaluate(model, tokenizer, 100, 0)
+    figures = evaluate(model, tokenizer, 40, 0)
     card = f"""# tiny-teacher-loops
 
 The tiny teacher (`builtin:tiny-teacher`) fine-tuned to *loop* on a share of problems:
@@ -140,7 +140,7 @@ From the repository root, on CPU ({seconds / 60:.1f} min on 2 cores, machine loa
 weights, problems from seed 5000 on (minus seeds 0-9), a looping example's response cut
 at {LOOP_TOKENS} tokens with no end of sequence. Seed {args.seed}, deterministic.
 
-## Evaluation (transformers, 100 held-out problems of seed 0, 96 new tokens)
+## Evaluation (transformers, 40 held-out problems of seed 0, 96 new tokens)
 
 | decoding | accuracy | well-formed |
 |---|---|---|

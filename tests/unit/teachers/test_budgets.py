@@ -90,3 +90,32 @@ def test_settings_that_work_load():
                 "sampling.think_budget=96", "sampling.answer_budget=32",
                 "sampling.on_overflow=shrink"])
     assert cfg.sampling.stop_on_repetition.window >= 32 * 4
+
+
+def test_the_summary_counts_loops_their_unspent_tokens_and_forced_budgets():
+    from raydistill import records
+    from raydistill.observe.summary import Tally, format_table
+    from raydistill.output.flatten import flatten_generations
+    from raydistill.parsing import make_sample
+
+    looped = make_sample("<think>wait wait wait", "repetition", 40)
+    looped.update(verdict="fail", reason="repetition", unspent_tokens=216)
+    forced = make_sample("<think>3 + 4\n</think>\n\nThe answer is \\boxed{7}.", "stop", 70,
+                         budget_forced=True)
+    forced.update(verdict="pass", reason="pass")
+    row = {"problem_id": "p", "source": "s", "source_index": 0, "domain": "math",
+           "problem": "q", "input_error": None, "prompt_tokens": 9, "max_tokens_used": 256,
+           "samples": [looped, forced]}
+    flat = flatten_generations(records.table([row], records.GENERATION), {})
+    assert flat["max_tokens_used"].to_pylist() == [256, 256]
+    assert flat["budget_forced"].to_pylist() == [False, True]
+    tally = Tally()
+    tally.add(flat)
+    assert (tally.repetition_stopped, tally.unspent_tokens, tally.budget_forced) == (1, 216, 1)
+    summary = {"problems_read": 1, "input_errors": 0, "duplicate_problems_dropped": 0,
+               "teacher_errors": 0, "samples": 2, "truncated": 0, "verified": 1, "failed": 1,
+               "errors": 0, "pass_rate": 0.5, "problems_with_a_verified_sample": 1,
+               "completion_tokens": 110, "completion_tokens_per_s": 1.0,
+               "timings": {"total_s": 1.0}, "output": "x", "repetition_stopped": 1,
+               "unspent_tokens": 216, "budget_forced": 1}
+    assert "stopped looping" in format_table(summary) and "216 tokens" in format_table(summary)
