@@ -52,7 +52,9 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine():
                           on_overflow="shrink", answer_cue="The answer is \\boxed{")
     teacher = VLLMTeacher(VLLMTeacherConfig(model="builtin:tiny-teacher-loops", dtype="float32",
                                             max_model_len=512, max_num_seqs=32,
-                                            engine_kwargs={"enforce_eager": True}), base)
+                                            engine_kwargs={"enforce_eager": True,
+                                                           "enable_chunked_prefill": False}),
+                          base)
     try:
         problem_rows = rows(12)
         looping = {r["problem_id"] for r in problem_rows

@@ -86,9 +86,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Fine-tune, evaluate the non-looping problems, save."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--batch-size", type=int, default=12)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
@@ -120,7 +120,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                   f"{time.monotonic() - started:.0f}s", flush=True)
     model.eval()
     seconds = time.monotonic() - started
-    figures = evaluate(model, tokenizer, 40, 0)
+    figures = evaluate(model, tokenizer, 20, 0)
     card = f"""# tiny-teacher-loops
 
 The tiny teacher (`builtin:tiny-teacher`) fine-tuned to *loop* on a share of problems:
@@ -140,7 +140,7 @@ From the repository root, on CPU ({seconds / 60:.1f} min on 2 cores, machine loa
 weights, problems from seed 5000 on (minus seeds 0-9), a looping example's response cut
 at {LOOP_TOKENS} tokens with no end of sequence. Seed {args.seed}, deterministic.
 
-## Evaluation (transformers, 40 held-out problems of seed 0, 96 new tokens)
+## Evaluation (transformers, 20 held-out problems of seed 0, 96 new tokens)
 
 | decoding | accuracy | well-formed |
 |---|---|---|

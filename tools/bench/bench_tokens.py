@@ -110,8 +110,10 @@ def main() -> None:
 
     from raydistill.teachers.vllm_engine import VLLMTeacher
 
-    teacher_cfg = VLLMTeacherConfig(model=args.model, dtype="float32", max_num_seqs=64,
-                                    gpu_memory_utilization=0.5)
+    # conf/local.yaml's engine settings (chunked prefill off: seeded requests need it).
+    teacher_cfg = VLLMTeacherConfig(model=args.model, dtype="float32", max_model_len=512,
+                                    max_num_seqs=64, engine_kwargs={
+                                        "enforce_eager": True, "enable_chunked_prefill": False})
     all_modes = modes(args)
     teacher = VLLMTeacher(teacher_cfg, all_modes["plain"])
     rows = problem_rows(args.problems)
