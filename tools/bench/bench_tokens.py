@@ -61,7 +61,8 @@ def modes(args: argparse.Namespace) -> dict[str, SamplingConfig]:
             "stop+forced": dataclasses.replace(base, stop_on_repetition=stop, **budget)}
 
 
-def measure(teacher: Any, rows: list[dict[str, Any]], sampling: SamplingConfig) -> dict[str, Any]:
+async def measure(teacher: Any, rows: list[dict[str, Any]],
+                  sampling: SamplingConfig) -> dict[str, Any]:
     """Generate and verify ``rows`` under ``sampling``: the mode's figures."""
     from vllm import SamplingParams
 
@@ -69,11 +70,8 @@ def measure(teacher: Any, rows: list[dict[str, Any]], sampling: SamplingConfig) 
     teacher.repetition = vllm_repetition(sampling.stop_on_repetition, SamplingParams)
     batch = records.table(rows, records.GENERATION)
 
-    async def generate() -> list[dict[str, Any]]:
-        return [r async for t in teacher(batch) for r in t.to_pylist()]
-
     started = time.monotonic()
-    done = asyncio.run(generate())
+    done = [r async for t in teacher(batch) for r in t.to_pylist()]
     seconds = time.monotonic() - started
     params = dataclasses.asdict(VerifyConfig())
     counts = {"samples": 0, "verified": 0, "completion_tokens": 0, "repetition": 0,
@@ -115,10 +113,18 @@ def main() -> None:
                                     max_num_seqs=64, engine_kwargs={
                                         "enforce_eager": True, "enable_chunked_prefill": False})
     all_modes = modes(args)
-    teacher = VLLMTeacher(teacher_cfg, all_modes["plain"])
     rows = problem_rows(args.problems)
-    results = {name: measure(teacher, rows, sampling) for name, sampling in all_modes.items()}
-    teacher.close()
+
+    async def every_mode() -> dict[str, dict[str, Any]]:
+        # The engine is made inside the loop that uses it (as in a Ray actor): an
+        # AsyncLLM made outside it and driven by asyncio.run died at its first request.
+        teacher = VLLMTeacher(teacher_cfg, all_modes["plain"])
+        try:
+            return {name: await measure(teacher, rows, s) for name, s in all_modes.items()}
+        finally:
+            teacher.close()
+
+    results = asyncio.run(every_mode())
     plain, stop, forced = results["plain"], results["stop"], results["forced"]
     summary = {
         "args": vars(args),
