@@ -31,17 +31,13 @@ def rows(count):
     return out
 
 
-def generate(teacher, sampling, batch_rows):
+async def generate(teacher, sampling, batch_rows):
     from vllm import SamplingParams
 
     teacher.sampling = sampling
     teacher.repetition = vllm_repetition(sampling.stop_on_repetition, SamplingParams)
     batch = records.table(batch_rows, records.GENERATION)
-
-    async def collect():
-        return [r async for t in teacher(batch) for r in t.to_pylist()]
-
-    return asyncio.run(collect())
+    return [r async for t in teacher(batch) for r in t.to_pylist()]
 
 
 @pytest.mark.slow
@@ -50,23 +46,28 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine():
 
     base = SamplingConfig(n=2, temperature=1.0, top_p=1.0, max_tokens=480, seed=0,
                           on_overflow="shrink", answer_cue="The answer is \\boxed{")
-    teacher = VLLMTeacher(VLLMTeacherConfig(model="builtin:tiny-teacher-loops", dtype="float32",
-                                            max_model_len=512, max_num_seqs=32,
-                                            engine_kwargs={"enforce_eager": True,
-                                                           "enable_chunked_prefill": False}),
-                          base)
-    try:
-        problem_rows = rows(12)
-        looping = {r["problem_id"] for r in problem_rows
-                   if r["problem"].split(" ", 1)[0] in LOOP_NAMES}
-        assert looping and len(looping) < len(problem_rows)
-        stop = dataclasses.replace(base, stop_on_repetition=StopOnRepetitionConfig(
-            enabled=True, ngram=32, repeats=4, window=128))
-        stopped = generate(teacher, stop, problem_rows)
-        budget = dataclasses.replace(base, max_tokens=256, think_budget=64, answer_budget=16)
-        forced = generate(teacher, budget, [r for r in problem_rows if r["problem_id"] in looping])
-    finally:
-        teacher.close()
+    problem_rows = rows(12)
+    looping = {r["problem_id"] for r in problem_rows
+               if r["problem"].split(" ", 1)[0] in LOOP_NAMES}
+    assert looping and len(looping) < len(problem_rows)
+    stop = dataclasses.replace(base, stop_on_repetition=StopOnRepetitionConfig(
+        enabled=True, ngram=32, repeats=4, window=128))
+    budget = dataclasses.replace(base, max_tokens=256, think_budget=64, answer_budget=16)
+
+    async def both():
+        # The engine is made inside the loop that drives it, as in a Ray actor.
+        teacher = VLLMTeacher(VLLMTeacherConfig(
+            model="builtin:tiny-teacher-loops", dtype="float32", max_model_len=512,
+            max_num_seqs=32, engine_kwargs={"enforce_eager": True,
+                                            "enable_chunked_prefill": False}), base)
+        try:
+            return (await generate(teacher, stop, problem_rows),
+                    await generate(teacher, budget,
+                                   [r for r in problem_rows if r["problem_id"] in looping]))
+        finally:
+            teacher.close()
+
+    stopped, forced = asyncio.run(both())
 
     params = dataclasses.asdict(VerifyConfig())
     for row in stopped:
