@@ -144,6 +144,7 @@ def make_sample(
     reasoning: str | None = None,
     opened_in_prompt: bool = False,
     logprobs: dict[str, Any] | None = None,
+    budget_forced: bool = False,
 ) -> dict[str, Any]:
     """One ``records.SAMPLE`` entry, the same fields for every backend.
 
@@ -151,6 +152,7 @@ def make_sample(
     distills), so the text starts inside the reasoning; the tag is put back, and a
     trace cut before its ``</think>`` is marked unclosed like any other.
     ``logprobs``: :func:`logprob_stats` of the sample, None when the backend gave none.
+    ``budget_forced``: its reasoning was closed at ``sampling.think_budget``.
     """
     if opened_in_prompt and not reasoning and content is not None:
         content = f"{THINK_OPEN}\n{content}"
@@ -166,6 +168,8 @@ def make_sample(
         "reason": None,
         "verdict_detail": None,
         **(logprobs or NO_LOGPROBS),
+        "budget_forced": budget_forced,
+        "unspent_tokens": 0,
     }
 
 
@@ -182,6 +186,17 @@ def truncation(sample: dict[str, Any]) -> str | None:
     if sample["finish_reason"] == "length":
         return "hit max_tokens"
     return None
+
+
+def repetition(sample: dict[str, Any]) -> str | None:
+    """Why a sample was stopped as a loop (never checked as an answer), or None.
+
+    >>> repetition({"finish_reason": "repetition", "completion_tokens": 59})
+    'stopped looping after 59 tokens'
+    """
+    if sample["finish_reason"] != "repetition":
+        return None
+    return f"stopped looping after {sample['completion_tokens']} tokens"
 
 
 def failed_sample(reason: str) -> dict[str, Any]:
@@ -201,4 +216,6 @@ def failed_sample(reason: str) -> dict[str, Any]:
         "reason": "teacher_error",
         "verdict_detail": f"teacher: {reason}",
         **NO_LOGPROBS,
+        "budget_forced": False,
+        "unspent_tokens": 0,
     }

@@ -25,6 +25,8 @@ CODES: dict[str, tuple[Status, str]] = {
     "wrong_answer": ("fail", "the answer was checked and is wrong"),
     "no_answer": ("fail", "no final answer could be found in the response"),
     "truncated": ("fail", "the trace was cut (max_tokens) before its answer; never checked"),
+    "repetition": ("fail", "the trace looped and was stopped while generated "
+                   "(sampling.stop_on_repetition); never checked"),
     "timeout": ("fail", "the program ran past its time limit"),
     "runtime_error": ("fail", "the program crashed or exited non-zero"),
     "no_label": ("fail", "no gold and no majority answer strong enough to label the problem "

@@ -90,6 +90,12 @@ SAMPLE = pa.struct(
     ]
     + LABEL
     + LOGPROB_STATS
+    + [
+        # sampling.think_budget: the reasoning hit its budget and was closed for it.
+        ("budget_forced", pa.bool_()),
+        # finish_reason "repetition": max_tokens_used minus the tokens generated.
+        ("unspent_tokens", pa.int64()),
+    ]
 )
 
 GENERATION = pa.schema(
@@ -103,6 +109,8 @@ GENERATION = pa.schema(
         # Wall-clock start (Unix seconds) and duration of the problem's request.
         pa.field("generated_at", pa.float64()),
         pa.field("generation_seconds", pa.float64()),
+        # The request's max_tokens: sampling.max_tokens, or less under on_overflow=shrink.
+        pa.field("max_tokens_used", pa.int64()),
         pa.field("samples", pa.list_(SAMPLE)),
     ]
 )
@@ -150,6 +158,12 @@ OUTPUT = pa.schema(
         ("completion_tokens", pa.int64()),
         ("generated_at", pa.float64()),
         ("generation_seconds", pa.float64()),
+        # sampling.max_tokens, or less when on_overflow=shrink fitted it to the context.
+        ("max_tokens_used", pa.int64()),
+        # The reasoning reached sampling.think_budget and was closed with the answer cue.
+        ("budget_forced", pa.bool_()),
+        # Stopped for repetition: the tokens of max_tokens_used it did not spend.
+        ("unspent_tokens", pa.int64()),
     ]
     + PROVENANCE
     + [

@@ -78,6 +78,14 @@ def _series() -> dict[str, Any] | None:
                                      "Tokens the teacher generated.", teacher),
         "cost_usd": Counter("raydistill_teacher_cost_usd",
                             "Teacher tokens at the teacher's price_*_per_million.", teacher),
+        "repetition_stopped": Counter("raydistill_samples_stopped_looping",
+                                      "Samples stopped for repetition while generated.", teacher),
+        "unspent_tokens": Counter("raydistill_unspent_tokens",
+                                  "Tokens of max_tokens that samples stopped looping did not "
+                                  "spend.", teacher),
+        "budget_forced": Counter("raydistill_samples_budget_forced",
+                                 "Samples whose reasoning reached sampling.think_budget.",
+                                 teacher),
         "generation_s": Histogram("raydistill_generation_seconds",
                                   "Time from a problem entering the engine to its n samples.",
                                   GENERATION_BUCKETS, teacher),
@@ -180,6 +188,9 @@ class TeacherMetrics:
         samples = row.get("samples") or []
         tokens_in = (row.get("prompt_tokens") or 0) if samples else 0
         tokens_out = sum(s["completion_tokens"] or 0 for s in samples)
+        looped = sum(s.get("finish_reason") == "repetition" for s in samples)
+        unspent = sum(s.get("unspent_tokens") or 0 for s in samples)
+        forced = sum(bool(s.get("budget_forced")) for s in samples)
         failed = not samples
         self.funnel.add(problems_generated=int(not failed), samples=len(samples),
                         prompt_tokens=tokens_in,
@@ -193,6 +204,9 @@ class TeacherMetrics:
         _inc(s, "prompt_tokens", tokens_in, tags)
         _inc(s, "completion_tokens", tokens_out, tags)
         _inc(s, "cost_usd", tokens_in * self.prices[0] + tokens_out * self.prices[1], tags)
+        _inc(s, "repetition_stopped", looped, tags)
+        _inc(s, "unspent_tokens", unspent, tags)
+        _inc(s, "budget_forced", forced, tags)
         if row.get("generation_seconds") is not None:
             s["generation_s"].observe(row["generation_seconds"], tags=tags)
         if failed:

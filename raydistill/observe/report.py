@@ -432,6 +432,12 @@ def _cards(summary: dict[str, Any], tally: Tally) -> str:
         ("tokens/s generating", f"{summary.get('completion_tokens_per_s', 0):,.0f}"),
         ("wall time", f"{summary.get('timings', {}).get('total_s', 0):,.0f} s"),
     ]
+    # sampling.stop_on_repetition / think_budget, only when they acted.
+    if summary.get("repetition_stopped"):
+        cards += [("stopped looping", summary["repetition_stopped"]),
+                  ("tokens not spent", f"{summary.get('unspent_tokens', 0):,}")]
+    if summary.get("budget_forced"):
+        cards.append(("budget forced", summary["budget_forced"]))
     return "<div class='cards'>" + "".join(
         f"<div class='card'><b>{escape(str(v))}</b><span>{escape(k)}</span></div>"
         for k, v in cards) + "</div>"

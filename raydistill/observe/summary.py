@@ -22,7 +22,8 @@ from raydistill.sampling.waves import Wave, wave_summary
 # before the next is read, so the summary's memory does not grow with the run.
 COLUMNS = ["problem_id", "sample_idx", "source", "verdict", "reason", "verified",
            "finish_reason", "think_closed", "prompt_tokens", "completion_tokens",
-           "generated_at", "generation_seconds", "verdicts", "response"]
+           "generated_at", "generation_seconds", "verdicts", "response", "budget_forced",
+           "unspent_tokens"]
 
 
 class Tally:
@@ -38,6 +39,9 @@ class Tally:
         self.offsets = pa.array([w.offset for w in waves or []], pa.int64())
         self.by_wave: list[pa.Table] = []
         self.rows = self.samples = self.truncated = 0
+        # sampling.stop_on_repetition and think_budget: samples stopped looping,
+        # the tokens they did not spend, samples whose reasoning was closed.
+        self.repetition_stopped = self.unspent_tokens = self.budget_forced = 0
         self.completion_tokens = self.prompt_tokens = 0
         self.verdicts: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
@@ -57,6 +61,10 @@ class Tally:
             pc.invert(generated["think_closed"]),
             pc.equal(generated["finish_reason"], "length"))).num_rows
         self.completion_tokens += pc.sum(generated["completion_tokens"]).as_py() or 0
+        self.repetition_stopped += pc.sum(pc.equal(generated["finish_reason"],
+                                                   "repetition")).as_py() or 0
+        self.unspent_tokens += pc.sum(generated["unspent_tokens"]).as_py() or 0
+        self.budget_forced += pc.sum(generated["budget_forced"]).as_py() or 0
         # Prompt tokens are per request, repeated on each of its sample rows: one
         # request per problem, or per problem and wave under adaptive sampling. A
         # prompt the teacher refused (too long for the context) consumed none.
@@ -138,6 +146,11 @@ def summarize(
         # Verified samples the trace filters turned into failures, by filter name.
         "trace_filtered": trace_filtered(tally.reasons),
         "truncated": tally.truncated,
+        # Samples stopped looping (reason repetition) and the tokens of their
+        # max_tokens they did not spend; samples whose reasoning hit think_budget.
+        "repetition_stopped": tally.repetition_stopped,
+        "unspent_tokens": tally.unspent_tokens,
+        "budget_forced": tally.budget_forced,
         "pass_rate": verified_rows / tally.samples if tally.samples else 0.0,
         "problems_with_a_verified_sample": tally.passed_problems(),
         "prompt_tokens": tally.prompt_tokens,
@@ -238,6 +251,11 @@ def format_table(summary: dict[str, Any]) -> str:
         ("  teacher errors (kept)", summary["teacher_errors"]),
         ("samples generated", summary["samples"]),
         ("  truncated", summary["truncated"]),
+        *((("  stopped looping", f"{summary['repetition_stopped']} "
+            f"({summary['unspent_tokens']:,} tokens not spent)"),)
+          if summary.get("repetition_stopped") else ()),
+        *((("  budget forced", summary["budget_forced"]),) if summary.get("budget_forced")
+          else ()),
         ("verified (pass)", summary["verified"]),
         ("failed", summary["failed"]),
         # Of the failures: passed the verifier, then failed a trace quality filter.

@@ -20,7 +20,8 @@ def _output_row(problem: dict[str, Any], idx: int, sample: dict[str, Any] | None
                           if problem["input_error"] else
                           ("teacher_error", f"teacher: {problem['teacher_error']}"))
         row.update(verdict="error", reason=reason, verdict_detail=detail, verified=False,
-                   completion_tokens=0, label_source="none", suspect_gold=False)
+                   completion_tokens=0, label_source="none", suspect_gold=False,
+                   budget_forced=False, unspent_tokens=0)
     else:
         row.update(sample, verified=sample["verdict"] == "pass")
     return row

@@ -74,7 +74,7 @@ def seed_key(problem_id: str, sample_offset: int = 0) -> str:
 def no_completion() -> dict[str, Any]:
     """A teacher's output fields before it answers: no samples, no error, no timings."""
     return {"samples": [], "teacher_error": None, "prompt_tokens": 0, "generated_at": None,
-            "generation_seconds": None}
+            "generation_seconds": None, "max_tokens_used": None}
 
 
 def start_row(row: dict[str, Any]) -> dict[str, Any]:

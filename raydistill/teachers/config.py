@@ -108,6 +108,22 @@ def backend_of_key(name: str) -> list[str]:
 
 
 @dataclass
+class StopOnRepetitionConfig:
+    """Stop a sample that loops while it is generated (:mod:`raydistill.teachers.budgets`)."""
+
+    enabled: bool = key(False, "Stop a sample whose output ends in a repeated block; it ends "
+                        "with finish_reason repetition, never checked.")
+    ngram: int = key(32, "Longest repeated block looked for, in tokens (vLLM's "
+                     "max_pattern_size; a looping sentence is ~10-40 tokens).")
+    repeats: int = key(4, "Times the block must repeat in a row (vLLM's min_count, >= 2).")
+    window: int = key(256, "Trailing units an HTTP teacher's stream check keeps (>= ngram * "
+                      "repeats; vLLM checks its whole output itself).", perf=True)
+
+
+OVERFLOW_MODES = ("error", "shrink")
+
+
+@dataclass
 class SamplingConfig:
     """Decoding parameters, recorded on every output row."""
 
@@ -120,6 +136,19 @@ class SamplingConfig:
                           "sent to HTTP teachers when set). 0 = none.")
     seed: int | None = key(None, "Base of the per-problem seeds (null = unseeded): a rerun "
                            "draws the same samples however problems are batched.")
+    stop_on_repetition: StopOnRepetitionConfig = key(
+        factory=StopOnRepetitionConfig, doc="Stop looping samples while they are generated.")
+    think_budget: int | None = key(None, "Reasoning tokens at most (null = none): a trace "
+                                   "reaching it gets </think> plus answer_cue and answers "
+                                   "within answer_budget (budget_forced: true).")
+    answer_budget: int = key(256, "With think_budget: tokens of the forced answer.")
+    answer_cue: str = key("Final answer: \\boxed{", "With think_budget: text after the forced "
+                          "</think> that asks for the answer.")
+    on_overflow: str = key("error", "A prompt that leaves less than max_tokens of the context: "
+                           "error (the engine cuts at the context) or shrink (max_tokens lowered "
+                           "to fit, recorded as max_tokens_used).")
+    overflow_floor: int = key(64, "With on_overflow shrink: fewer completion tokens than this "
+                              "left is an error row.")
 
 
 @dataclass
@@ -193,7 +222,26 @@ def sampling_checks(s: SamplingConfig, prefix: str = "sampling") -> Checks:
         (s.max_tokens >= 1, "max_tokens", "must be >= 1"),
         (0 <= s.min_tokens <= s.max_tokens, "min_tokens",
          f"must be between 0 and {prefix}.max_tokens"),
+        (s.on_overflow in OVERFLOW_MODES, "on_overflow", f"must be one of {list(OVERFLOW_MODES)}"),
+        (s.overflow_floor >= 1, "overflow_floor", "must be >= 1"),
     ]
+    rep = s.stop_on_repetition
+    if rep.enabled:
+        checks += [
+            (rep.ngram >= 1, "stop_on_repetition.ngram", "must be >= 1"),
+            (rep.repeats >= 2, "stop_on_repetition.repeats", "must be >= 2"),
+            (rep.window >= rep.ngram * rep.repeats, "stop_on_repetition.window",
+             f"must be >= {prefix}.stop_on_repetition.ngram * repeats "
+             f"({rep.ngram * rep.repeats}): a smaller window cannot hold the repeats"),
+        ]
+    if s.think_budget is not None:
+        checks += [
+            (1 <= s.think_budget < s.max_tokens, "think_budget",
+             f"must be between 1 and {prefix}.max_tokens - 1 ({s.max_tokens - 1}) or null"),
+            (s.answer_budget >= 1 and s.think_budget + s.answer_budget <= s.max_tokens,
+             "answer_budget", f"must be >= 1 with {prefix}.think_budget + answer_budget <= "
+             f"{prefix}.max_tokens ({s.max_tokens})"),
+        ]
     if isinstance(s, RunSamplingConfig) and s.waves is not None:
         try:
             sizes = [wave_entry(w)[0] for w in s.waves]

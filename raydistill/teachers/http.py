@@ -44,8 +44,16 @@ import httpx
 
 from raydistill.errors import ConfigError
 from raydistill.observe.metrics import TeacherMetrics
-from raydistill.parsing import failed_sample, logprob_stats, make_sample
+from raydistill.parsing import THINK_OPEN, failed_sample, full_text, logprob_stats, make_sample
 from raydistill.teachers.base import StreamingTeacher, no_completion, request_seed, seed_key
+from raydistill.teachers.budgets import (
+    RepetitionWatch,
+    after_budget,
+    context_refusal,
+    forced_suffix,
+    unspent,
+)
+from raydistill.teachers.http_stream import StreamAnswer, sse_event
 from raydistill.teachers.rate_limits import RateLimiter, RetryPolicy, Secret, parse_retry_after
 
 if TYPE_CHECKING:
@@ -152,19 +160,38 @@ class HTTPTeacher(StreamingTeacher):
     def _redact(self, text: str) -> str:
         return self.key.redact(text) if self.key else text
 
-    def _body(self, messages: list[dict[str, str]], n: int, seed: int | None) -> dict[str, Any]:
+    def _body(self, messages: list[dict[str, str]], n: int, seed: int | None,
+              max_tokens: int) -> dict[str, Any]:
         s = self.sampling
         body: dict[str, Any] = {"model": self.model, "messages": messages,
                                 "temperature": s.temperature, "top_p": s.top_p,
-                                "max_tokens": s.max_tokens}
+                                "max_tokens": max_tokens}
         if n > 1 or self.use_n:
             body["n"] = n
         if seed is not None:
             body["seed"] = seed
         if s.min_tokens:  # vLLM servers take it; other APIs may refuse it
-            body["min_tokens"] = s.min_tokens
+            body["min_tokens"] = min(s.min_tokens, max_tokens)
+        if s.stop_on_repetition.enabled:  # read as it comes, to abort a loop
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         body.update(self.request_fields)
         return body
+
+    async def _read_stream(self, body: dict[str, Any]) -> httpx.Response | dict[str, Any]:
+        """A streamed request: the assembled payload, or the error response to handle."""
+        rep = self.sampling.stop_on_repetition
+        answer = StreamAnswer(body.get("n", 1),
+                              lambda: RepetitionWatch(rep.ngram, rep.repeats, rep.window))
+        async with self.client.stream("POST", self.url, json=body) as response:
+            if response.status_code != 200:
+                await response.aread()
+                return response
+            async for line in response.aiter_lines():
+                event = sse_event(line)
+                if event is not None and answer.feed(event):
+                    break  # every choice finished or looped: closing aborts the rest
+        return answer.payload()
 
     async def _post_once(self, body: dict[str, Any], estimate: int) -> dict[str, Any]:
         waiting = time.monotonic()
@@ -176,13 +203,19 @@ class HTTPTeacher(StreamingTeacher):
             try:
                 # httpx's timeout bounds each read; wait_for bounds the whole request,
                 # so a server that drips bytes cannot hold a slot for ever.
-                response = await asyncio.wait_for(self.client.post(self.url, json=body),
-                                                  self.timeout_s)
+                sent = (self._read_stream(body) if body.get("stream")
+                        else self.client.post(self.url, json=body))
+                response = await asyncio.wait_for(sent, self.timeout_s)
             except (TimeoutError, httpx.TimeoutException) as exc:
                 raise _Retryable(f"timeout ({type(exc).__name__})") from None
             except httpx.TransportError as exc:
                 raise _Retryable(self._gone(exc)) from None
+            except json.JSONDecodeError:
+                raise _Retryable("unparseable stream event") from None
         self.reached += 1
+        if isinstance(response, dict):  # a stream, assembled
+            self.limiter.settle(estimate, response["usage"].get("completion_tokens"))
+            return response
         status = response.status_code
         if status == 429 or status >= 500:
             retry_after = parse_retry_after(response.headers.get("retry-after"))
@@ -242,11 +275,41 @@ class HTTPTeacher(StreamingTeacher):
             await asyncio.sleep(wait)
         raise RequestFailed(self._redact(f"{reason} after {attempt + 1} attempts"))
 
+    async def _post_fitting(self, body: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`_post`; under ``on_overflow: shrink`` a context refusal is asked again, fitted.
+
+        The server's refusal names its context and the prompt's tokens; the new
+        ``max_tokens`` is what they leave, refused below ``sampling.overflow_floor``.
+        """
+        s = self.sampling
+        try:
+            return await self._post(body)
+        except RequestFailed as exc:
+            found = context_refusal(str(exc)) if s.on_overflow == "shrink" else None
+            if found is None:
+                raise
+            room = found[0] - found[1]
+            if room < s.overflow_floor or room >= body["max_tokens"]:
+                raise RequestFailed(f"{exc} (room {room}, sampling.overflow_floor "
+                                    f"{s.overflow_floor})") from None
+            return {**await self._post({**body, "max_tokens": room}), "max_tokens_used": room}
+
     async def _ask(self, messages: list[dict[str, str]], n: int, seed_key: str,
-                   ) -> tuple[list[dict[str, Any]], int]:
-        """``n`` samples from one request: (samples, prompt tokens billed)."""
-        body = self._body(messages, n, request_seed(self.sampling.seed, seed_key))
-        payload = await self._post(body)
+                   max_tokens: int | None = None) -> tuple[list[dict[str, Any]], int]:
+        """``n`` samples from one request: (samples, prompt tokens billed).
+
+        Each sample says the request's ``max_tokens_used`` (taken off in :meth:`_complete`).
+
+        With ``sampling.think_budget`` the request stops at the budget and each
+        sample cut there is finished by a second request (:meth:`_finish`).
+        """
+        s = self.sampling
+        full = s.max_tokens if max_tokens is None else max_tokens
+        first = min(s.think_budget, full) if s.think_budget else full
+        body = self._body(messages, n, request_seed(s.seed, seed_key), first)
+        payload = await self._post_fitting(body)
+        # Shrunk to fit the context: the whole sample gets what the context leaves.
+        used = min(full, payload.get("max_tokens_used", full))
         choices = payload["choices"][:n]
         usage = payload.get("usage") or {}
         # Usage covers the whole request: its completion tokens are shared out
@@ -254,12 +317,60 @@ class HTTPTeacher(StreamingTeacher):
         total = int(usage.get("completion_tokens") or 0)
         shares = [total // len(choices) + (i < total % len(choices)) for i in range(len(choices))]
         samples = []
-        for choice, tokens in zip(choices, shares, strict=True):
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        for i, (choice, tokens) in enumerate(zip(choices, shares, strict=True)):
             message = choice.get("message") or {}
+            content = message.get("content")
             reasoning = message.get("reasoning_content") or message.get("reasoning")
-            samples.append(make_sample(message.get("content"), choice.get("finish_reason"),
-                                       tokens, reasoning, logprobs=choice_logprobs(choice)))
-        return samples, int(usage.get("prompt_tokens") or 0)
+            finish, forced = choice.get("finish_reason"), False
+            if s.think_budget:
+                content, reasoning, finish, forced, more = await self._finish(
+                    messages, content, reasoning, finish, tokens, f"{seed_key}/{i}+", used)
+                tokens += more[0]
+                prompt_tokens += more[1]
+            sample = make_sample(content, finish, tokens, reasoning,
+                                 logprobs=None if s.think_budget else choice_logprobs(choice),
+                                 budget_forced=forced)
+            sample["unspent_tokens"] = unspent(sample, used)
+            samples.append({**sample, "max_tokens_used": used})
+        return samples, prompt_tokens
+
+    async def _finish(self, messages: list[dict[str, str]], content: str | None,
+                      reasoning: str | None, finish: str | None, tokens: int, key: str,
+                      max_tokens: int) -> tuple[str | None, str | None, str | None, bool,
+                                                tuple[int, int]]:
+        """A sample of the think-budget request, finished by a second request.
+
+        The second request continues the assistant's text (``continue_final_message``,
+        vLLM's server; ``teacher.request_fields`` can add what another API needs):
+        after ``</think>`` and the answer cue within ``answer_budget`` when the cut
+        fell inside the reasoning, else up to ``max_tokens`` in all. Returns the
+        new content, reasoning, finish reason, whether forced, and (completion,
+        prompt) tokens of the second request.
+        """
+        s = self.sampling
+        step = after_budget(content or "", finish, reasoning)
+        budget = s.answer_budget if step == "force" else max_tokens - tokens
+        if step == "done" or budget < 1:
+            return content, reasoning, finish, False, (0, 0)
+        forced = step == "force"
+        if forced and reasoning:  # the server split the reasoning off: reopen it inline
+            prefix = f"{THINK_OPEN}\n{reasoning}{forced_suffix(s.answer_cue)}"
+        else:
+            prefix = full_text(content, reasoning) + (forced_suffix(s.answer_cue) if forced
+                                                      else "")
+        continued = [*messages, {"role": "assistant", "content": prefix}]
+        body = self._body(continued, 1, request_seed(s.seed, key), budget)
+        body.update({"continue_final_message": True, "add_generation_prompt": False})
+        body.pop("n", None)
+        payload = await self._post(body)
+        choice = payload["choices"][0]
+        message = choice.get("message") or {}
+        rest = (message.get("reasoning_content") or message.get("reasoning") or "") + (
+            message.get("content") or "")
+        usage = payload.get("usage") or {}
+        return (prefix + rest, None, choice.get("finish_reason"), forced,
+                (int(usage.get("completion_tokens") or 0), int(usage.get("prompt_tokens") or 0)))
 
     async def _complete(self, messages: list[dict[str, str]], key: str) -> dict[str, Any]:
         """``n`` samples of ``messages`` (see :meth:`StreamingTeacher.complete`).
@@ -298,6 +409,8 @@ class HTTPTeacher(StreamingTeacher):
                     samples += result[0]
                     out["prompt_tokens"] += result[1]
         out["generation_seconds"] = time.monotonic() - started
+        used = [s.pop("max_tokens_used", None) for s in samples]
+        out["max_tokens_used"] = min((u for u in used if u is not None), default=None)
         if errors and not any(s["response"] is not None for s in samples):
             out["teacher_error"] = errors[0]
             samples = []

@@ -27,6 +27,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from raydistill.observe.metrics import TeacherMetrics
@@ -37,6 +39,13 @@ from raydistill.teachers.base import (
     request_seed,
     resolve_model,
     seed_key,
+)
+from raydistill.teachers.budgets import (
+    after_budget,
+    fit_max_tokens,
+    forced_suffix,
+    unspent,
+    vllm_repetition,
 )
 from raydistill.teachers.crashes import CrashGuard
 
@@ -84,6 +93,9 @@ def prompt_opens_think(tokenizer: Any, prompt_ids: Any) -> bool:
 class VLLMTeacher(StreamingTeacher):
     """One vLLM engine replica inside a Ray Data actor."""
 
+    # SamplingParams keywords of sampling.stop_on_repetition (none until __init__ says).
+    repetition: Mapping[str, Any] = MappingProxyType({})
+
     def __init__(self, teacher: VLLMTeacherConfig, sampling: SamplingConfig,
                  crash_ledger: Any | None = None, sample_offset: int = 0) -> None:
         """Start the engine; ``crash_ledger`` (:func:`.crashes.start_ledger`): poison prompts.
@@ -115,24 +127,80 @@ class VLLMTeacher(StreamingTeacher):
             self.logprob_params["flat_logprobs"] = True
         mode = getattr(self.engine.model_config, "logprobs_mode", "raw_logprobs")
         self.logprobs_mode = f"vllm:{getattr(mode, 'value', mode)}"
+        self.repetition = vllm_repetition(sampling.stop_on_repetition, SamplingParams)
+        if sampling.stop_on_repetition.enabled and not self.repetition:
+            logger.warning("this vLLM has no repetition_detection: "
+                           "sampling.stop_on_repetition is not applied")
         self.requests = 0
         self.crashes = CrashGuard(crash_ledger)
         self.metrics = TeacherMetrics(teacher.model, (teacher.price_input_per_million,
                                                        teacher.price_output_per_million))
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
 
-    def _params(self, problem_id: str) -> Any:
+    def _params(self, problem_id: str, max_tokens: int | None = None, n: int | None = None,
+                seed_name: str | None = None) -> Any:
+        """The request's ``SamplingParams``; ``seed_name`` overrides the seed (a forced answer)."""
         s = self.sampling
+        max_tokens = s.max_tokens if max_tokens is None else max_tokens
         return self.make_params(
-            n=s.n,
+            n=s.n if n is None else n,
             temperature=s.temperature,
             top_p=s.top_p,
-            max_tokens=s.max_tokens,
-            min_tokens=s.min_tokens,
-            seed=request_seed(s.seed, seed_key(problem_id, self.sample_offset)),
+            max_tokens=max_tokens,
+            min_tokens=min(s.min_tokens, max_tokens),
+            seed=request_seed(s.seed, seed_name or seed_key(problem_id, self.sample_offset)),
             output_kind=self.output_kind,
+            **self.repetition,
             **self.logprob_params,
         )
+
+    async def _run(self, prompt_ids: list[int], params: Any, request_id: str) -> Any:
+        """One engine request, its final output (None when the engine returned none)."""
+        final = None
+        try:
+            async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params,
+                                                     request_id):
+                final = output
+        except Exception as exc:
+            if type(exc).__name__ == "EngineDeadError":
+                logger.error("vLLM engine died; exiting so Ray restarts this actor")
+                self.crashes.engine_died()
+                os._exit(1)
+            raise
+        return final
+
+    async def _finish(self, prompt_ids: list[int], first: Any, index: int, key: str,
+                      max_tokens: int) -> tuple[list[int], str, str | None, bool, float | None]:
+        """One sample of the think-budget call, finished: (tokens, text, finish, forced, logprob).
+
+        Cut inside its reasoning: ``</think>`` and the answer cue are appended and the
+        answer generated within ``answer_budget``; cut after it: continued to max_tokens.
+        """
+        s = self.sampling
+        tokens, text = list(first.token_ids), first.text
+        step = after_budget(text, first.finish_reason)
+        if step == "done":
+            return tokens, text, first.finish_reason, False, first.cumulative_logprob
+        forced = step == "force"
+        suffix = forced_suffix(s.answer_cue) if forced else ""
+        suffix_ids = self.tokenizer.encode(suffix, add_special_tokens=False) if suffix else []
+        budget = s.answer_budget if forced else max_tokens - len(tokens)
+        budget = min(budget, self.max_model_len - len(prompt_ids) - len(tokens) - len(suffix_ids))
+        if budget < 1:
+            return tokens, text, first.finish_reason, False, first.cumulative_logprob
+        self.requests += 1
+        final = await self._run(prompt_ids + tokens + suffix_ids,
+                                self._params(key, budget, n=1,
+                                             seed_name=f"{seed_key(key, self.sample_offset)}/"
+                                                       f"{index}+"),
+                                f"{key}-{self.requests}")
+        if final is None:
+            raise RuntimeError("engine returned no output for the forced answer")
+        rest = final.outputs[0]
+        logprob = (None if first.cumulative_logprob is None or rest.cumulative_logprob is None
+                   else first.cumulative_logprob + rest.cumulative_logprob)
+        return (tokens + list(rest.token_ids), text + suffix + rest.text, rest.finish_reason,
+                forced, logprob)
 
     async def _before_batch(self, rows: list[dict[str, Any]]) -> None:
         # One ledger call per batch, not per row: the stage's overhead is
@@ -153,44 +221,47 @@ class VLLMTeacher(StreamingTeacher):
             prompt_ids = prompt_ids["input_ids"]
         out["prompt_tokens"] = len(prompt_ids)
         opened = prompt_opens_think(self.tokenizer, prompt_ids)
-        if len(prompt_ids) >= self.max_model_len:
-            out["teacher_error"] = (
-                f"prompt too long: {len(prompt_ids)} tokens, max_model_len {self.max_model_len}"
-            )
+        max_tokens, overflow = fit_max_tokens(len(prompt_ids), self.max_model_len,
+                                              self.sampling.max_tokens, self.sampling.on_overflow,
+                                              self.sampling.overflow_floor)
+        if overflow:
+            out["teacher_error"] = overflow
             return out
+        out["max_tokens_used"] = max_tokens
+        think = self.sampling.think_budget
+        first_tokens = min(think, max_tokens) if think else max_tokens
         self.requests += 1
         request_id = f"{key}-{self.requests}"
         out["generated_at"] = time.time()
         started = time.monotonic()
-        final = None
-        prompt: Any = {"prompt_token_ids": list(prompt_ids)}  # vllm's TokensPrompt
+        ids = list(prompt_ids)
         waiting = time.monotonic()
         # Slots first: only requests actually in the engine count as in flight.
         async with self.slots, self.crashes.running(key):
             self.metrics.waited(time.monotonic() - waiting)
             try:
-                async for output in self.engine.generate(
-                    prompt, self._params(key),
-                    request_id,
-                ):
-                    final = output
+                final = await self._run(ids, self._params(key, first_tokens), request_id)
+                finished = [] if final is None or not think else await asyncio.gather(
+                    *(self._finish(ids, c, i, key, max_tokens)
+                      for i, c in enumerate(final.outputs)))
             except Exception as exc:
-                if type(exc).__name__ == "EngineDeadError":
-                    logger.error("vLLM engine died; exiting so Ray restarts this actor")
-                    self.crashes.engine_died()
-                    os._exit(1)
                 out["teacher_error"] = f"generation failed: {type(exc).__name__}: {exc}"
                 return out
         out["generation_seconds"] = time.monotonic() - started
         if final is None:
             out["teacher_error"] = "engine returned no output"
             return out
-        out["samples"] = [
-            make_sample(c.text, c.finish_reason, len(c.token_ids), opened_in_prompt=opened,
-                        logprobs=logprob_stats(c.cumulative_logprob, len(c.token_ids),
-                                               self.logprobs_mode))
-            for c in final.outputs
-        ]
+        if not think:
+            finished = [(c.token_ids, c.text, c.finish_reason, False, c.cumulative_logprob)
+                        for c in final.outputs]
+        samples = []
+        for tokens, text, finish, forced, logprob in finished:
+            sample = make_sample(text, finish, len(tokens), opened_in_prompt=opened,
+                                 logprobs=logprob_stats(logprob, len(tokens), self.logprobs_mode),
+                                 budget_forced=forced)
+            sample["unspent_tokens"] = unspent(sample, max_tokens)
+            samples.append(sample)
+        out["samples"] = samples
         return out
 
     def close(self) -> None:

@@ -1,8 +1,9 @@
 """The Ray Data actor that runs verifiers over generated problem rows.
 
-It owns no logic of its own beyond the rules every domain shares: a truncated
-sample (think never closed, or cut at ``max_tokens``) fails without being
-checked, and a verifier that raises gives an ``error`` verdict with the reason.
+It owns no logic of its own beyond the rules every domain shares: a sample
+stopped as a loop (``finish_reason="repetition"``) or truncated (think never
+closed, or cut at ``max_tokens``) fails without being checked, and a verifier
+that raises gives an ``error`` verdict with the reason.
 Each problem's label (its gold, its samples' majority answer or none:
 :mod:`raydistill.verifiers.labels`) is decided here, where all of a problem's
 samples of this pass are in one row.
@@ -19,7 +20,7 @@ import pyarrow as pa
 
 from raydistill import records, verifiers
 from raydistill.observe.metrics import VerifierMetrics
-from raydistill.parsing import truncation
+from raydistill.parsing import repetition, truncation
 from raydistill.verifiers import Verdict
 from raydistill.verifiers.config import VerifyConfig
 from raydistill.verifiers.labels import (
@@ -45,6 +46,8 @@ def check_sample(
     if sample["response"] is None:  # the teacher could not produce it: keep its reason
         return Verdict("error", sample["verdict_detail"] or "teacher: no response",
                        sample.get("reason") or "teacher_error")
+    if loop := repetition(sample):
+        return Verdict("fail", f"repetition: {loop}", "repetition")
     if cut := truncation(sample):
         return Verdict("fail", f"truncated: {cut}", "truncated")
     record = {**problem, **sample}
@@ -76,7 +79,8 @@ def label_problem(problem: dict[str, Any], params: dict[str, Any],
     domain = problem["domain"]
     if domain not in VOTING_DOMAINS:
         return Label("gold"), Majority(None, 0, 0)
-    votes = [None if s["response"] is None or truncation(s) else vote_of(domain, s["solution"])
+    votes = [None if s["response"] is None or repetition(s) or truncation(s)
+             else vote_of(domain, s["solution"])
              for s in problem["samples"] or []]
     majority = majority_of(votes, equivalence(domain))
 

@@ -14,7 +14,7 @@ import pytest
 from raydistill import records
 from raydistill.config import ConfigError
 from raydistill.teachers import HTTPTeacher, constructor_kwargs
-from raydistill.teachers.config import HTTPTeacherConfig, SamplingConfig
+from raydistill.teachers.config import HTTPTeacherConfig, SamplingConfig, StopOnRepetitionConfig
 from raydistill.teachers.rate_limits import Secret, TokenBucket
 from tests.support.fault_server import FaultServer
 
@@ -294,3 +294,57 @@ def test_refused_after_requests_reached_the_server_says_it_went_away():
     assert second["teacher_error"].startswith(
         "the server went away (its engine died or it stopped) after 1 request(s) reached it: "
         "connection error (ConnectError"), second["teacher_error"]
+
+
+def test_a_looping_stream_is_aborted_and_marked_repetition():
+    scripts = {"loops": ["loop"], "fine": []}
+    sampling = sampling_cfg(n=1, max_tokens=4000, stop_on_repetition=StopOnRepetitionConfig(
+        enabled=True, ngram=4, repeats=8, window=64))
+    with FaultServer(lambda p: scripts[p], loop_s=0.002) as server:
+        started = time.monotonic()
+        rows = generate(HTTPTeacher(teacher_cfg(server.url, timeout_s=30), sampling),
+                        ["loops", "fine"])
+        took = time.monotonic() - started
+        time.sleep(0.3)  # the server notices the closed stream at its next write
+    loop = rows["p0"]["samples"][0]
+    assert loop["finish_reason"] == "repetition" and loop["completion_tokens"] < 40
+    assert loop["unspent_tokens"] == 4000 - loop["completion_tokens"]
+    assert rows["p0"]["max_tokens_used"] == 4000
+    # 4000 events at 2 ms would take 8 s: the client hung up long before.
+    assert took < 4 and server.requests_for("loops")[0].get("aborted")
+    fine = rows["p1"]["samples"][0]
+    assert fine["finish_reason"] == "stop" and fine["solution"] == "The answer is \\boxed{42}."
+    assert server.requests_for("fine")[0]["body"]["stream"] is True
+
+
+def test_a_reasoning_cut_at_its_budget_is_closed_and_answered():
+    with FaultServer(lambda p: ["length"]) as server:
+        sampling = sampling_cfg(n=2, max_tokens=64, think_budget=40, answer_budget=16)
+        rows = generate(HTTPTeacher(teacher_cfg(server.url), sampling), ["q"])
+    first, *continued = server.requests_for("q")
+    assert first["body"]["max_tokens"] == 40 and len(continued) == 2
+    assert all(c["body"]["max_tokens"] == 16 and c["body"]["continue_final_message"]
+               and c["body"]["messages"][-1]["content"].endswith("</think>\n\nFinal answer: "
+                                                                 "\\boxed{")
+               for c in continued)
+    for sample in rows["p0"]["samples"]:
+        assert sample["budget_forced"] and sample["think_closed"]
+        assert sample["solution"] == "Final answer: \\boxed{42}."
+        assert sample["finish_reason"] == "stop"
+
+
+def test_overflow_shrinks_max_tokens_to_the_context_or_errors_below_the_floor():
+    prompt = "x" * 400  # 100 prompt tokens for the server
+    with FaultServer(lambda p: ["ctx:160"] * 3) as server:
+        shrink = sampling_cfg(n=1, max_tokens=128, on_overflow="shrink", overflow_floor=32)
+        rows = generate(HTTPTeacher(teacher_cfg(server.url), shrink), [prompt])
+    assert rows["p0"]["max_tokens_used"] == 60 and rows["p0"]["teacher_error"] is None
+    assert [r["body"]["max_tokens"] for r in server.requests_for(prompt)] == [128, 60]
+    with FaultServer(lambda p: ["ctx:160"] * 3) as server:
+        floor = sampling_cfg(n=1, max_tokens=128, on_overflow="shrink", overflow_floor=64)
+        rows = generate(HTTPTeacher(teacher_cfg(server.url), floor), [prompt])
+        errors = generate(HTTPTeacher(teacher_cfg(server.url), sampling_cfg(n=1,
+                                                                             max_tokens=128)),
+                          ["y" * 400])
+    assert "overflow_floor 64" in rows["p0"]["teacher_error"]
+    assert "maximum context length" in errors["p0"]["teacher_error"]
