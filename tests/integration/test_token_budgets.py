@@ -1,8 +1,9 @@
 """The vLLM teacher's repetition stop, budget forcing and overflow shrink on a real engine.
 
-One engine of ``builtin:tiny-teacher-loops`` (the tiny teacher fine-tuned to loop on
-problems about Tom, Ana and Li), run in this process through the pipeline's teacher
-class without Ray: the subject is what the engine returns, not scheduling.
+One engine of ``builtin:tiny-teacher-loops``, run in this process through the pipeline's
+teacher class without Ray: the subject is what the engine returns, not scheduling. Its
+fine-tune to loop on problems about Tom, Ana and Li hardly loops yet (docs/benchmarks.md),
+so the looping problems here are a run of "1 2" that the model copies into "1111...".
 """
 
 import asyncio
@@ -18,14 +19,19 @@ from raydistill.teachers.config import SamplingConfig, StopOnRepetitionConfig, V
 from raydistill.verifiers.actor import check_sample
 from raydistill.verifiers.config import VerifyConfig
 
-LOOP_NAMES = ("Tom", "Ana", "Li")
 
 
-def rows(count):
+# A problem that is itself a run of "1 2": the tiny models copy it into a loop ("1111...").
+LOOP_PROBLEM = "1 2 " * 24
+
+
+def rows(count, loops=4):
     out = []
-    for i, p in enumerate(problems(count, 0)):
+    texts = [(p.question, p.solution) for p in problems(count, 0)]
+    texts += [(LOOP_PROBLEM, "#### 1")] * loops
+    for i, (question, solution) in enumerate(texts):
         row = {"problem_id": f"p{i}", "source": "synthetic", "source_index": i,
-               "domain": "math", "problem": p.question, "ground_truth_solution": p.solution,
+               "domain": "math", "problem": question, "ground_truth_solution": solution,
                "input_error": None}
         out.append({**row, "messages": build_messages(row, PromptConfig())})
     return out
@@ -41,18 +47,20 @@ async def generate(teacher, sampling, batch_rows):
 
 
 @pytest.mark.slow
-def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine():
+def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine(monkeypatch):
     from raydistill.teachers.vllm_engine import VLLMTeacher
 
+    # The engine runs in this process, not in an actor with the conf's env: 1 GiB KV cache.
+    monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     base = SamplingConfig(n=2, temperature=1.0, top_p=1.0, max_tokens=480, seed=0,
                           on_overflow="shrink", answer_cue="The answer is \\boxed{")
-    problem_rows = rows(12)
-    looping = {r["problem_id"] for r in problem_rows
-               if r["problem"].split(" ", 1)[0] in LOOP_NAMES}
+    problem_rows = rows(8)
+    looping = {r["problem_id"] for r in problem_rows if r["problem"] == LOOP_PROBLEM}
     assert looping and len(looping) < len(problem_rows)
     stop = dataclasses.replace(base, stop_on_repetition=StopOnRepetitionConfig(
         enabled=True, ngram=32, repeats=4, window=128))
-    budget = dataclasses.replace(base, max_tokens=256, think_budget=64, answer_budget=16)
+    # The tiny teacher thinks ~10-60 tokens on the synthetic problems: most reach 8.
+    budget = dataclasses.replace(base, max_tokens=256, think_budget=8, answer_budget=16)
 
     async def both():
         # The engine is made inside the loop that drives it, as in a Ray actor.
@@ -63,7 +71,7 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine():
         try:
             return (await generate(teacher, stop, problem_rows),
                     await generate(teacher, budget,
-                                   [r for r in problem_rows if r["problem_id"] in looping]))
+                                   [r for r in problem_rows if r["problem_id"] not in looping]))
         finally:
             teacher.close()
 
@@ -88,5 +96,5 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine():
     closed = [s for s in samples if s["budget_forced"]]
     assert len(closed) >= len(samples) // 2
     for sample in closed:
-        assert sample["think_closed"] and sample["completion_tokens"] <= 64 + 16
+        assert sample["think_closed"] and sample["completion_tokens"] <= 8 + 16
         assert sample["solution"].startswith("The answer is \\boxed{")
