@@ -19,8 +19,6 @@ from raydistill.teachers.config import SamplingConfig, StopOnRepetitionConfig, V
 from raydistill.verifiers.actor import check_sample
 from raydistill.verifiers.config import VerifyConfig
 
-
-
 # A problem that is itself a run of "1 2": the tiny models copy it into a loop ("1111...").
 LOOP_PROBLEM = "1 2 " * 24
 
