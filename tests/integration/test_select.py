@@ -34,6 +34,7 @@ def test_the_demo_run_writes_its_problem_table(demo_run):
     assert summary["problem_table"]["problems"] == 29
     assert summary["problem_table"]["solved"] == summary["problems_with_a_verified_sample"]
     assert load_manifest(out).problem_table == summary["problem_table"]
+    suspects = {p["problem_id"] for p in summary["labels"]["suspect_problems"]}
     for row in table.to_pylist():
         votes = sum(a["count"] for a in row["answers"])
         assert votes == row["answered"] <= row["samples"]
@@ -41,9 +42,11 @@ def test_the_demo_run_writes_its_problem_table(demo_run):
             assert row["majority_answer"] == row["answers"][0]["answer"]
             assert row["majority_share"] == row["answers"][0]["count"] / votes
             assert row["gold_agrees"] in (True, False)
-        # The bad row without an answer has no gold; every other row has one.
-        gold = "gold" if row["ground_truth_solution"] else "none"
-        assert row["label_source"] == gold and row["suspect_gold"] is False
+        # A problem with samples was checked against its gold; the rows that could not be
+        # generated (bad input, the prompt too long) were checked against nothing.
+        gold = "gold" if row["ground_truth_solution"] and row["samples"] else "none"
+        assert row["label_source"] == gold
+        assert row["suspect_gold"] == (row["problem_id"] in suspects)
     # The verl export's extra_info carries the same pass rate per problem.
     verl = pads.dataset(str(demo_run.uri / "exports/verl/data"), format="parquet").to_table()
     rates = {r["problem_id"]: r["pass_rate"] for r in verl["extra_info"].to_pylist()}
