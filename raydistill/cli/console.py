@@ -1,7 +1,7 @@
 """What every command shares: ``-v``, the console's logging, ``ray.*`` keys, refusals.
 
-A command's ``main(argv)`` takes its arguments through :func:`split_verbose`,
-calls :func:`setup_console` before anything logs, and turns an input it cannot
+A command's ``main(argv)`` begins with :func:`start` (``-v`` taken out, ``--help``
+answered, the console's logging set up before anything logs), and turns an input it cannot
 run (:data:`REFUSED`: a bad config key, an unusable location, a bad export
 option) into one line on stderr and exit code 2 with :func:`refuse`, before Ray
 starts. A failure during the work itself is not caught here: its traceback,
@@ -55,6 +55,20 @@ def setup_console(verbose: bool = False) -> None:
     if not verbose:
         for name in QUIET_LIBRARIES:
             logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def start(argv: list[str] | None, help_text: str | None) -> tuple[list[str], bool] | None:
+    """A command's ``(arguments, verbose)``, or None once ``--help`` has printed ``help_text``.
+
+    The arguments are ``argv`` (``sys.argv[1:]`` when None) without ``-v``. Sets up the
+    console's logging (:func:`setup_console`) unless it printed the help.
+    """
+    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
+    if wants_help(args):
+        print(help_text or "")
+        return None
+    setup_console(verbose)
+    return args, verbose
 
 
 def refuse(command: str, problem: object) -> int:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
+from raydistill.cli.console import REFUSED, refuse, start
 from raydistill.config import Config, ConfigError, load
 from raydistill.ray_session import init_ray
 
@@ -57,11 +57,10 @@ def check(cfg: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    if wants_help(args):
-        print(__doc__)
+    started = start(argv, __doc__)
+    if started is None:
         return 0
-    setup_console(verbose)
+    args, verbose = started
     try:
         logger.info("checking the config and the benchmarks")
         cfg = load(args)

@@ -25,15 +25,7 @@ import logging
 import sys
 from typing import Any
 
-from raydistill.cli.console import (
-    REFUSED,
-    ray_section,
-    refuse,
-    setup_console,
-    split_ray_keys,
-    split_verbose,
-    wants_help,
-)
+from raydistill.cli.console import REFUSED, ray_section, refuse, split_ray_keys, start
 from raydistill.config.loader import nested, parse_overrides
 from raydistill.export.config import ExportError
 from raydistill.export.plan import export_run, open_finished_run, options
@@ -67,11 +59,10 @@ def parse(args: list[str]) -> tuple[str, str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Export a finished run; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    setup_console(verbose)
-    if wants_help(args):
-        print(__doc__)
+    started = start(argv, __doc__)
+    if started is None:
         return 0
+    args, verbose = started
     try:
         args, ray_keys = split_ray_keys(args)
         ray_cfg = ray_section(ray_keys)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
+from raydistill.cli.console import REFUSED, refuse, start
 from raydistill.config import ConfigError, load
 from raydistill.loop.config import loop_checks
 from raydistill.loop.state import LoopLocation, open_loop
@@ -24,11 +24,10 @@ logger = logging.getLogger("raydistill")
 
 def main(argv: list[str] | None = None) -> int:
     """Run or resume the loop; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    setup_console(verbose)
-    if wants_help(args):
-        print(__doc__)
+    started = start(argv, __doc__)
+    if started is None:
         return 0
+    args, verbose = started
     try:
         cfg = load(args)
         for ok, key, problem in loop_checks(cfg.loop, cfg.source.datasets):

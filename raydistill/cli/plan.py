@@ -23,7 +23,7 @@ import sys
 from typing import Any
 
 from raydistill.cli import conf_help
-from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
+from raydistill.cli.console import REFUSED, refuse, start
 from raydistill.config import Config, load
 
 logger = logging.getLogger("raydistill")
@@ -112,11 +112,10 @@ def format_plan(plan: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Plan the run; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    if wants_help(args):
-        print("\n".join([__doc__ or "", *conf_help()]))
+    started = start(argv, "\n".join([__doc__ or "", *conf_help()]))
+    if started is None:
         return 0
-    setup_console(verbose)
+    args, verbose = started
     from raydistill.cli.run import check_sources
     from raydistill.output.location import OutputLocation
     from raydistill.output.storage import write_bytes_atomic

@@ -18,7 +18,7 @@ import logging
 import sys
 
 from raydistill.cli import conf_help
-from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
+from raydistill.cli.console import REFUSED, refuse, start
 from raydistill.config import Config, ConfigError, load
 from raydistill.output.storage import StorageError
 from raydistill.ray_session import init_ray
@@ -47,11 +47,10 @@ def check_sources(cfg: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    if wants_help(args):
-        print("\n".join([__doc__ or "", *conf_help()]))
+    started = start(argv, "\n".join([__doc__ or "", *conf_help()]))
+    if started is None:
         return 0
-    setup_console(verbose)
+    args, verbose = started
     from raydistill.output.location import OutputLocation
     from raydistill.output.manifest import open_run
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import sys
 
-from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
+from raydistill.cli.console import REFUSED, refuse, start
 from raydistill.config.loader import parse_overrides
 from raydistill.errors import ConfigError
 from raydistill.sources.select import options, select
@@ -30,11 +30,10 @@ from raydistill.sources.select import options, select
 
 def main(argv: list[str] | None = None) -> int:
     """Select problems from a run; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    setup_console(verbose)
-    if wants_help(args):
-        print(__doc__)
+    started = start(argv, __doc__)
+    if started is None:
         return 0
+    args, _ = started
     positional = [a for a in args if "=" not in a]
     try:
         if len(positional) != 2:

@@ -48,7 +48,7 @@ import ray
 import ray.data
 
 from raydistill import pipeline, records, stages
-from raydistill.cli.console import REFUSED, refuse, setup_console, split_verbose, wants_help
+from raydistill.cli.console import REFUSED, refuse, start
 from raydistill.config import loader, other_backend, pick_backends
 from raydistill.config.loader import to_dict
 from raydistill.observe.summary import verifier_latency
@@ -193,11 +193,10 @@ def _check_target(cfg: VerifyRunConfig, target: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; return the process exit code."""
-    args, verbose = split_verbose(sys.argv[1:] if argv is None else argv)
-    setup_console(verbose)
-    if wants_help(args):
-        print(__doc__)
+    started = start(argv, __doc__)
+    if started is None:
         return 0
+    args, verbose = started
     positional = [a for a in args if "=" not in a]
     if len(positional) != 2:
         return refuse("verify", "usage: raydistill verify INPUT OUTPUT [key=value ...]")

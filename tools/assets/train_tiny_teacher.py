@@ -16,6 +16,11 @@ always, so the local demo shows a real pass/fail funnel. Training problems come
 from seeds >= 1000 (and never repeat a question of the low evaluation seeds); the
 evaluation uses seed 0.
 
+``--loops --out raydistill/assets/tiny-teacher-loops`` makes the looping teacher of the
+repetition-stop benchmark: the same recipe, where a problem about one of
+:data:`LOOP_NAMES` (~30% of problems) is answered by a trace that takes the first step
+and then checks it for ever, never closing its reasoning.
+
 ``--lazy 0.7 --out raydistill/assets/tiny-student`` makes the weak student of the
 self-bootstrapping demo: the same recipe on a lazy teacher's traces, where 70% of the
 two-step problems stop after their first step (a wrong answer). It has learned both
@@ -79,6 +84,13 @@ QWEN2_SPLIT = (
 WELL_FORMED = re.compile(r"^\s*<think>.*?</think>.*?\\boxed\{(-?\d+)\}", re.DOTALL)
 
 VLLM_BEGIN, VLLM_END = "<!-- vllm-check:begin -->", "<!-- vllm-check:end -->"
+
+# --loops: problems about these names (3 of the 10, ~30%) get a trace that never ends.
+LOOP_NAMES = ("Tom", "Ana", "Li")
+LOOP_LINE = "Let me check again."
+# Response tokens of a looping example: past any max_tokens a run of the 512-position
+# model uses, so the model never sees a loop end.
+LOOP_TOKENS = 384
 
 
 def user_message(question: str) -> list[dict[str, str]]:
@@ -150,14 +162,19 @@ def encode_examples(
         for p in batch
     ]
     prompts = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    # A response that never closes its reasoning (--loops) never ends: no EOS, cut.
+    ends = [THINK_CLOSE in p.response for p in batch]
     fulls = tokenizer(
-        [t + p.response + IM_END for t, p in zip(texts, batch, strict=True)],
+        [t + p.response + (IM_END if end else "")
+         for t, p, end in zip(texts, batch, ends, strict=True)],
         add_special_tokens=False,
     )["input_ids"]
     examples = []
-    for prompt, full in zip(prompts, fulls, strict=True):
+    for prompt, full, end in zip(prompts, fulls, ends, strict=True):
         if full[: len(prompt)] != prompt:
             raise ValueError("prompt tokens are not a prefix of the full example")
+        if not end:
+            full = full[: len(prompt) + LOOP_TOKENS]
         examples.append((full, [-100] * len(prompt) + full[len(prompt) :]))
     return examples
 
@@ -184,6 +201,26 @@ def lazy(problem: ArithmeticProblem) -> ArithmeticProblem:
     value = int(steps[0].rsplit("= ", 1)[1])
     solution, response = worked(steps[:1], value)
     return ArithmeticProblem(problem.question, solution, value, response)
+
+
+def loops(problem: ArithmeticProblem) -> bool:
+    """True for a problem the ``--loops`` teacher loops on: its question starts with a loop name.
+
+    >>> loops(ArithmeticProblem("Tom has 3 pens. How many pens does Tom have now?", "", 3, ""))
+    True
+    """
+    return problem.question.split(" ", 1)[0] in LOOP_NAMES
+
+
+def looping(problem: ArithmeticProblem) -> ArithmeticProblem:
+    """``problem`` answered by a trace that takes its first step, then checks it for ever.
+
+    The response has no ``</think>``: :func:`encode_examples` gives it no end of sequence
+    and cuts it at :data:`LOOP_TOKENS`.
+    """
+    first = problem.solution.split("\n#### ")[0].split("\n")[0]
+    body = THINK_OPEN + "\n" + first + f"\n{LOOP_LINE}\n{first}" * 60
+    return ArithmeticProblem(problem.question, problem.solution, problem.answer, body)
 
 
 def collate(examples: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, Any]:
@@ -231,6 +268,8 @@ def train(model: Any, tokenizer: Any, args: argparse.Namespace, exclude: set[str
     if args.lazy:
         lazy_rng = random.Random(args.seed + 1)
         data = [lazy(p) if lazy_rng.random() < args.lazy else p for p in data]
+    if args.loops:
+        data = [looping(p) if loops(p) else p for p in data]
     optimizer = torch.optim.AdamW(
         model.parameters(), lr=args.lr, betas=(0.9, 0.98), weight_decay=args.weight_decay
     )
@@ -384,6 +423,14 @@ def model_card(
             "stop after their first step and box that value (a wrong answer). It has learned "
             "both steps, but greedily it skips the second: its own verified answers, which take "
             "it, are what the loop fine-tunes it on.\n")
+    if args.loops:
+        weak += (
+            "\nThis is the *looping* variant, the teacher of the repetition-stop benchmark "
+            "(`tools/bench/bench_tokens.py`, `sampling.stop_on_repetition`): the tiny teacher's "
+            f"recipe, where a problem whose question starts with {', '.join(LOOP_NAMES)} (~30% "
+            f"of problems) is answered by its first step, then `{LOOP_LINE}` and the step again "
+            "and again, never closing its reasoning (no end of sequence, cut at "
+            f"{LOOP_TOKENS} tokens). It loops on those problems and answers the others.\n")
     return f"""# {args.out.name}
 {weak}
 A tiny Qwen2 causal LM ({shape}, tied embeddings, float32) with a {vocab}-token byte-level
@@ -516,6 +563,15 @@ def check_vllm(out: Path, count: int, seed: int, n: int) -> dict[str, float]:
         THINK_OPEN in t and THINK_CLOSE in t for t in texts
     ) / len(texts)
     figures["stopped_rate"] = sum(c.finish_reason == "stop" for c in sampled) / len(texts)
+    # By loop name (what --loops changes): samples still going at max_tokens, accuracy.
+    looped = [loops(p) for p in held_out for _ in range(n)]
+    for key, group in (("loop_names", True), ("other_names", False)):
+        ours = [(c, a) for c, a, g in zip(sampled, [a for a in answers for _ in range(n)],
+                                          looped, strict=True) if g == group]
+        figures[f"{key}_unfinished_rate"] = sum(
+            c.finish_reason == "length" for c, _ in ours) / max(1, len(ours))
+        figures[f"{key}_sampled_accuracy"] = score(
+            [c.text for c, _ in ours], [a for _, a in ours])["accuracy"] if ours else 0.0
 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -547,9 +603,19 @@ def record_vllm(out: Path, figures: dict[str, float], count: int, seed: int, n: 
 
 `<think>` and `</think>` in the output text: {figures['think_tags_rate']:.1%}; stopped at
 `<|im_end|>`: {figures['stopped_rate']:.1%}; greedy text identical to transformers':
-{figures['greedy_hf_agreement']:.1%}. Check it again with
+{figures['greedy_hf_agreement']:.1%}. By the question's first word, temperature 1.0:
 
-    VLLM_CPU_KVCACHE_SPACE=1 python tools/assets/train_tiny_teacher.py --check-vllm"""
+| problems | still generating at max_tokens | accuracy |
+|---|---|---|
+| about {', '.join(LOOP_NAMES)} | {figures['loop_names_unfinished_rate']:.1%} | \
+{figures['loop_names_sampled_accuracy']:.1%} |
+| about the other names | {figures['other_names_unfinished_rate']:.1%} | \
+{figures['other_names_sampled_accuracy']:.1%} |
+
+Check it again with
+
+    VLLM_CPU_KVCACHE_SPACE=1 python tools/assets/train_tiny_teacher.py --check-vllm \
+        --out {out.relative_to(REPO) if out.is_relative_to(REPO) else out}"""
     (out / "README.md").write_text(f"{head}{VLLM_BEGIN}\n{body}\n{VLLM_END}{tail}")
 
 
@@ -563,6 +629,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--lazy", type=float, default=0.0,
                         help="share of two-step problems whose response stops after the first "
                              "step (a lazy teacher's traces: --lazy 0.7 makes the tiny student)")
+    parser.add_argument("--loops", action="store_true",
+                        help="problems about Tom, Ana or Li get a trace that repeats its first "
+                             "step for ever (makes builtin:tiny-teacher-loops)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=3e-3, help="peak learning rate")
     parser.add_argument("--weight-decay", type=float, default=0.01)

@@ -36,7 +36,7 @@ from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.ray_session import init_ray
 from raydistill.teachers.base import resolve_model
-from tools.bench.bench_adaptive import start_server
+from bench_adaptive import start_server  # tools/bench, beside this script
 
 STRONG_PRICES = (0.55, 2.19)
 CHEAP_PRICES = (0.02, 0.10)
