@@ -28,6 +28,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench_adaptive import start_server  # tools/bench, beside this script
+
 from raydistill.cli.plan import make_plan
 from raydistill.cli.plan import parse as plan_options
 from raydistill.cli.serve import command
@@ -36,7 +38,6 @@ from raydistill.output.location import OutputLocation
 from raydistill.pipeline import run
 from raydistill.ray_session import init_ray
 from raydistill.teachers.base import resolve_model
-from bench_adaptive import start_server  # tools/bench, beside this script
 
 STRONG_PRICES = (0.55, 2.19)
 CHEAP_PRICES = (0.02, 0.10)
