@@ -57,10 +57,10 @@ def check(cfg: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Evaluate; return the process exit code."""
-    started = start(argv, __doc__)
-    if started is None:
+    parsed = start(argv, __doc__)
+    if parsed is None:
         return 0
-    args, verbose = started
+    args, verbose = parsed
     try:
         logger.info("checking the config and the benchmarks")
         cfg = load(args)

@@ -59,10 +59,10 @@ def parse(args: list[str]) -> tuple[str, str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Export a finished run; return the process exit code."""
-    started = start(argv, __doc__)
-    if started is None:
+    parsed = start(argv, __doc__)
+    if parsed is None:
         return 0
-    args, verbose = started
+    args, verbose = parsed
     try:
         args, ray_keys = split_ray_keys(args)
         ray_cfg = ray_section(ray_keys)

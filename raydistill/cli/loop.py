@@ -24,10 +24,10 @@ logger = logging.getLogger("raydistill")
 
 def main(argv: list[str] | None = None) -> int:
     """Run or resume the loop; return the process exit code."""
-    started = start(argv, __doc__)
-    if started is None:
+    parsed = start(argv, __doc__)
+    if parsed is None:
         return 0
-    args, verbose = started
+    args, verbose = parsed
     try:
         cfg = load(args)
         for ok, key, problem in loop_checks(cfg.loop, cfg.source.datasets):

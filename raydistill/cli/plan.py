@@ -112,10 +112,10 @@ def format_plan(plan: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Plan the run; return the process exit code."""
-    started = start(argv, "\n".join([__doc__ or "", *conf_help()]))
-    if started is None:
+    parsed = start(argv, "\n".join([__doc__ or "", *conf_help()]))
+    if parsed is None:
         return 0
-    args, verbose = started
+    args, verbose = parsed
     from raydistill.cli.run import check_sources
     from raydistill.output.location import OutputLocation
     from raydistill.output.storage import write_bytes_atomic

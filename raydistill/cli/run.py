@@ -47,10 +47,10 @@ def check_sources(cfg: Config) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the pipeline; return the process exit code."""
-    started = start(argv, "\n".join([__doc__ or "", *conf_help()]))
-    if started is None:
+    parsed = start(argv, "\n".join([__doc__ or "", *conf_help()]))
+    if parsed is None:
         return 0
-    args, verbose = started
+    args, verbose = parsed
     from raydistill.output.location import OutputLocation
     from raydistill.output.manifest import open_run
 

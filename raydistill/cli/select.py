@@ -30,10 +30,10 @@ from raydistill.sources.select import options, select
 
 def main(argv: list[str] | None = None) -> int:
     """Select problems from a run; return the process exit code."""
-    started = start(argv, __doc__)
-    if started is None:
+    parsed = start(argv, __doc__)
+    if parsed is None:
         return 0
-    args, _ = started
+    args, _ = parsed
     positional = [a for a in args if "=" not in a]
     try:
         if len(positional) != 2:

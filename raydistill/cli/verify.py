@@ -193,10 +193,10 @@ def _check_target(cfg: VerifyRunConfig, target: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command; return the process exit code."""
-    started = start(argv, __doc__)
-    if started is None:
+    parsed = start(argv, __doc__)
+    if parsed is None:
         return 0
-    args, verbose = started
+    args, verbose = parsed
     positional = [a for a in args if "=" not in a]
     if len(positional) != 2:
         return refuse("verify", "usage: raydistill verify INPUT OUTPUT [key=value ...]")

@@ -137,8 +137,9 @@ def test_filter_config_is_checked():
 
 
 def test_trace_filtered_samples_are_counted_in_summary_and_report(tmp_path):
-    from raydistill.observe.report import read_samples, render
+    from raydistill.observe.report import render
     from raydistill.observe.summary import format_table, summarize
+    from raydistill.observe.tally import read_samples
     from raydistill.output.location import OutputLocation
 
     blank = {n: None for n in records.OUTPUT.names}

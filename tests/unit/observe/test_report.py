@@ -7,7 +7,8 @@ import re
 import pyarrow as pa
 import pytest
 
-from raydistill.observe.report import pass_at_k, render, verdict_category
+from raydistill.observe.report import render
+from raydistill.observe.tally import pass_at_k, verdict_category
 
 
 def sample(problem_id, idx, verdict, detail, reasoning="think " * 10, solution="42",
