@@ -90,13 +90,17 @@ def make_plan(cfg: Config, options: argparse.Namespace) -> dict[str, Any]:
                "response"] + (["wave"] if cfg.sampling.waves is not None else [])
     rows = [row for part in out.iter_columns(out.all, columns) for row in part.to_pylist()]
     problems = per_problem(rows, teacher_prices(cfg))
-    plan = project(problems, total, summary["completion_tokens_per_s"], cfg.teacher.replicas,
-                   dict(cfg.teacher.resources), options.seed)
+    busy = summary["generation_busy_s"]
+    plan = project(problems, total, summary["completion_tokens"] / busy if busy else 0.0,
+                   cfg.teacher.replicas, dict(cfg.teacher.resources), options.seed,
+                   between_waves_s=summary["generation_window_s"] - busy)
     return {**plan, "pilot": {"uri": out.uri, "seed": options.seed, "share": options.share,
                               "problems": options.problems,
-                              "generation_window_s": summary["generation_window_s"]},
+                              "generation_window_s": summary["generation_window_s"],
+                              "generation_busy_s": busy},
             "intervals": "bootstrap over pilot problems (1000 resamples, 2.5-97.5 percentile); "
-                         "generation_s at the pilot's measured tokens/s"}
+                         "generation_s at the pilot's tokens/s while generating, plus its "
+                         "time between waves"}
 
 
 def format_plan(plan: dict[str, Any]) -> str:

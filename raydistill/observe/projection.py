@@ -9,9 +9,10 @@ random sample of the problems, then projects the whole run from the pilot's rows
   seeded), so it says how much the pilot's sample of problems could be off, not
   how much the teacher's speed could vary;
 - ``generation_s`` (wall time at the conf's replicas): projected completion tokens
-  over the pilot's measured throughput (completion tokens per second of its
-  generation window, with the conf's replicas); its interval is the tokens' interval
-  at that throughput;
+  over the pilot's measured throughput (completion tokens per second while a request
+  was in flight, with the conf's replicas), plus the pilot's time between waves
+  (pools starting, waves written), which a bigger run pays once per wave as the
+  pilot did; its interval is the tokens' interval at that throughput;
 - accelerator-hours: ``generation_s`` x replicas x accelerators per replica (the
   replica's GPU or NPU, else its CPUs), over 3600.
 
@@ -138,8 +139,12 @@ def accelerators_per_replica(resources: dict[str, float]) -> tuple[str, float]:
 
 
 def project(problems: dict[str, dict[str, float]], total: int, tokens_per_s: float,
-            replicas: int, resources: dict[str, float], seed: int = 0) -> dict[str, Any]:
+            replicas: int, resources: dict[str, float], seed: int = 0,
+            between_waves_s: float = 0.0) -> dict[str, Any]:
     """The whole run's projection from the pilot's :func:`per_problem` values.
+
+    ``tokens_per_s``: the pilot's completion tokens per second with a request in
+    flight; ``between_waves_s``: the rest of its generation window.
 
     >>> pilot = {"a": {"prompt_tokens": 10, "completion_tokens": 100, "cost": 0.1,
     ...                "verified": 2, "solved": 1}}
@@ -156,7 +161,8 @@ def project(problems: dict[str, dict[str, float]], total: int, tokens_per_s: flo
                       ("problems_solved", "solved")):
         out[name] = interval([v[per or name] for v in values], total, seed)
     speed = 1.0 / tokens_per_s if tokens_per_s > 0 else 0.0
-    out["generation_s"] = scaled(out["completion_tokens"], speed)
+    out["generation_s"] = {k: round(v + between_waves_s, 6) for k, v in
+                           scaled(out["completion_tokens"], speed).items()}
     kind, count = accelerators_per_replica(resources)
     out["accelerator"] = kind
     out["accelerator_hours"] = scaled(out["generation_s"], replicas * count / 3600)

@@ -3,11 +3,12 @@
 Built from what the run wrote (``all/`` and ``summary.json``), so it can be made
 again at any time for any output URI, local or ``s3://``
 (``raydistill report URI``); ``pipeline.run`` writes it at the end of a run.
-Sections (counted by :mod:`raydistill.observe.tally`): headline numbers, the funnel (problems -> samples -> verified) by
-source and domain, pass@k per problem, problems by pass rate (``problems/``),
-reasoning and answer lengths in tokens, the verdict breakdown, throughput over
-time, and cost. Charts are inline SVG (:mod:`raydistill.observe.charts`): the
-page fetches nothing, so it opens offline and can be mailed or attached to a ticket.
+Sections (counted by :mod:`raydistill.observe.tally`): headline numbers, the funnel
+(problems -> samples -> verified) by source and domain, pass@k per problem, problems
+by pass rate (``problems/``), reasoning and answer lengths in tokens, the verdict
+breakdown, throughput over time, and cost. Charts are inline SVG
+(:mod:`raydistill.observe.charts`): the page fetches nothing, so it opens offline
+and can be mailed or attached to a ticket.
 
 Reasoning and answer lengths are each sample's ``completion_tokens`` split in
 proportion to the characters of its reasoning and its answer: exact in total,

@@ -50,6 +50,8 @@ class Tally:
         self.passed_ids: list[pa.Array] = []
         self.first_start: float | None = None
         self.last_end: float | None = None
+        # Each timed row's request: start and end times (for the busy time).
+        self.spans: list[pa.Table] = []
         self.checks: list[pa.Table] = []
 
     def add(self, batch: pa.Table) -> None:
@@ -94,6 +96,9 @@ class Tally:
             end = pc.max(pc.add(timed["generated_at"], timed["generation_seconds"])).as_py()
             self.first_start = start if self.first_start is None else min(start, self.first_start)
             self.last_end = end if self.last_end is None else max(end, self.last_end)
+            self.spans.append(pa.table({
+                "start": timed["generated_at"],
+                "end": pc.add(timed["generated_at"], timed["generation_seconds"])}))
         self.checks.append(check_times(pc.list_flatten(batch["verdicts"])))
 
     def passed_problems(self) -> int:
@@ -112,6 +117,29 @@ class Tally:
         if self.first_start is None or self.last_end is None:
             return 0.0
         return self.last_end - self.first_start
+
+    @property
+    def busy(self) -> float:
+        """Seconds of the window with a request in flight (the union of request spans).
+
+        The window less this is the time between waves (pools starting, waves written).
+
+        >>> t = Tally()
+        >>> t.spans = [pa.table({"start": [0.0, 1.0, 5.0], "end": [2.0, 3.0, 6.0]})]
+        >>> t.busy
+        4.0
+        """
+        if not self.spans:
+            return 0.0
+        spans = pa.concat_tables(self.spans).sort_by("start")
+        busy, reach = 0.0, float("-inf")
+        for start, end in zip(spans["start"].to_pylist(), spans["end"].to_pylist(),
+                              strict=True):
+            if end is None or end <= reach:
+                continue
+            busy += end - max(start, reach)
+            reach = end
+        return busy
 
 
 def summarize(
@@ -157,6 +185,9 @@ def summarize(
         "completion_tokens": tally.completion_tokens,
         "completion_tokens_per_s": tally.completion_tokens / window if window else 0.0,
         "generation_window_s": window,
+        # The window's seconds with a request in flight: its throughput is the
+        # teacher's, without the time between waves.
+        "generation_busy_s": tally.busy,
         "by_source": {k: dict(v) for k, v in tally.by_source.items()},
         # Where the labels came from and the golds a confident majority disagrees with.
         "labels": labels.summary(),
