@@ -65,6 +65,8 @@ def check_run(cfg, summary):
     generated = everything.filter(pc.is_valid(everything["response"]))
     assert min(generated["completion_tokens"].to_pylist()) > 0
     assert set(generated["finish_reason"].to_pylist()) <= {"stop", "length"}
+    # Time with a request in flight: within the window from first start to last end.
+    assert 0 < summary["generation_busy_s"] <= summary["generation_window_s"] + 1e-6
 
     stored = json.loads(out.fs.open_input_stream(out.summary).read())
     assert stored["verified"] == summary["verified"]

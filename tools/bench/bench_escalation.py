@@ -62,6 +62,7 @@ def figures(summary: dict[str, Any]) -> dict[str, Any]:
             "cost_usd": cost, "tokens_per_solved": tokens / solved if solved else None,
             "cost_per_solved": cost / solved if solved else None,
             "generation_window_s": summary["generation_window_s"],
+            "generation_busy_s": summary["generation_busy_s"],
             "generate_s": summary["timings"].get("generate_s"),
             "teachers": summary.get("teachers")}
 

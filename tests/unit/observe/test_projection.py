@@ -55,6 +55,10 @@ def test_projection_scales_time_and_accelerator_hours_from_the_pilot_throughput(
     assert plan["problems_solved"] == {"estimate": 40, "low": 40, "high": 40}
     table = plan_command.format_plan(plan)
     assert "completion_tokens" in table and "10,000.00" in table
+    # The pilot's time between waves is paid once per wave, whatever the run's size.
+    waiting = project(pilot, 40, tokens_per_s=50.0, replicas=4, resources={"GPU": 1},
+                      between_waves_s=30.0)
+    assert waiting["generation_s"] == {k: v + 30 for k, v in plan["generation_s"].items()}
 
 
 def test_plan_options_and_the_pilot_location(tmp_path):
