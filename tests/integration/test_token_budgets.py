@@ -1,9 +1,9 @@
 """The vLLM teacher's repetition stop, budget forcing and overflow shrink on a real engine.
 
 One engine of ``builtin:tiny-teacher-loops``, run in this process through the pipeline's
-teacher class without Ray: the subject is what the engine returns, not scheduling. Its
-fine-tune to loop on problems about Tom, Ana and Li hardly loops yet (docs/benchmarks.md),
-so the looping problems here are a run of "1 2" that the model copies into "1111...".
+teacher class without Ray: the subject is what the engine returns, not scheduling. The
+model loops on problems about Tom, Ana and Li and answers the others
+(``tools/assets/train_tiny_teacher.py --loops``).
 """
 
 import asyncio
@@ -19,15 +19,20 @@ from raydistill.teachers.config import SamplingConfig, StopOnRepetitionConfig, V
 from raydistill.verifiers.actor import check_sample
 from raydistill.verifiers.config import VerifyConfig
 
-# A problem that is itself a run of "1 2": the tiny models copy it into a loop ("1111...").
-LOOP_PROBLEM = "1 2 " * 24
+# The names of the problems the looping teacher loops on.
+LOOP_NAMES = ("Tom", "Ana", "Li")
 
 
-def rows(count, loops=4):
+def rows(each):
+    """``each`` problems the teacher loops on, then ``each`` it answers."""
+    chosen = [[], []]
+    for p in problems(100, 0):
+        group = chosen[p.question.split(" ", 1)[0] not in LOOP_NAMES]
+        if len(group) < each:
+            group.append(p)
     out = []
-    texts = [(p.question, p.solution) for p in problems(count, 0)]
-    texts += [(LOOP_PROBLEM, "#### 1")] * loops
-    for i, (question, solution) in enumerate(texts):
+    for i, p in enumerate(chosen[0] + chosen[1]):
+        question, solution = p.question, p.solution
         row = {"problem_id": f"p{i}", "source": "synthetic", "source_index": i,
                "domain": "math", "problem": question, "ground_truth_solution": solution,
                "input_error": None}
@@ -52,8 +57,9 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine(monkeypat
     monkeypatch.setenv("VLLM_CPU_KVCACHE_SPACE", "1")
     base = SamplingConfig(n=2, temperature=1.0, top_p=1.0, max_tokens=480, seed=0,
                           on_overflow="shrink", answer_cue="The answer is \\boxed{")
-    problem_rows = rows(8)
-    looping = {r["problem_id"] for r in problem_rows if r["problem"] == LOOP_PROBLEM}
+    problem_rows = rows(6)
+    looping = {r["problem_id"] for r in problem_rows
+               if r["problem"].split(" ", 1)[0] in LOOP_NAMES}
     assert looping and len(looping) < len(problem_rows)
     stop = dataclasses.replace(base, stop_on_repetition=StopOnRepetitionConfig(
         enabled=True, ngram=32, repeats=4, window=128))
