@@ -92,9 +92,10 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine(monkeypat
                     "completion_tokens"]
                 assert check_sample(row, sample, params).reason == "repetition"
     loops = [s for r in stopped if r["problem_id"] in looping for s in r["samples"]]
-    assert sum(s["finish_reason"] == "repetition" for s in loops) >= len(loops) // 2
+    # Every loop is caught, no answer is taken for one.
+    assert [s["finish_reason"] for s in loops] == ["repetition"] * len(loops)
     others = [s for r in stopped if r["problem_id"] not in looping for s in r["samples"]]
-    assert sum(s["finish_reason"] == "stop" for s in others) >= len(others) // 2
+    assert [s["finish_reason"] for s in others] == ["stop"] * len(others)
 
     samples = [s for r in forced for s in r["samples"]]
     closed = [s for s in samples if s["budget_forced"]]
