@@ -4,8 +4,9 @@
 
 One :class:`raydistill.teachers.vllm_engine.VLLMTeacher` (the pipeline's teacher
 class, run in this process without Ray) serves ``builtin:tiny-teacher-loops``, the
-tiny teacher fine-tuned to loop on ~30% of problems; the same synthetic problems
-(seed 0) and per-problem seeds go through every mode in turn, each sample
+tiny teacher's recipe that loops on every problem about Tom, Ana or Li (~30-35%); the
+same synthetic problems (seed 0) and per-problem seeds go through every mode in turn,
+each sample
 verified by the pipeline's own verifier (``check_sample``). All modes share
 ``max_tokens``:
 
