@@ -6,9 +6,8 @@ One :class:`raydistill.teachers.vllm_engine.VLLMTeacher` (the pipeline's teacher
 class, run in this process without Ray) serves ``builtin:tiny-teacher-loops``, the
 tiny teacher's recipe that loops on every problem about Tom, Ana or Li (~30-35%); the
 same synthetic problems (seed 0) and per-problem seeds go through every mode in turn,
-each sample
-verified by the pipeline's own verifier (``check_sample``). All modes share
-``max_tokens``:
+each sample verified by the pipeline's own verifier (``check_sample``). All modes
+share ``max_tokens``:
 
 - ``plain``: no stop, no budget (a loop runs to max_tokens and is cut: truncated);
 - ``stop``: ``sampling.stop_on_repetition`` (vLLM's ``repetition_detection``);
