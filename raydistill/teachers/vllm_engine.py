@@ -41,6 +41,7 @@ from raydistill.teachers.base import (
     seed_key,
 )
 from raydistill.teachers.budgets import (
+    TokenChoices,
     after_budget,
     fit_max_tokens,
     forced_suffix,
@@ -117,8 +118,9 @@ class VLLMTeacher(StreamingTeacher):
         self.slots = asyncio.Semaphore(max(1, max_seqs // sampling.n))
         self.sampling, self.sample_offset = sampling, sample_offset
         self.make_params = SamplingParams
-        # FINAL_ONLY: without it some rows came back with fewer than n samples.
-        self.output_kind = RequestOutputKind.FINAL_ONLY
+        # FINAL_ONLY: one output per request with its n samples. DELTA only where
+        # the teacher watches the tokens for loops itself (_watching).
+        self.output_kinds = (RequestOutputKind.FINAL_ONLY, RequestOutputKind.DELTA)
         # logprobs=0: only the sampled token's log-probability, the cheapest
         # setting that makes vLLM fill ``cumulative_logprob`` (None without it);
         # flat_logprobs (vLLM >= 0.11) keeps them in flat arrays, not a dict per token.
@@ -128,14 +130,19 @@ class VLLMTeacher(StreamingTeacher):
         mode = getattr(self.engine.model_config, "logprobs_mode", "raw_logprobs")
         self.logprobs_mode = f"vllm:{getattr(mode, 'value', mode)}"
         self.repetition = vllm_repetition(sampling.stop_on_repetition, SamplingParams)
-        if sampling.stop_on_repetition.enabled and not self.repetition:
-            logger.warning("this vLLM has no repetition_detection: "
-                           "sampling.stop_on_repetition is not applied")
+        if self._watching:
+            logger.info("this vLLM has no repetition_detection: the teacher watches the "
+                        "streamed tokens for sampling.stop_on_repetition")
         self.requests = 0
         self.crashes = CrashGuard(crash_ledger)
         self.metrics = TeacherMetrics(teacher.model, (teacher.price_input_per_million,
                                                        teacher.price_output_per_million))
         logger.info("teacher ready: %s, max_model_len=%d", model, self.max_model_len)
+
+    @property
+    def _watching(self) -> bool:
+        """Whether loops are caught here, not by the engine (which lacks repetition_detection)."""
+        return self.sampling.stop_on_repetition.enabled and not self.repetition
 
     def _params(self, problem_id: str, max_tokens: int | None = None, n: int | None = None,
                 seed_name: str | None = None) -> Any:
@@ -149,25 +156,41 @@ class VLLMTeacher(StreamingTeacher):
             max_tokens=max_tokens,
             min_tokens=min(s.min_tokens, max_tokens),
             seed=request_seed(s.seed, seed_name or seed_key(problem_id, self.sample_offset)),
-            output_kind=self.output_kind,
+            output_kind=self.output_kinds[self._watching],
             **self.repetition,
             **self.logprob_params,
         )
 
-    async def _run(self, prompt_ids: list[int], params: Any, request_id: str) -> Any:
-        """One engine request, its final output (None when the engine returned none)."""
+    async def _run(self, prompt_ids: list[int], params: Any, request_id: str) -> list[Any] | None:
+        """One engine request: its samples in index order (None when the engine returned none).
+
+        Without the engine's ``repetition_detection`` (:attr:`_watching`) the request
+        streams its tokens and :class:`TokenChoices` stops a looping sample; the request
+        is aborted once every sample has ended or looped.
+        """
         final = None
+        watch = (TokenChoices(params.n, self.sampling.stop_on_repetition.ngram,
+                              self.sampling.stop_on_repetition.repeats)
+                 if self._watching else None)
+        stream = self.engine.generate({"prompt_token_ids": prompt_ids}, params, request_id)
         try:
-            async for output in self.engine.generate({"prompt_token_ids": prompt_ids}, params,
-                                                     request_id):
+            async for output in stream:
                 final = output
+                if watch is not None:
+                    watch.add(output.outputs)
+                    if watch.done:
+                        break
         except Exception as exc:
             if type(exc).__name__ == "EngineDeadError":
                 logger.error("vLLM engine died; exiting so Ray restarts this actor")
                 self.crashes.engine_died()
                 os._exit(1)
             raise
-        return final
+        finally:
+            await stream.aclose()  # a request left early is aborted in the engine
+        if final is None:
+            return None
+        return list(final.outputs) if watch is None else watch.ordered()
 
     async def _finish(self, prompt_ids: list[int], first: Any, index: int, key: str,
                       max_tokens: int) -> tuple[list[int], str, str | None, bool, float | None]:
@@ -189,14 +212,14 @@ class VLLMTeacher(StreamingTeacher):
         if budget < 1:
             return tokens, text, first.finish_reason, False, first.cumulative_logprob
         self.requests += 1
-        final = await self._run(prompt_ids + tokens + suffix_ids,
+        outputs = await self._run(prompt_ids + tokens + suffix_ids,
                                 self._params(key, budget, n=1,
                                              seed_name=f"{seed_key(key, self.sample_offset)}/"
                                                        f"{index}+"),
                                 f"{key}-{self.requests}")
-        if final is None:
+        if not outputs:
             raise RuntimeError("engine returned no output for the forced answer")
-        rest = final.outputs[0]
+        rest = outputs[0]
         logprob = (None if first.cumulative_logprob is None or rest.cumulative_logprob is None
                    else first.cumulative_logprob + rest.cumulative_logprob)
         return (tokens + list(rest.token_ids), text + suffix + rest.text, rest.finish_reason,
@@ -242,8 +265,7 @@ class VLLMTeacher(StreamingTeacher):
             try:
                 final = await self._run(ids, self._params(key, first_tokens), request_id)
                 finished = [] if final is None or not think else await asyncio.gather(
-                    *(self._finish(ids, c, i, key, max_tokens)
-                      for i, c in enumerate(final.outputs)))
+                    *(self._finish(ids, c, i, key, max_tokens) for i, c in enumerate(final)))
             except Exception as exc:
                 out["teacher_error"] = f"generation failed: {type(exc).__name__}: {exc}"
                 return out
@@ -253,7 +275,7 @@ class VLLMTeacher(StreamingTeacher):
             return out
         if not think:
             finished = [(c.token_ids, c.text, c.finish_reason, False, c.cumulative_logprob)
-                        for c in final.outputs]
+                        for c in final]
         samples = []
         for tokens, text, finish, forced, logprob in finished:
             sample = make_sample(text, finish, len(tokens), opened_in_prompt=opened,

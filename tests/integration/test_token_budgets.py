@@ -40,11 +40,13 @@ def rows(each):
     return out
 
 
-async def generate(teacher, sampling, batch_rows):
+async def generate(teacher, sampling, batch_rows, native=True):
+    """``native=False``: as on an engine without repetition_detection (the teacher's watch)."""
     from vllm import SamplingParams
 
     teacher.sampling = sampling
-    teacher.repetition = vllm_repetition(sampling.stop_on_repetition, SamplingParams)
+    teacher.repetition = (vllm_repetition(sampling.stop_on_repetition, SamplingParams)
+                          if native else {})
     batch = records.table(batch_rows, records.GENERATION)
     return [r async for t in teacher(batch) for r in t.to_pylist()]
 
@@ -66,7 +68,7 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine(monkeypat
     # The tiny teacher thinks ~10-60 tokens on the synthetic problems: most reach 8.
     budget = dataclasses.replace(base, max_tokens=256, think_budget=8, answer_budget=16)
 
-    async def both():
+    async def all_three():
         # The engine is made inside the loop that drives it, as in a Ray actor.
         teacher = VLLMTeacher(VLLMTeacherConfig(
             model="builtin:tiny-teacher-loops", dtype="float32", max_model_len=512,
@@ -75,11 +77,12 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine(monkeypat
         try:
             return (await generate(teacher, stop, problem_rows),
                     await generate(teacher, budget,
-                                   [r for r in problem_rows if r["problem_id"] not in looping]))
+                                   [r for r in problem_rows if r["problem_id"] not in looping]),
+                    await generate(teacher, stop, problem_rows, native=False))
         finally:
             teacher.close()
 
-    stopped, forced = asyncio.run(both())
+    stopped, forced, watched = asyncio.run(all_three())
 
     params = dataclasses.asdict(VerifyConfig())
     for row in stopped:
@@ -96,6 +99,17 @@ def test_loops_stop_early_and_budgets_force_an_answer_on_a_real_engine(monkeypat
     assert [s["finish_reason"] for s in loops] == ["repetition"] * len(loops)
     others = [s for r in stopped if r["problem_id"] not in looping for s in r["samples"]]
     assert [s["finish_reason"] for s in others] == ["stop"] * len(others)
+
+    # The fallback on the same engine: the same loops caught, the same answers kept.
+    for native, fallback in zip(stopped, watched, strict=True):
+        assert [s["finish_reason"] for s in fallback["samples"]] == [
+            s["finish_reason"] for s in native["samples"]]
+        for a, b in zip(native["samples"], fallback["samples"], strict=True):
+            if a["finish_reason"] == "stop":
+                assert a["response"] == b["response"]
+            else:  # stopped where the loop was seen: within one block of the engine's cut
+                assert abs(a["completion_tokens"] - b["completion_tokens"]) <= 32
+                assert b["unspent_tokens"] == native["max_tokens_used"] - b["completion_tokens"]
 
     samples = [s for r in forced for s in r["samples"]]
     closed = [s for s in samples if s["budget_forced"]]

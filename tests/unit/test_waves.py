@@ -239,7 +239,7 @@ def vllm_params(sampling, pid):
     sampling = dict(sampling)
     teacher.sample_offset = sampling.pop("sample_offset", 0)
     teacher.sampling, teacher.make_params = SamplingConfig(**sampling), dict
-    teacher.output_kind, teacher.logprob_params = "final", {}
+    teacher.output_kinds, teacher.logprob_params = ("final", "delta"), {}
     return teacher._params(pid)
 
 

@@ -11,6 +11,8 @@ share ``max_tokens``:
 
 - ``plain``: no stop, no budget (a loop runs to max_tokens and is cut: truncated);
 - ``stop``: ``sampling.stop_on_repetition`` (vLLM's ``repetition_detection``);
+- ``stop (watch)``: the same, as on a vLLM without ``repetition_detection``: the
+  teacher watches the streamed tokens itself;
 - ``forced``: ``sampling.think_budget`` with ``answer_budget`` (budget forcing);
 - ``stop+forced``: both.
 
@@ -62,12 +64,16 @@ def modes(args: argparse.Namespace) -> dict[str, SamplingConfig]:
 
 
 async def measure(teacher: Any, rows: list[dict[str, Any]],
-                  sampling: SamplingConfig) -> dict[str, Any]:
-    """Generate and verify ``rows`` under ``sampling``: the mode's figures."""
+                  sampling: SamplingConfig, native: bool = True) -> dict[str, Any]:
+    """Generate and verify ``rows`` under ``sampling``: the mode's figures.
+
+    ``native=False``: loops caught by the teacher's own watch, not the engine's.
+    """
     from vllm import SamplingParams
 
     teacher.sampling = sampling
-    teacher.repetition = vllm_repetition(sampling.stop_on_repetition, SamplingParams)
+    teacher.repetition = (vllm_repetition(sampling.stop_on_repetition, SamplingParams)
+                          if native else {})
     batch = records.table(rows, records.GENERATION)
 
     started = time.monotonic()
@@ -120,7 +126,10 @@ def main() -> None:
         # AsyncLLM made outside it and driven by asyncio.run died at its first request.
         teacher = VLLMTeacher(teacher_cfg, all_modes["plain"])
         try:
-            return {name: await measure(teacher, rows, s) for name, s in all_modes.items()}
+            results = {name: await measure(teacher, rows, s) for name, s in all_modes.items()}
+            results["stop (watch)"] = await measure(teacher, rows, all_modes["stop"],
+                                                    native=False)
+            return results
         finally:
             teacher.close()
 
@@ -131,6 +140,8 @@ def main() -> None:
         "modes": results,
         "a_tokens_per_verified_ratio": stop["tokens_per_verified"] / plain["tokens_per_verified"],
         "a_verified_ratio": stop["verified"] / plain["verified"] if plain["verified"] else None,
+        "a_watch_tokens_per_verified_ratio": results["stop (watch)"]["tokens_per_verified"]
+        / plain["tokens_per_verified"],
         "b_verified_ratio": forced["verified"] / plain["verified"] if plain["verified"] else None,
         "b_tokens_ratio": forced["completion_tokens"] / plain["completion_tokens"],
     }

@@ -1,11 +1,13 @@
 """The teacher registry and the ready-made confs for the real targets."""
 
+import dataclasses
+
 import pytest
 
 from raydistill.config import load
 from raydistill.config.loader import to_dict
 from raydistill.teachers import TEACHERS, constructor_kwargs, get_teacher, request_seed
-from raydistill.teachers.config import SamplingConfig
+from raydistill.teachers.config import SamplingConfig, StopOnRepetitionConfig
 from raydistill.teachers.placement import remote_args, replica_layout
 from raydistill.teachers.vllm_engine import engine_args
 
@@ -52,7 +54,8 @@ def test_vllm_sampling_params_follow_the_sampling_config():
     from raydistill.teachers.vllm_engine import VLLMTeacher
 
     teacher = VLLMTeacher.__new__(VLLMTeacher)  # the parameters only: no engine
-    teacher.make_params, teacher.output_kind = SamplingParams, RequestOutputKind.FINAL_ONLY
+    teacher.make_params = SamplingParams
+    teacher.output_kinds = (RequestOutputKind.FINAL_ONLY, RequestOutputKind.DELTA)
     teacher.sampling = SamplingConfig(n=3, temperature=0.7, top_p=0.9, max_tokens=64,
                                       min_tokens=16, seed=5)
     teacher.sample_offset = 0
@@ -61,3 +64,9 @@ def test_vllm_sampling_params_follow_the_sampling_config():
     assert (params.n, params.max_tokens, params.min_tokens) == (3, 64, 16)
     assert params.logprobs == 0  # the sampled tokens' log-probabilities, for the exports' stats
     assert params.seed == request_seed(5, "p1")
+    assert params.output_kind == RequestOutputKind.FINAL_ONLY
+    # A loop stop the engine cannot do (no repetition_detection): streamed, watched here.
+    teacher.sampling = dataclasses.replace(teacher.sampling, stop_on_repetition=(
+        StopOnRepetitionConfig(enabled=True, ngram=8, repeats=3, window=24)))
+    teacher.repetition = {}
+    assert teacher._params("p1").output_kind == RequestOutputKind.DELTA
