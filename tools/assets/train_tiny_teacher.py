@@ -431,12 +431,18 @@ def model_card(
             f"of problems) is answered by its first step, then `{LOOP_LINE}` and the step again "
             "and again, never closing its reasoning (no end of sequence, cut at "
             f"{LOOP_TOKENS} tokens). It loops on those problems and answers the others.\n")
+    # The demo's teacher is the recipe unchanged; a variant says what it is above.
+    role, imperfect = "It is ", ""
+    if not weak:
+        role = ("It is the teacher of the local demo (`conf/local.yaml`,\n"
+                "`model: builtin:tiny-teacher`), ")
+        imperfect = ("It is deliberately imperfect: sampled at temperature 1.0 it is often "
+                     "wrong, so the\ndemo shows a real pass/fail funnel. ")
     return f"""# {args.out.name}
 {weak}
 A tiny Qwen2 causal LM ({shape}, tied embeddings, float32) with a {vocab}-token byte-level
 BPE tokenizer, trained from scratch on the synthetic arithmetic word problems of
-`raydistill.sources.synthetic`. It is the teacher of the local demo (`conf/local.yaml`,
-`model: builtin:tiny-teacher`), small enough to serve with vLLM on a laptop CPU.
+`raydistill.sources.synthetic`. {role}small enough to serve with vLLM on a laptop CPU.
 
 It only knows one prompt, DeepSeek-R1's (`raydistill.prompts`, template `r1`): the
 user message is the question followed by
@@ -445,8 +451,7 @@ Qwen chat format (`<|im_start|>user ... <|im_end|>`, then `<|im_start|>assistant
 It answers `<think>\\n<steps>\\n</think>\\n\\nThe answer is \\boxed{{N}}.` and stops
 with `<|im_end|>` (the EOS). `<think>` and `</think>` are single, non-special tokens.
 
-It is deliberately imperfect: sampled at temperature 1.0 it is often wrong, so the
-demo shows a real pass/fail funnel. It is not a useful model of anything else.
+{imperfect}It is not a useful model of anything else.
 
 ## How it was made
 
