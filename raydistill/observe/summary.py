@@ -48,9 +48,7 @@ class Tally:
         self.error_reasons: Counter[str] = Counter()
         self.by_source: dict[str, Counter[str]] = {}
         self.passed_ids: list[pa.Array] = []
-        self.first_start: float | None = None
-        self.last_end: float | None = None
-        # Each timed row's request: start and end times (for the busy time).
+        # Each timed row's request: start and end times (the window and its busy time).
         self.spans: list[pa.Table] = []
         self.checks: list[pa.Table] = []
 
@@ -92,10 +90,6 @@ class Tally:
         self.error_reasons.update(errors.to_pylist())
         timed = batch.filter(pc.is_valid(batch["generated_at"]))
         if timed.num_rows:
-            start = pc.min(timed["generated_at"]).as_py()
-            end = pc.max(pc.add(timed["generated_at"], timed["generation_seconds"])).as_py()
-            self.first_start = start if self.first_start is None else min(start, self.first_start)
-            self.last_end = end if self.last_end is None else max(end, self.last_end)
             self.spans.append(pa.table({
                 "start": timed["generated_at"],
                 "end": pc.add(timed["generated_at"], timed["generation_seconds"])}))
@@ -114,9 +108,11 @@ class Tally:
 
         Engine start-up (~20-40 s on CPU) is outside it, so it does not dilute throughput.
         """
-        if self.first_start is None or self.last_end is None:
+        if not self.spans:
             return 0.0
-        return self.last_end - self.first_start
+        spans = pa.concat_tables(self.spans)
+        end = pc.max(spans["end"]).as_py()
+        return 0.0 if end is None else end - pc.min(spans["start"]).as_py()
 
     @property
     def busy(self) -> float:

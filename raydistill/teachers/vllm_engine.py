@@ -213,10 +213,10 @@ class VLLMTeacher(StreamingTeacher):
             return tokens, text, first.finish_reason, False, first.cumulative_logprob
         self.requests += 1
         outputs = await self._run(prompt_ids + tokens + suffix_ids,
-                                self._params(key, budget, n=1,
-                                             seed_name=f"{seed_key(key, self.sample_offset)}/"
-                                                       f"{index}+"),
-                                f"{key}-{self.requests}")
+                                  self._params(key, budget, n=1,
+                                               seed_name=f"{seed_key(key, self.sample_offset)}/"
+                                                         f"{index}+"),
+                                  f"{key}-{self.requests}")
         if not outputs:
             raise RuntimeError("engine returned no output for the forced answer")
         rest = outputs[0]
